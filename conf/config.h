@@ -1,0 +1,155 @@
+// The validated, immutable configuration of scepproxy (what conf/config_loader produces).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace scepproxy::conf {
+
+using Duration = std::chrono::milliseconds;
+
+// "host:port" as written in the file, split. IPv6 hosts are written "[::1]:8080"
+// and stored without brackets. Port 0 asks the kernel for a free port (tests).
+struct ListenAddress {
+    std::string host;
+    uint16_t port = 0;
+    std::string text;  // as written, for logs
+};
+
+struct ServerTlsConfig {
+    std::string cert_file;
+    std::string key_file;
+    std::string client_ca_file;  // empty: client certificates not requested
+};
+
+struct ScepConfig {
+    ListenAddress listen;               // default 0.0.0.0:8080
+    std::string public_url;             // base of scep_url, no trailing slash
+    std::optional<ServerTlsConfig> tls; // issue 6
+};
+
+struct AdminConfig {
+    bool enabled = false;               // true when the `admin:` section is present
+    ListenAddress listen;               // default 127.0.0.1:9443
+    std::string bearer_token_file;
+    std::optional<ServerTlsConfig> tls;
+};
+
+struct MetricsConfig {
+    bool enabled = false;               // true when the `metrics:` section is present
+    ListenAddress listen;               // default 127.0.0.1:9100
+};
+
+struct LimitsConfig {
+    uint32_t max_connections = 20000;
+    uint32_t max_request_line_bytes = 16384;
+    uint32_t max_header_bytes = 32768;
+    uint32_t max_headers = 64;
+    uint32_t max_body_bytes = 65536;
+    Duration header_timeout = std::chrono::seconds(10);
+    Duration body_timeout = std::chrono::seconds(30);
+    Duration idle_timeout = std::chrono::seconds(60);
+    Duration shutdown_timeout = std::chrono::seconds(30);
+};
+
+enum class LogFormat { text, json };
+
+struct LogConfig {
+    LogFormat format = LogFormat::text;
+    bool access_log = true;
+};
+
+enum class StoreErrorPolicy { deny, allow };
+
+struct SqliteStoreConfig {
+    std::string path = "/var/lib/scepproxy/enrollments.db";
+};
+
+struct PostgresStoreConfig {
+    std::string conninfo_file;
+};
+
+struct WebhookStoreConfig {
+    std::string url;
+    std::string bearer_token_file;
+    Duration timeout = std::chrono::seconds(2);
+};
+
+struct StoreConfig {
+    std::string backend = "sqlite";  // checked against the store registry by the loader's caller
+    SqliteStoreConfig sqlite;
+    PostgresStoreConfig postgres;
+    WebhookStoreConfig webhook;
+    Duration cache_ttl = std::chrono::seconds(5);
+    StoreErrorPolicy on_error = StoreErrorPolicy::deny;
+};
+
+// One upstream SCEP endpoint, e.g. http://ndes1.corp.example.com/certsrv/mscep/mscep.dll
+struct UpstreamConfig {
+    std::string url;        // as written
+    std::string scheme;     // "http" or "https"
+    std::string host;       // without brackets for IPv6
+    uint16_t port = 0;      // default 80/443 from the scheme
+    std::string path;       // "/certsrv/mscep/mscep.dll"; "/" when empty
+    std::string host_header; // "host" or "host:port" when the port is not the default
+};
+
+struct UpstreamTlsConfig {
+    std::string ca_file;
+    bool verify = true;
+    std::string client_cert_file;
+    std::string client_key_file;
+};
+
+enum class ChallengeType { none, static_password, dynamic };
+enum class ChallengeAuth { basic, ntlm };
+
+struct ChallengeConfig {
+    ChallengeType type = ChallengeType::none;
+    std::string password_file;   // static: the password; dynamic: the service account's password
+    std::string url;             // dynamic: mscep_admin URL
+    ChallengeAuth auth = ChallengeAuth::basic;
+    std::string username;
+    std::string client_cert_file;
+    std::string client_key_file;
+    std::string ca_file;
+    bool verify = true;
+    Duration lifetime = std::chrono::minutes(60);
+    Duration timeout = std::chrono::seconds(10);
+    uint32_t expected_length = 0; // 0: any length
+};
+
+struct ProfileConfig {
+    std::string name;
+    std::vector<UpstreamConfig> upstreams;  // at least one
+    std::optional<UpstreamTlsConfig> tls;
+    Duration connect_timeout = std::chrono::seconds(5);
+    Duration timeout = std::chrono::seconds(30);      // whole upstream response
+    uint32_t max_idle_connections = 32;               // per worker, per upstream
+    Duration ca_cache_ttl = std::chrono::minutes(5);
+    Duration token_ttl = std::chrono::minutes(55);
+    ChallengeConfig challenge;
+};
+
+struct Config {
+    std::string source_path;   // the file it was loaded from
+    uint32_t workers = 0;      // 0 until resolved; `auto` resolves to the number of CPUs
+    ScepConfig scep;
+    AdminConfig admin;
+    MetricsConfig metrics;
+    LimitsConfig limits;
+    LogConfig log;
+    StoreConfig store;
+    std::vector<ProfileConfig> profiles;  // in file order, at least one
+
+    const ProfileConfig* find_profile(std::string_view name) const {
+        for (const auto& p : profiles)
+            if (p.name == name) return &p;
+        return nullptr;
+    }
+};
+
+}  // namespace scepproxy::conf
