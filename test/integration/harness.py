@@ -1,0 +1,545 @@
+# Shared harness for the integration tests: temp dirs, real SCEP peers (scepserver, scepclient), the proxy, HTTP helpers.
+"""Every test module ends with `harness.main()`, which takes the tool paths from the
+command line (ctest passes them) and runs unittest:
+
+    test_x.py --scepproxy PATH [--scepserver PATH] [--scepclient PATH] [--openssl PATH] [unittest args]
+
+Rules kept here so each test doesn't have to: every wait is bounded; every child
+process is killed when the test process ends (atexit, SIGTERM, and PR_SET_PDEATHSIG
+if the runner itself is killed); everything lives in a per-class temp dir, removed
+at the end unless SCEPPROXY_KEEP_TMP=1; servers listen on kernel-chosen ports.
+"""
+
+import argparse
+import atexit
+import ctypes
+import dataclasses
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+FAKES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes")
+sys.path.insert(0, os.path.abspath(FAKES_DIR))
+from recording_upstream import CannedAnswer, RecordingUpstream  # noqa: E402,F401  (re-exported)
+
+
+class Tools:
+    """Paths of the programs under test, filled in by main()."""
+    scepproxy = None
+    scepserver = "scepserver"
+    scepclient = "scepclient"
+    openssl = "openssl"
+
+
+# Bounds for every wait in the suite. Generous: the machines are small and shared.
+START_TIMEOUT = 20.0      # a server prints its listening line / accepts connections
+STOP_TIMEOUT = 10.0       # SIGTERM -> exit (the contract says "a few seconds")
+CLI_TIMEOUT = 30.0
+ENROLL_TIMEOUT = 90.0     # scepclient: key generation + three round trips
+HTTP_TIMEOUT = 20.0
+
+
+# --- child processes ----------------------------------------------------------
+
+_children = []
+
+
+def _kill_children():
+    for child in _children:
+        if child.poll() is None:
+            child.kill()
+            try:
+                child.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _die_with_parent():
+    # Runs in the child between fork and exec: if the test runner is killed
+    # (ctest timeout), the kernel kills the child too. 1 = PR_SET_PDEATHSIG.
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+atexit.register(_kill_children)
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def spawn(args, cwd, log_prefix):
+    """Starts a child with stdout/stderr in files LOG_PREFIX.stdout / .stderr."""
+    stdout = open(log_prefix + ".stdout", "wb")
+    stderr = open(log_prefix + ".stderr", "wb")
+    try:
+        child = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout,
+                                 stderr=stderr, preexec_fn=_die_with_parent)
+    finally:
+        stdout.close()
+        stderr.close()
+    _children.append(child)
+    return child
+
+
+def wait_until(predicate, timeout, what, interval=0.02):
+    """Polls predicate() until it returns something truthy; raises TimeoutError after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def read_text(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def tail(path, lines=60):
+    return "\n".join(read_text(path).splitlines()[-lines:])
+
+
+def stop_child(child, timeout=STOP_TIMEOUT):
+    """SIGTERM, then SIGKILL after timeout. Returns (exit code, exited within timeout)."""
+    if child.poll() is not None:
+        return child.returncode, True
+    child.send_signal(signal.SIGTERM)
+    try:
+        return child.wait(timeout), True
+    except subprocess.TimeoutExpired:
+        child.kill()
+        return child.wait(5), False
+
+
+def tcp_port_accepts(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def unused_tcp_port():
+    """A port nobody listens on right now (for peers that can't be told to use port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+# --- logfmt -------------------------------------------------------------------
+
+_LOGFMT_PAIR = re.compile(r'([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def parse_logfmt(line):
+    """'2026-..Z info event=request status=403 reason="a b"' -> {'event': 'request', ...}."""
+    fields = {}
+    for key, value in _LOGFMT_PAIR.findall(line):
+        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+            value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        fields[key] = value
+    return fields
+
+
+def token_id(guid):
+    """The 8-hex token id the proxy logs: SHA-256 of the token's 16 bytes, first 8 hex digits."""
+    return hashlib.sha256(uuid.UUID(guid).bytes).hexdigest()[:8]
+
+
+# --- scepserver ---------------------------------------------------------------
+
+class ScepServer:
+    """micromdm scepserver with a fresh CA depot, on a free port (all interfaces: it can't bind loopback only)."""
+
+    def __init__(self, workdir, challenge):
+        self.workdir = os.path.join(workdir, "scepserver")
+        self.challenge = challenge
+        self.depot = os.path.join(self.workdir, "depot")
+        self.process = None
+        self.port = None
+
+    @property
+    def ca_pem(self):
+        return os.path.join(self.depot, "ca.pem")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/scep"
+
+    @property
+    def address(self):
+        return ("127.0.0.1", self.port)
+
+    def start(self):
+        os.makedirs(self.workdir, exist_ok=True)
+        if not os.path.exists(self.ca_pem):
+            # 2048-bit CA key: the default 4096 costs seconds per test class for no benefit here.
+            subprocess.run([Tools.scepserver, "ca", "-init", "-depot", self.depot, "-keySize", "2048"],
+                           cwd=self.workdir, check=True, capture_output=True, timeout=CLI_TIMEOUT)
+        # The free port can be taken between our probe and scepserver's bind: retry a few times.
+        for attempt in range(3):
+            self.port = unused_tcp_port()
+            log_prefix = os.path.join(self.workdir, f"scepserver.{attempt}")
+            self.log_prefix = log_prefix
+            self.process = spawn([Tools.scepserver, "-depot", self.depot, "-port", str(self.port),
+                                  "-challenge", self.challenge], self.workdir, log_prefix)
+            try:
+                wait_until(lambda: self.process.poll() is not None or tcp_port_accepts("127.0.0.1", self.port),
+                           START_TIMEOUT, "scepserver to accept connections")
+            except TimeoutError:
+                self.stop()
+                raise
+            if self.process.poll() is None:
+                return self
+        raise RuntimeError("scepserver did not start:\n" + tail(self.log_prefix + ".stderr"))
+
+    def stop(self):
+        if self.process is not None:
+            stop_child(self.process)
+            self.process = None
+
+
+# --- the proxy ----------------------------------------------------------------
+
+@dataclasses.dataclass
+class Profile:
+    """One `profiles:` entry of a generated config."""
+    name: str
+    upstream_url: str
+    connect_timeout: str = "2s"
+    timeout: str = "10s"
+    challenge_file: str | None = None
+
+
+def proxy_config(workdir, profiles, limits=None, public_url="http://127.0.0.1:8080"):
+    """The YAML text of a test config: port-0 SCEP listener, sqlite store in workdir."""
+    lines = [
+        "# generated by test/integration/harness.py",
+        "workers: 2",
+        "scep:",
+        '  listen: "127.0.0.1:0"',
+        f'  public_url: "{public_url}"',
+        "store:",
+        "  backend: sqlite",
+        f"  sqlite: {{ path: {os.path.join(workdir, 'enrollments.db')} }}",
+    ]
+    if limits:
+        lines.append("limits:")
+        lines += [f"  {key}: {value}" for key, value in limits.items()]
+    lines.append("profiles:")
+    for profile in profiles:
+        lines += [
+            f"  {profile.name}:",
+            "    upstreams:",
+            f'      - url: "{profile.upstream_url}"',
+            f"    connect_timeout: {profile.connect_timeout}",
+            f"    timeout: {profile.timeout}",
+        ]
+        if profile.challenge_file:
+            lines.append(f"    challenge: {{ type: static, password_file: {profile.challenge_file} }}")
+    return "\n".join(lines) + "\n"
+
+
+class Proxy:
+    """`scepproxy serve` on a generated config; knows its real address from the listening log line."""
+
+    def __init__(self, workdir, config_text, name="proxy"):
+        self.workdir = workdir
+        self.config_path = os.path.join(workdir, f"{name}.yaml")
+        self.log_prefix = os.path.join(workdir, name)
+        with open(self.config_path, "w") as f:
+            f.write(config_text)
+        self.process = None
+        self.address = None
+
+    @property
+    def stdout_path(self):
+        return self.log_prefix + ".stdout"
+
+    @property
+    def stderr_path(self):
+        return self.log_prefix + ".stderr"
+
+    def start(self):
+        self.process = spawn([Tools.scepproxy, "serve", "-c", self.config_path], self.workdir, self.log_prefix)
+        self.address = wait_until(self._listening_address, START_TIMEOUT, "the proxy's listening line")
+        if self.address == "exited":
+            raise RuntimeError(f"scepproxy exited with {self.process.returncode} before listening:\n"
+                               + tail(self.stdout_path) + "\n" + tail(self.stderr_path))
+        return self
+
+    def _listening_address(self):
+        for line in read_text(self.stdout_path).splitlines():
+            fields = parse_logfmt(line)
+            if fields.get("event") == "listening" and fields.get("listener") == "scep":
+                host, _, port = fields.get("address", "").rpartition(":")
+                return (host.strip("[]"), int(port))
+        if self.process.poll() is not None:
+            return "exited"
+        return None
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self):
+        """SIGTERM; returns (exit code, exited within STOP_TIMEOUT)."""
+        if self.process is None:
+            return None, True
+        result = stop_child(self.process)
+        return result
+
+    def dump_logs(self, stream=sys.stderr):
+        print(f"--- {self.stdout_path} (tail) ---\n{tail(self.stdout_path)}\n"
+              f"--- {self.stderr_path} (tail) ---\n{tail(self.stderr_path)}", file=stream)
+
+    # What the daemon wrote.
+
+    def output(self):
+        return read_text(self.stdout_path) + read_text(self.stderr_path)
+
+    def request_log(self):
+        """Access log entries (event=request), parsed, in order."""
+        entries = []
+        for line in read_text(self.stdout_path).splitlines():
+            fields = parse_logfmt(line)
+            if fields.get("event") == "request":
+                entries.append(fields)
+        return entries
+
+    def wait_for_request_log(self, count, timeout=5.0):
+        """Waits until at least `count` access log entries exist; returns them all."""
+        return wait_until(lambda: len(self.request_log()) >= count and self.request_log(),
+                          timeout, f"{count} access log lines")
+
+    # The CLI, on the same config and store.
+
+    def cli(self, *words, args=()):
+        """scepproxy WORDS... -c CONFIG ARGS... e.g. cli("token", "issue", args=["--profile", "p"])."""
+        return subprocess.run([Tools.scepproxy, *words, "-c", self.config_path, *args],
+                              capture_output=True, text=True, timeout=CLI_TIMEOUT)
+
+    def issue_token(self, profile, device, ttl=None):
+        args = ["--profile", profile, "--device", device] + (["--ttl", ttl] if ttl else [])
+        result = self.cli("token", "issue", args=args)
+        if result.returncode != 0:
+            raise AssertionError(f"token issue failed ({result.returncode}): {result.stderr}")
+        return json.loads(result.stdout)
+
+    def revoke_token(self, token):
+        result = self.cli("token", "revoke", args=[token])
+        if result.returncode != 0:
+            raise AssertionError(f"token revoke failed ({result.returncode}): {result.stderr}")
+
+    def set_device(self, device, enrolled=None, compliant=None):
+        args = ["--device", device]
+        if enrolled is not None:
+            args += ["--enrolled", "true" if enrolled else "false"]
+        if compliant is not None:
+            args += ["--compliant", "true" if compliant else "false"]
+        result = self.cli("device", "set", args=args)
+        if result.returncode != 0:
+            raise AssertionError(f"device set failed ({result.returncode}): {result.stderr}")
+
+    def scep_url(self, token, suffix=""):
+        """The token's SCEP URL on the proxy's real address (scep_url uses public_url)."""
+        host, port = self.address
+        return f"http://{host}:{port}/scep/{token}{suffix}"
+
+
+# --- scepclient and certificates ----------------------------------------------
+
+@dataclasses.dataclass
+class Enrollment:
+    returncode: int
+    output: str
+    directory: str
+
+    @property
+    def certificate(self):
+        path = os.path.join(self.directory, "client.pem")
+        return path if os.path.exists(path) else None
+
+
+def enroll(workdir, scep_url, challenge, common_name):
+    """Runs scepclient in a fresh directory (it reuses key/CSR files it finds in its cwd)."""
+    directory = tempfile.mkdtemp(prefix=f"scepclient-{common_name}-", dir=workdir)
+    args = [Tools.scepclient, "-server-url", scep_url, "-private-key", "key.pem",
+            "-cn", common_name, "-keySize", "2048", "-debug"]
+    if challenge is not None:
+        args += ["-challenge", challenge]
+    result = subprocess.run(args, cwd=directory, capture_output=True, text=True, timeout=ENROLL_TIMEOUT)
+    return Enrollment(result.returncode, result.stdout + result.stderr, directory)
+
+
+def certificate_subject(path):
+    """{'CN': ..., 'O': ...} of a PEM certificate, read by openssl."""
+    result = subprocess.run([Tools.openssl, "x509", "-in", path, "-noout", "-subject", "-nameopt", "RFC2253"],
+                            capture_output=True, text=True, timeout=CLI_TIMEOUT, check=True)
+    subject = result.stdout.strip().removeprefix("subject=")
+    return dict(part.split("=", 1) for part in subject.split(","))
+
+
+def certificate_verifies(ca_pem, path):
+    result = subprocess.run([Tools.openssl, "verify", "-CAfile", ca_pem, path],
+                            capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    return result.returncode == 0
+
+
+# --- HTTP -----------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Response:
+    status: int
+    headers: dict     # lower-cased names
+    body: bytes
+    elapsed: float    # seconds, request sent to response read
+
+    @property
+    def content_type(self):
+        return self.headers.get("content-type")
+
+
+def http_request(address, method, target, body=None, headers=None, timeout=HTTP_TIMEOUT):
+    """One request on a new connection (http.client), e.g. ("GET", "/scep/T?operation=GetCACaps")."""
+    connection = http.client.HTTPConnection(address[0], address[1], timeout=timeout)
+    started = time.monotonic()
+    try:
+        connection.request(method, target, body=body, headers=headers or {})
+        response = connection.getresponse()
+        payload = response.read()
+        return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, payload,
+                        time.monotonic() - started)
+    finally:
+        connection.close()
+
+
+def http_get(address, target, **kwargs):
+    return http_request(address, "GET", target, **kwargs)
+
+
+def http_post_pki(address, target, body, **kwargs):
+    return http_request(address, "POST", target, body=body,
+                        headers={"Content-Type": "application/x-pki-message"}, **kwargs)
+
+
+@dataclasses.dataclass
+class RawResponse:
+    status: int | None    # None: the connection closed (or timed out) without a status line
+    head: bytes
+    body: bytes
+
+
+def raw_exchange(address, data, timeout=10.0):
+    """Sends bytes as they are and reads one HTTP response (headers + Content-Length body) or EOF."""
+    with socket.create_connection(address, timeout=timeout) as s:
+        try:
+            s.sendall(data)
+        except OSError:
+            pass  # the server may answer and close before reading everything: read what it said
+        deadline = time.monotonic() + timeout
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = _recv_until(s, deadline)
+            if not chunk:
+                return _raw_response(received, b"")
+            received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        match = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.IGNORECASE)
+        wanted = int(match.group(1)) if match else 0
+        while len(body) < wanted:
+            chunk = _recv_until(s, deadline)
+            if not chunk:
+                break
+            body += chunk
+        return _raw_response(head, body)
+
+
+def _recv_until(s, deadline):
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return b""
+    s.settimeout(remaining)
+    try:
+        return s.recv(65536)
+    except (socket.timeout, ConnectionResetError):
+        return b""
+
+
+def _raw_response(head, body):
+    match = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+    return RawResponse(int(match.group(1)) if match else None, head, body)
+
+
+# --- test base class --------------------------------------------------------------
+
+class IntegrationTestCase(unittest.TestCase):
+    """A temp dir per test class (cls.workdir) and class-level cleanup of what the class starts."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.workdir = tempfile.mkdtemp(prefix=f"scepproxy-{cls.__name__}-")
+        if os.environ.get("SCEPPROXY_KEEP_TMP") != "1":
+            cls.addClassCleanup(shutil.rmtree, cls.workdir, ignore_errors=True)
+        else:
+            print(f"keeping {cls.workdir}", file=sys.stderr)
+
+    @classmethod
+    def start_scepserver(cls, challenge):
+        server = ScepServer(cls.workdir, challenge)
+        cls.addClassCleanup(server.stop)
+        return server.start()
+
+    @classmethod
+    def start_upstream(cls, **kwargs):
+        upstream = RecordingUpstream(**kwargs)
+        cls.addClassCleanup(upstream.stop)
+        return upstream.start()
+
+    @classmethod
+    def start_proxy(cls, config_text, name="proxy"):
+        proxy = Proxy(cls.workdir, config_text, name)
+        # Cleanups run last-in first-out: logs are printed (shown by ctest on failure) after the stop.
+        cls.addClassCleanup(proxy.dump_logs)
+        cls.addClassCleanup(proxy.stop)
+        return proxy.start()
+
+    @classmethod
+    def write_file(cls, name, text):
+        path = os.path.join(cls.workdir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def assertProxyServes(self, proxy, token):
+        """The proxy is alive and still answers GetCACaps for a valid token."""
+        self.assertTrue(proxy.alive(), "the proxy process died")
+        response = http_get(proxy.address, f"/scep/{token}?operation=GetCACaps")
+        self.assertEqual(response.status, 200, response.body)
+
+
+def main():
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--scepproxy", required=True)
+    parser.add_argument("--scepserver", default=Tools.scepserver)
+    parser.add_argument("--scepclient", default=Tools.scepclient)
+    parser.add_argument("--openssl", default=Tools.openssl)
+    args, rest = parser.parse_known_args()
+    Tools.scepproxy = args.scepproxy
+    Tools.scepserver = args.scepserver
+    Tools.scepclient = args.scepclient
+    Tools.openssl = args.openssl
+    unittest.main(module="__main__", argv=[sys.argv[0]] + rest, verbosity=2)
