@@ -1,0 +1,149 @@
+// Structured logging: formats one line per event and writes it to stdout atomically (one write(2)).
+#include "proxy/log.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace scepproxy::proxy {
+namespace {
+
+LogStyle g_style = LogStyle::text;
+LogLevel g_min_level = LogLevel::info;
+
+const char* level_name(LogLevel level) {
+    switch (level) {
+        case LogLevel::debug: return "debug";
+        case LogLevel::info: return "info";
+        case LogLevel::warn: return "warn";
+        case LogLevel::error: return "error";
+    }
+    return "info";
+}
+
+void append_timestamp(std::string& out) {
+    const auto now = std::chrono::system_clock::now();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    const time_t seconds = static_cast<time_t>(ms / 1000);
+    struct tm utc {};
+    gmtime_r(&seconds, &utc);
+    char buf[32];
+    const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                                static_cast<int>(ms % 1000));
+    out.append(buf, static_cast<size_t>(n));
+}
+
+bool needs_quotes(std::string_view value) {
+    if (value.empty()) return true;
+    for (unsigned char c : value)
+        if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f) return true;
+    return false;
+}
+
+}  // namespace
+
+void set_log_style(LogStyle style) { g_style = style; }
+void set_log_min_level(LogLevel level) { g_min_level = level; }
+
+LogLine::LogLine(LogLevel level, std::string_view event) {
+    line_.reserve(256);
+    if (level < g_min_level) return;  // line_ stays empty: emit() writes nothing
+    if (g_style == LogStyle::json) {
+        line_ += "{\"time\":\"";
+        append_timestamp(line_);
+        line_ += "\",\"level\":\"";
+        line_ += level_name(level);
+        line_ += "\",\"event\":";
+        append_value(event);
+    } else {
+        append_timestamp(line_);
+        line_ += ' ';
+        line_ += level_name(level);
+        line_ += " event=";
+        append_value(event);
+    }
+}
+
+void LogLine::begin_field(std::string_view key) {
+    if (g_style == LogStyle::json) {
+        line_ += ",\"";
+        line_ += key;
+        line_ += "\":";
+    } else {
+        line_ += ' ';
+        line_ += key;
+        line_ += '=';
+    }
+}
+
+// Escapes so that untrusted bytes (paths, peer messages) can't forge fields or lines.
+void LogLine::append_value(std::string_view value) {
+    const bool quote = g_style == LogStyle::json || needs_quotes(value);
+    if (quote) line_ += '"';
+    for (unsigned char c : value) {
+        if (c == '"' || c == '\\') {
+            line_ += '\\';
+            line_ += static_cast<char>(c);
+        } else if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            line_ += buf;
+        } else {
+            line_ += static_cast<char>(c);
+        }
+    }
+    if (quote) line_ += '"';
+}
+
+LogLine& LogLine::field(std::string_view key, std::string_view value) {
+    if (line_.empty()) return *this;
+    begin_field(key);
+    append_value(value);
+    return *this;
+}
+
+LogLine& LogLine::field(std::string_view key, long long value) {
+    if (line_.empty()) return *this;
+    begin_field(key);
+    line_ += std::to_string(value);
+    return *this;
+}
+
+LogLine& LogLine::field(std::string_view key, unsigned long long value) {
+    if (line_.empty()) return *this;
+    begin_field(key);
+    line_ += std::to_string(value);
+    return *this;
+}
+
+LogLine& LogLine::field_ms(std::string_view key, double milliseconds) {
+    if (line_.empty()) return *this;
+    begin_field(key);
+    char buf[32];
+    const int n = std::snprintf(buf, sizeof buf, "%.3f", milliseconds);
+    line_.append(buf, static_cast<size_t>(n));
+    return *this;
+}
+
+void LogLine::emit() {
+    if (line_.empty()) return;
+    if (g_style == LogStyle::json) line_ += '}';
+    line_ += '\n';
+    // One write per line keeps lines whole when several workers log at once.
+    const char* p = line_.data();
+    size_t left = line_.size();
+    while (left > 0) {
+        const ssize_t n = ::write(STDOUT_FILENO, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  // stdout gone: logging must never take the proxy down
+        p += n;
+        left -= static_cast<size_t>(n);
+    }
+    line_.clear();
+}
+
+}  // namespace scepproxy::proxy

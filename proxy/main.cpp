@@ -1,0 +1,238 @@
+// scepproxy entry point: dispatches the CLI commands (serve, check, token, device) of DESIGN.md.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "conf/config_loader.h"
+#include "conf/config_values.h"
+#include "proxy/command_line.h"
+#include "proxy/enrollment_issuer.h"
+#include "proxy/server.h"
+#include "token/enrollment_token.h"
+#include "token/store_registry.h"
+
+namespace {
+
+using namespace scepproxy;
+
+constexpr const char* kUsage = R"(usage: scepproxy COMMAND [-c FILE] [OPTIONS]
+
+Commands:
+  serve  -c FILE                      run the proxy (default FILE /etc/scepproxy/scepproxy.yaml)
+  check  -c FILE [--probe]            validate the configuration (errors as FILE:LINE:COL: key: message)
+  token issue  -c FILE --profile P --device D [--ttl DURATION]
+                                      create an enrollment token; prints
+                                      {"token","scep_url","challenge","expires_at"}
+  token show   -c FILE TOKEN          show a token's state (JSON)
+  token revoke -c FILE TOKEN          revoke a token
+  device set   -c FILE --device D [--enrolled true|false] [--compliant true|false]
+                                      record a device's enrollment and compliance
+  --help, --version
+
+Exit codes: 0 success, 1 failure (reason on stderr), 2 usage error.
+)";
+
+int usage_error(const std::string& message) {
+    std::fprintf(stderr, "scepproxy: %s\n\n%s", message.c_str(), kUsage);
+    return 2;
+}
+
+int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Loads and validates the config; prints every error and returns null on failure.
+std::shared_ptr<const conf::Config> load_config(const std::string& path, conf::LoadResult* out = nullptr) {
+    conf::LoadOptions options;
+    options.store_backends = token::compiled_store_backends();
+    conf::LoadResult result = conf::load_config_file(path, options);
+    if (!result.ok()) {
+        for (const auto& error : result.errors) std::fprintf(stderr, "%s\n", error.to_string().c_str());
+        return nullptr;
+    }
+    auto config = result.config;
+    if (config->workers == 0) {
+        // `workers: auto`: one per CPU.
+        auto resolved = std::make_shared<conf::Config>(*config);
+        resolved->workers = std::max(1u, std::thread::hardware_concurrency());
+        config = resolved;
+    }
+    if (out) *out = std::move(result);
+    return config;
+}
+
+std::unique_ptr<token::EnrollmentStore> open_store(const conf::Config& config) {
+    auto opened = token::open_enrollment_store(config.store);
+    if (!opened.ok()) {
+        std::fprintf(stderr, "scepproxy: cannot open the %s store: %s\n", config.store.backend.c_str(),
+                     opened.message.c_str());
+        return nullptr;
+    }
+    return std::move(opened.value);
+}
+
+std::optional<bool> parse_bool(const std::string& text) {
+    if (text == "true" || text == "yes" || text == "1") return true;
+    if (text == "false" || text == "no" || text == "0") return false;
+    return std::nullopt;
+}
+
+void print_json(const nlohmann::json& value) { std::printf("%s\n", value.dump(2).c_str()); }
+
+int command_check(const proxy::CommandLine& cli) {
+    conf::LoadResult result;
+    if (!load_config(cli.config_path, &result)) return 1;
+    const auto file_errors = conf::check_referenced_files(result);
+    for (const auto& error : file_errors) std::fprintf(stderr, "%s\n", error.to_string().c_str());
+    if (!file_errors.empty()) return 1;
+    if (cli.has_flag("--probe")) {
+        std::fprintf(stderr, "scepproxy: --probe is not available in this build\n");
+        return 1;
+    }
+    std::printf("%s: ok\n", cli.config_path.c_str());
+    return 0;
+}
+
+int command_token_issue(const proxy::CommandLine& cli, const conf::Config& config, token::EnrollmentStore& store) {
+    const auto profile = cli.option("--profile");
+    const auto device = cli.option("--device");
+    if (!profile || !device) return usage_error("token issue needs --profile and --device");
+    std::optional<conf::Duration> ttl;
+    if (const auto text = cli.option("--ttl")) {
+        const auto parsed = conf::parse_duration(*text);
+        if (!parsed.value || parsed.value->count() <= 0) return usage_error("--ttl: expected a duration like 30m, 1h");
+        ttl = *parsed.value;
+    }
+    const proxy::IssueResult issued = proxy::issue_enrollment(config, store, *profile, *device, ttl, unix_now());
+    if (issued.status != proxy::IssueStatus::ok) {
+        std::fprintf(stderr, "scepproxy: token issue: %s\n", issued.message.c_str());
+        return 1;
+    }
+    const auto& e = issued.enrollment;
+    print_json({{"token", e.token},
+                {"scep_url", e.scep_url},
+                {"challenge", e.challenge ? nlohmann::json(*e.challenge) : nlohmann::json(nullptr)},
+                {"expires_at", proxy::format_rfc3339(e.expires_at)}});
+    return 0;
+}
+
+std::optional<token::EnrollmentToken> token_argument(const proxy::CommandLine& cli) {
+    if (cli.words.size() != 3) return std::nullopt;
+    return token::EnrollmentToken::parse(cli.words[2]);
+}
+
+int command_token_show(const proxy::CommandLine& cli, token::EnrollmentStore& store) {
+    const auto token = token_argument(cli);
+    if (!token) return usage_error("token show needs one TOKEN (a GUID)");
+    const auto found = store.find_token(token->hash());
+    if (found.status == token::StoreStatus::not_found) {
+        std::fprintf(stderr, "scepproxy: no such token\n");
+        return 1;
+    }
+    if (!found.ok()) {
+        std::fprintf(stderr, "scepproxy: store: %s\n", found.message.c_str());
+        return 1;
+    }
+    const auto& t = found.value;
+    const char* state = t.revoked ? "revoked" : t.expires_at <= unix_now() ? "expired" : "active";
+    print_json({{"token_id", t.hash.id()},
+                {"profile", t.profile},
+                {"device_id", t.device_id},
+                {"state", state},
+                {"created_at", proxy::format_rfc3339(t.created_at)},
+                {"expires_at", proxy::format_rfc3339(t.expires_at)},
+                {"transaction_id", t.transaction_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.transaction_id)}});
+    return 0;
+}
+
+int command_token_revoke(const proxy::CommandLine& cli, token::EnrollmentStore& store) {
+    const auto token = token_argument(cli);
+    if (!token) return usage_error("token revoke needs one TOKEN (a GUID)");
+    const token::StoreStatus status = store.revoke_token(token->hash(), unix_now());
+    if (status == token::StoreStatus::not_found) {
+        std::fprintf(stderr, "scepproxy: no such token\n");
+        return 1;
+    }
+    if (status != token::StoreStatus::ok) {
+        std::fprintf(stderr, "scepproxy: store: %s\n", token::to_string(status));
+        return 1;
+    }
+    std::printf("revoked %s\n", token->hash().id().c_str());
+    return 0;
+}
+
+int command_device_set(const proxy::CommandLine& cli, token::EnrollmentStore& store) {
+    const auto device = cli.option("--device");
+    if (!device || !proxy::is_valid_device_id(*device)) return usage_error("device set needs --device D (1-256 printable characters)");
+    token::DeviceRecord record;
+    record.device_id = *device;
+    record.enrolled = true;
+    record.compliant = true;
+    const auto existing = store.get_device(*device);
+    if (existing.ok()) record = existing.value;
+    else if (existing.status != token::StoreStatus::not_found) {
+        std::fprintf(stderr, "scepproxy: store: %s\n", existing.message.c_str());
+        return 1;
+    }
+    for (const char* name : {"--enrolled", "--compliant"}) {
+        if (const auto text = cli.option(name)) {
+            const auto value = parse_bool(*text);
+            if (!value) return usage_error(std::string(name) + ": expected true or false");
+            (std::string(name) == "--enrolled" ? record.enrolled : record.compliant) = *value;
+        }
+    }
+    record.updated_at = unix_now();
+    const token::StoreStatus status = store.set_device(record);
+    if (status != token::StoreStatus::ok) {
+        std::fprintf(stderr, "scepproxy: store: %s\n", token::to_string(status));
+        return 1;
+    }
+    print_json({{"device_id", record.device_id}, {"enrolled", record.enrolled}, {"compliant", record.compliant}});
+    return 0;
+}
+
+// Commands that work on the enrollment store share its opening.
+int run_store_command(const proxy::CommandLine& cli) {
+    const auto config = load_config(cli.config_path);
+    if (!config) return 1;
+    auto store = open_store(*config);
+    if (!store) return 1;
+    const std::string& group = cli.words[0];
+    const std::string action = cli.words.size() > 1 ? cli.words[1] : "";
+    if (group == "token" && action == "issue") return command_token_issue(cli, *config, *store);
+    if (group == "token" && action == "show") return command_token_show(cli, *store);
+    if (group == "token" && action == "revoke") return command_token_revoke(cli, *store);
+    if (group == "device" && action == "set") return command_device_set(cli, *store);
+    return usage_error("unknown command '" + group + (action.empty() ? "" : " " + action) + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const proxy::CommandLine cli = proxy::parse_command_line(argc, argv);
+    if (!cli.error.empty()) return usage_error(cli.error);
+    if (cli.has_flag("--version")) {
+        std::printf("scepproxy %s\n", SCEPPROXY_VERSION);
+        return 0;
+    }
+    if (cli.has_flag("--help") || cli.words.empty()) {
+        std::printf("%s", kUsage);
+        return cli.words.empty() && !cli.has_flag("--help") ? 2 : 0;
+    }
+    const std::string& command = cli.words[0];
+    if (command == "serve") {
+        const auto config = load_config(cli.config_path);
+        if (!config) return 1;
+        return proxy::run_server(config);
+    }
+    if (command == "check") return command_check(cli);
+    if (command == "token" || command == "device") return run_store_command(cli);
+    return usage_error("unknown command '" + command + "'");
+}

@@ -1,0 +1,133 @@
+// Server: start-up (store, upstream resolution, one SO_REUSEPORT socket per worker), signals, shutdown.
+#include "proxy/server.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <thread>
+
+#include "proxy/log.h"
+#include "proxy/socket_address.h"
+#include "proxy/worker.h"
+#include "token/store_registry.h"
+
+namespace scepproxy::proxy {
+namespace {
+
+constexpr int kListenBacklog = 4096;
+constexpr int kPurgeIntervalSeconds = 300;
+constexpr int64_t kExpiredTokenRetentionSeconds = 24 * 3600;  // `token show` still explains a recent expiry
+
+int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// One listening socket per worker on the same address; with port 0 the first picks the port.
+bool open_worker_sockets(const conf::ListenAddress& listen, unsigned count, std::vector<int>* fds,
+                         std::string* bound, std::string* error) {
+    auto addresses = resolve_tcp_address(listen.host, listen.port, error);
+    if (addresses.empty()) return false;
+    SocketAddress address = addresses.front();
+    for (unsigned i = 0; i < count; ++i) {
+        const int fd = open_listening_socket(address, true, kListenBacklog, error);
+        if (fd < 0) {
+            for (int open_fd : *fds) ::close(open_fd);
+            fds->clear();
+            return false;
+        }
+        if (i == 0) {
+            address.set_port(local_address_of(fd).port());
+            *bound = address.to_string();
+        }
+        fds->push_back(fd);
+    }
+    return true;
+}
+
+void purge_expired_tokens(token::EnrollmentStore& store) {
+    const auto purged = store.purge_expired(unix_now() - kExpiredTokenRetentionSeconds);
+    if (!purged.ok())
+        LogLine(LogLevel::warn, "token_purge_failed").field("detail", purged.message).emit();
+    else if (purged.value > 0)
+        LogLine(LogLevel::info, "tokens_purged").field("count", static_cast<long long>(purged.value)).emit();
+}
+
+}  // namespace
+
+int run_server(std::shared_ptr<const conf::Config> config) {
+    set_log_style(config->log.format == conf::LogFormat::json ? LogStyle::json : LogStyle::text);
+
+    auto opened = token::open_enrollment_store(config->store);
+    if (!opened.ok()) {
+        LogLine(LogLevel::error, "store_open_failed").field("backend", config->store.backend)
+            .field("detail", opened.message).emit();
+        return 1;
+    }
+    std::unique_ptr<token::EnrollmentStore> store = std::move(opened.value);
+
+    WorkerShared shared;
+    shared.config = config;
+    shared.store = store.get();
+    std::string error;
+    if (!resolve_profile_targets(*config, &shared.profiles, &error)) {
+        LogLine(LogLevel::error, "upstream_resolve_failed").field("detail", error).emit();
+        return 1;
+    }
+
+    const unsigned worker_count = config->workers;
+    std::vector<int> fds;
+    std::string bound;
+    if (!open_worker_sockets(config->scep.listen, worker_count, &fds, &bound, &error)) {
+        LogLine(LogLevel::error, "listen_failed").field("listener", "scep").field("detail", error).emit();
+        return 1;
+    }
+
+    // Signals are taken by this thread only (sigwait); workers never see them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (unsigned i = 0; i < worker_count; ++i) {
+        workers.push_back(std::make_unique<Worker>(i, shared, fds[i]));
+        if (!workers.back()->init(&error)) {
+            LogLine(LogLevel::error, "worker_init_failed").field("worker", i).field("detail", error).emit();
+            return 1;
+        }
+    }
+    for (auto& worker : workers) worker->start();
+    LogLine(LogLevel::info, "listening").field("listener", "scep").field("address", bound)
+        .field("workers", worker_count).field("version", SCEPPROXY_VERSION).emit();
+
+    purge_expired_tokens(*store);
+    for (;;) {
+        const timespec wait{kPurgeIntervalSeconds, 0};
+        const int sig = sigtimedwait(&signals, nullptr, &wait);
+        if (sig < 0) {
+            if (errno == EAGAIN) purge_expired_tokens(*store);
+            continue;
+        }
+        if (sig == SIGHUP) {
+            LogLine(LogLevel::warn, "reload_unsupported")
+                .field("detail", "configuration reload is not available in this version; restart to apply changes")
+                .emit();
+            continue;
+        }
+        LogLine(LogLevel::info, "shutting_down").field("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT")
+            .field("timeout_ms", static_cast<long long>(config->limits.shutdown_timeout.count())).emit();
+        break;
+    }
+    for (auto& worker : workers) worker->request_stop();
+    for (auto& worker : workers) worker->join();
+    workers.clear();
+    LogLine(LogLevel::info, "stopped").emit();
+    return 0;
+}
+
+}  // namespace scepproxy::proxy

@@ -1,0 +1,51 @@
+// UpstreamPool: hands out idle upstream connections LIFO and takes back only cleanly finished ones.
+#include "proxy/upstream_pool.h"
+
+#include <algorithm>
+
+#include "proxy/upstream_connection.h"
+#include "proxy/worker.h"
+
+namespace scepproxy::proxy {
+
+UpstreamPool::UpstreamPool(Worker& worker, const conf::ProfileConfig& profile, const UpstreamTarget& target)
+    : worker_(worker), profile_(profile), target_(target) {}
+
+UpstreamPool::~UpstreamPool() { close_idle(); }
+
+UpstreamConnection* UpstreamPool::acquire() {
+    while (!idle_.empty()) {
+        UpstreamConnection* connection = idle_.back();
+        idle_.pop_back();
+        if (connection->reusable()) return connection;
+        connection->close();
+    }
+    auto* connection = new UpstreamConnection(worker_, *this);
+    if (!connection->connect()) {
+        connection->close();
+        return nullptr;
+    }
+    return connection;
+}
+
+void UpstreamPool::release(UpstreamConnection* connection) {
+    if (connection->reusable() && !worker_.draining() && idle_.size() < profile_.max_idle_connections) {
+        connection->enter_idle();
+        idle_.push_back(connection);
+        return;
+    }
+    connection->close();
+}
+
+void UpstreamPool::forget_idle(UpstreamConnection* connection) {
+    auto it = std::find(idle_.begin(), idle_.end(), connection);
+    if (it != idle_.end()) idle_.erase(it);
+}
+
+void UpstreamPool::close_idle() {
+    auto idle = std::move(idle_);
+    idle_.clear();
+    for (UpstreamConnection* connection : idle) connection->close();
+}
+
+}  // namespace scepproxy::proxy

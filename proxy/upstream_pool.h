@@ -1,0 +1,40 @@
+// UpstreamPool: one worker's idle keep-alive connections to one upstream (no locks: per worker).
+#pragma once
+
+#include <vector>
+
+#include "conf/config.h"
+#include "proxy/upstream_target.h"
+
+namespace scepproxy::proxy {
+
+class UpstreamConnection;
+class Worker;
+
+class UpstreamPool {
+public:
+    UpstreamPool(Worker& worker, const conf::ProfileConfig& profile, const UpstreamTarget& target);
+    ~UpstreamPool();
+    UpstreamPool(const UpstreamPool&) = delete;
+    UpstreamPool& operator=(const UpstreamPool&) = delete;
+
+    // An idle connection (most recently used first) or a new one that is connecting.
+    // nullptr if a new connection can't even be started (e.g. out of sockets).
+    UpstreamConnection* acquire();
+    // Back to the idle list if it finished a response cleanly and there is room; else closed.
+    void release(UpstreamConnection* connection);
+    // An idle connection that the upstream closed (or that timed out idle) leaves the list.
+    void forget_idle(UpstreamConnection* connection);
+    void close_idle();
+
+    const UpstreamTarget& target() const { return target_; }
+    const conf::ProfileConfig& profile() const { return profile_; }
+
+private:
+    Worker& worker_;
+    const conf::ProfileConfig& profile_;
+    const UpstreamTarget& target_;
+    std::vector<UpstreamConnection*> idle_;
+};
+
+}  // namespace scepproxy::proxy
