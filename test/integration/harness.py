@@ -320,10 +320,18 @@ class Proxy:
                 entries.append(fields)
         return entries
 
-    def wait_for_request_log(self, count, timeout=5.0):
-        """Waits until at least `count` access log entries exist; returns them all."""
-        return wait_until(lambda: len(self.request_log()) >= count and self.request_log(),
-                          timeout, f"{count} access log lines")
+    def wait_for_request_log(self, timeout=5.0, **fields):
+        """Waits for the first access log entry whose fields have these values, e.g.
+        wait_for_request_log(token="1a2b3c4d", op="GetCACaps"). The line is written after the
+        response, so a test that has its answer may still have to wait a moment for the line."""
+        wanted = {key: str(value) for key, value in fields.items()}
+
+        def matching_entry():
+            for entry in self.request_log():
+                if all(entry.get(key) == value for key, value in wanted.items()):
+                    return entry
+            return None
+        return wait_until(matching_entry, timeout, f"an access log line with {wanted}")
 
     # The CLI, on the same config and store.
 

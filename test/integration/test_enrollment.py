@@ -72,11 +72,9 @@ class EnrollmentThroughProxy(harness.IntegrationTestCase):
 
         self.proxy.set_device("device-compliance", compliant=False)
         seen_before = self.upstream.request_count()
-        log_before = len(self.proxy.request_log())
         refused = http_post_pki(self.proxy.address, f"/scep/{token}?operation=PKIOperation", pki_message)
         self.assertEqual(refused.status, 403, refused.body)
-        entry = self.proxy.wait_for_request_log(log_before + 1)[log_before]
-        self.assertEqual(entry.get("status"), "403")
+        entry = self.proxy.wait_for_request_log(token=harness.token_id(token), op="PKIOperation", status=403)
         self.assertEqual(entry.get("reason"), "device_not_compliant")
         self.assertEqual(self.upstream.request_count(), seen_before, "the refused PKIOperation reached the upstream")
 

@@ -11,6 +11,7 @@ from harness import Profile, enroll, http_get, http_post_pki, proxy_config
 CHALLENGE = "rejection-" + uuid.uuid4().hex[:12]
 # Not a real pkiMessage: a refused token must be refused before the body matters.
 SOME_BODY = b"\x30\x82\x01\x00" + b"\x00" * 256
+STORE_CACHE_TTL = 5.0   # seconds: the default of store.cache_ttl
 
 
 class TokenRejection(harness.IntegrationTestCase):
@@ -70,7 +71,17 @@ class TokenRejection(harness.IntegrationTestCase):
         self.assertRefusedEverywhere(issued["token"])
         shown = self.proxy.cli("token", "show", args=[issued["token"]])
         self.assertEqual(shown.returncode, 0, shown.stderr)
-        self.assertIs(json.loads(shown.stdout).get("revoked"), True, shown.stdout)
+        self.assertEqual(json.loads(shown.stdout).get("state"), "revoked", shown.stdout)
+
+    def test_revocation_applies_to_a_token_in_use(self):
+        issued = self.proxy.issue_token("demo", "device-in-use")
+        target = f"/scep/{issued['token']}?operation=GetCACaps"
+        self.assertEqual(http_get(self.proxy.address, target).status, 200)
+        self.proxy.revoke_token(issued["token"])
+        # The daemon may cache access decisions for store.cache_ttl (default 5 s): allow that long.
+        harness.wait_until(lambda: http_get(self.proxy.address, target).status == 403,
+                           STORE_CACHE_TTL + 2, "the revocation to take effect", interval=0.2)
+        self.assertRefusedEverywhere(issued["token"])
 
     def test_revoked_token_scepclient_gets_no_certificate(self):
         issued = self.proxy.issue_token("demo", "device-revoked-client")
@@ -83,9 +94,8 @@ class TokenRejection(harness.IntegrationTestCase):
 
     def test_refusals_are_logged_without_the_token(self):
         unknown = str(uuid.uuid4())
-        before = len(self.proxy.request_log())
         self.assertEqual(http_get(self.proxy.address, f"/scep/{unknown}?operation=GetCACaps").status, 403)
-        entry = self.proxy.wait_for_request_log(before + 1)[before]
+        entry = self.proxy.wait_for_request_log(token=harness.token_id(unknown))
         self.assertEqual(entry.get("status"), "403")
         self.assertEqual(entry.get("reason"), "token_unknown")
         self.assertEqual(entry.get("op"), "GetCACaps")
