@@ -12,7 +12,6 @@ at the end unless SCEPPROXY_KEEP_TMP=1; servers listen on kernel-chosen ports.
 
 import argparse
 import atexit
-import ctypes
 import dataclasses
 import hashlib
 import http.client
@@ -65,12 +64,6 @@ def _kill_children():
                 pass
 
 
-def _die_with_parent():
-    # Runs in the child between fork and exec: if the test runner is killed
-    # (ctest timeout), the kernel kills the child too. 1 = PR_SET_PDEATHSIG.
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-
-
 atexit.register(_kill_children)
 signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
@@ -80,8 +73,11 @@ def spawn(args, cwd, log_prefix):
     stdout = open(log_prefix + ".stdout", "wb")
     stderr = open(log_prefix + ".stderr", "wb")
     try:
-        child = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout,
-                                 stderr=stderr, preexec_fn=_die_with_parent)
+        # setpriv (util-linux, always on Debian) sets PR_SET_PDEATHSIG then execs: if the test
+        # runner is killed (ctest timeout), the kernel kills the child too. A preexec_fn
+        # would do the same but isn't safe once the fake upstream's threads run.
+        child = subprocess.Popen(["setpriv", "--pdeathsig", "KILL", "--", *args], cwd=cwd,
+                                 stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
     finally:
         stdout.close()
         stderr.close()
