@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "proxy/access_log.h"
+#include "proxy/ca_answer_cache.h"
 #include "proxy/log.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/upstream_request.h"
@@ -236,9 +237,7 @@ void ClientConnection::dispatch() {
             break;
         case ScepOperation::get_next_ca_cert:
         case ScepOperation::other:
-            // Forwarded only when the upstream's capabilities list it: not yet known here.
-            respond_local(400, "unsupported_operation", "unsupported_operation");
-            return;
+            break;  // forwarded only if the upstream's GetCACaps lists it (checked once the token is)
     }
     const token::TokenHash hash = token->hash();
     token_id_ = hash.id();
@@ -284,10 +283,38 @@ void ClientConnection::on_access_decided(const token::AccessDecision& decision) 
 void ClientConnection::forward(WorkerProfile& profile) {
     state_ = State::forwarding;
     profile_ = &profile;
+    const int64_t now = monotonic_ns();
+    const int64_t cache_ttl_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(profile.targets->profile->ca_cache_ttl).count();
+    const ScepOperation op = route_.operation;
+    if (op == ScepOperation::get_ca_cert || op == ScepOperation::get_ca_caps) {
+        const std::string_view key = op == ScepOperation::get_ca_caps ? std::string_view() : route_.message;
+        if (cache_ttl_ns > 0) {
+            if (const CachedAnswer* hit = profile.ca_cache.find(to_string(op), key, now)) {
+                respond_cached(*hit);
+                return;
+            }
+            capture_for_cache_ = CaAnswerCache::cacheable(key, 0);
+        }
+    } else if (op != ScepOperation::pki_operation) {
+        // Other operations only when the upstream says it supports them (GetNextCACert is a capability keyword).
+        const CachedAnswer* caps = profile.ca_cache.find("GetCACaps", "", now);
+        if (!caps) {
+            probing_caps_ = true;  // ask GetCACaps first, then decide (on_upstream_complete)
+            capture_for_cache_ = true;
+        } else if (!caps_list_has(caps->body, route_.operation_text)) {
+            respond_local(400, "operation_not_supported", "operation_not_supported");
+            return;
+        }
+    }
     upstream_attempts_ = 0;
-    upstream_start_ns_ = monotonic_ns();
+    upstream_start_ns_ = now;
+    send_upstream();
+}
+
+// Tries upstreams until one accepts a connection; answers 502 if none does.
+void ClientConnection::send_upstream() {
     while (!start_upstream_attempt()) {
-        if (upstream_attempts_ >= profile.pools.size()) {
+        if (upstream_attempts_ >= profile_->pools.size()) {
             respond_local(502, "upstream_connect_failed", "upstream_unavailable");
             return;
         }
@@ -302,18 +329,38 @@ bool ClientConnection::start_upstream_attempt() {
     upstream_ = upstream_pool_->acquire();
     if (!upstream_) return false;
     ByteBuffer request;
-    const bool is_post = request_.method == http::HttpMethod::post;
+    const bool is_post = request_.method == http::HttpMethod::post && !probing_caps_;
     const std::string_view body(body_);
-    build_upstream_request(request, *upstream_pool_->target().config, route_, is_post ? &body : nullptr);
-    response_body_bytes_ = 0;
-    response_status_ = 0;
+    ScepRoute caps_route;
+    caps_route.operation = ScepOperation::get_ca_caps;
+    caps_route.operation_text = "GetCACaps";
+    build_upstream_request(request, *upstream_pool_->target().config, probing_caps_ ? caps_route : route_,
+                           is_post ? &body : nullptr);
+    upstream_status_ = 0;
+    captured_.clear();
     upstream_->send(std::move(request), false, this);
     return true;
 }
 
-void ClientConnection::on_upstream_head(const http::HttpResponse& head) {
-    response_status_ = head.status;
+void ClientConnection::respond_cached(const CachedAnswer& answer) {
+    append_response_head(out_, 200, answer.content_type, ResponseFraming::content_length, answer.body.size(),
+                         connection_header());
+    out_.append(answer.body);
+    response_body_bytes_ = answer.body.size();
+    finish_request(200, "cache_hit");
+}
+
+ConnectionHeader ClientConnection::connection_header() {
     if (close_after_response_ || worker_.draining()) request_.keep_alive = false;
+    return !request_.keep_alive ? ConnectionHeader::close
+           : request_.http10    ? ConnectionHeader::keep_alive
+                                : ConnectionHeader::none;
+}
+
+void ClientConnection::on_upstream_head(const http::HttpResponse& head) {
+    upstream_status_ = head.status;
+    if (capture_for_cache_ && head.status == 200) captured_content_type_ = head.content_type;
+    if (probing_caps_) return;  // our own question: nothing goes to the device
     ResponseFraming framing = ResponseFraming::content_length;
     const bool length_known = head.framing == http::BodyFraming::content_length || head.framing == http::BodyFraming::none;
     if (!length_known) {
@@ -322,14 +369,19 @@ void ClientConnection::on_upstream_head(const http::HttpResponse& head) {
         if (request_.http10) request_.keep_alive = false;
     }
     response_chunked_ = framing == ResponseFraming::chunked;
-    const ConnectionHeader connection = !request_.keep_alive ? ConnectionHeader::close
-                                        : request_.http10    ? ConnectionHeader::keep_alive
-                                                             : ConnectionHeader::none;
     const uint64_t length = head.framing == http::BodyFraming::content_length ? head.content_length.value_or(0) : 0;
-    append_response_head(out_, head.status, head.content_type, framing, length, connection);
+    append_response_head(out_, head.status, head.content_type, framing, length, connection_header());
+    response_head_sent_ = true;
 }
 
 void ClientConnection::on_upstream_body(std::string_view data) {
+    if (capture_for_cache_ && upstream_status_ == 200) {
+        if (captured_.size() + data.size() <= CaAnswerCache::kMaxBodyBytes)
+            captured_.append(data);
+        else
+            capture_for_cache_ = false;  // too big to keep: still forwarded
+    }
+    if (probing_caps_) return;
     response_body_bytes_ += data.size();
     if (response_chunked_)
         append_chunk(out_, data);
@@ -339,12 +391,38 @@ void ClientConnection::on_upstream_body(std::string_view data) {
 }
 
 void ClientConnection::on_upstream_complete() {
-    upstream_ms_ = elapsed_ms(upstream_start_ns_);
-    if (response_chunked_) append_last_chunk(out_);
     UpstreamConnection* upstream = upstream_;
     upstream_ = nullptr;
     upstream_pool_->release(upstream);
-    finish_request(response_status_, "ok");
+    if (capture_for_cache_ && upstream_status_ == 200) {
+        const bool caps = probing_caps_ || route_.operation == ScepOperation::get_ca_caps;
+        CachedAnswer answer;
+        answer.operation = caps ? "GetCACaps" : "GetCACert";
+        answer.message = caps ? std::string() : std::string(route_.message);
+        answer.content_type = captured_content_type_;
+        answer.body = std::move(captured_);
+        answer.expires_ns = monotonic_ns() +
+            std::chrono::duration_cast<std::chrono::nanoseconds>(profile_->targets->profile->ca_cache_ttl).count();
+        // A zero ttl still answers this request's capability question, then expires at once.
+        profile_->ca_cache.store(std::move(answer));
+    }
+    capture_for_cache_ = false;
+    if (probing_caps_) {
+        probing_caps_ = false;
+        const CachedAnswer* caps = profile_->ca_cache.find("GetCACaps", "", 0);
+        if (upstream_status_ != 200 || !caps) {
+            respond_local(502, "upstream_caps_unavailable", "upstream_error");
+        } else if (!caps_list_has(caps->body, route_.operation_text)) {
+            respond_local(400, "operation_not_supported", "operation_not_supported");
+        } else {
+            upstream_attempts_ = 0;
+            send_upstream();
+        }
+        return;
+    }
+    upstream_ms_ = elapsed_ms(upstream_start_ns_);
+    if (response_chunked_) append_last_chunk(out_);
+    finish_request(upstream_status_, "forwarded");
 }
 
 void ClientConnection::on_upstream_failed(UpstreamFailure failure, bool request_bytes_sent, bool response_started) {
@@ -355,10 +433,10 @@ void ClientConnection::on_upstream_failed(UpstreamFailure failure, bool request_
         .field("failure", to_string(failure))
         .field("request_sent", request_bytes_sent ? "true" : "false")
         .emit();
-    if (response_started) {
+    if (response_head_sent_) {
         // Part of the answer is already with the device: the only honest signal left is to close.
         upstream_ms_ = elapsed_ms(upstream_start_ns_);
-        log_request(response_status_, to_string(failure));
+        log_request(upstream_status_, to_string(failure));
         close_now();
         return;
     }
@@ -386,10 +464,8 @@ void ClientConnection::on_upstream_failed(UpstreamFailure failure, bool request_
 }
 
 void ClientConnection::respond_local(int status, std::string_view reason, std::string_view body, bool close_after) {
-    if (close_after || close_after_response_ || worker_.draining()) request_.keep_alive = false;
-    const ConnectionHeader connection = !request_.keep_alive ? ConnectionHeader::close
-                                        : request_.http10    ? ConnectionHeader::keep_alive
-                                                             : ConnectionHeader::none;
+    if (close_after) request_.keep_alive = false;
+    const ConnectionHeader connection = connection_header();
     const std::string_view allow = status == 405 ? std::string_view("Allow: GET, POST") : std::string_view();
     append_text_response(out_, status, body, connection, allow);
     response_body_bytes_ = body.size() + 1;
@@ -468,6 +544,10 @@ void ClientConnection::reset_for_next_request() {
     profile_ = nullptr;
     upstream_pool_ = nullptr;
     response_chunked_ = false;
+    response_head_sent_ = false;
+    probing_caps_ = false;
+    capture_for_cache_ = false;
+    captured_.clear();
     parser_.reset();
     state_ = State::reading_head;
     if (in_.empty()) {

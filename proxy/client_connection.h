@@ -20,6 +20,7 @@ struct event;
 namespace scepproxy::proxy {
 
 class Worker;
+struct CachedAnswer;
 struct WorkerProfile;
 
 class ClientConnection final : public token::AccessCallback, public UpstreamResponseSink {
@@ -73,7 +74,10 @@ private:
     bool read_body();
     void dispatch();
     void forward(WorkerProfile& profile);
+    void send_upstream();
     bool start_upstream_attempt();
+    void respond_cached(const CachedAnswer& answer);
+    ConnectionHeader connection_header();
     void respond_local(int status, std::string_view reason, std::string_view body, bool close_after = false);
     void finish_request(int status, std::string_view reason);
     void log_request(int status, std::string_view reason);
@@ -121,7 +125,12 @@ private:
     UpstreamPool* upstream_pool_ = nullptr;
     unsigned upstream_attempts_ = 0;
     bool response_chunked_ = false;
-    int response_status_ = 0;
+    bool response_head_sent_ = false;  // the device already has (part of) the upstream's answer
+    int upstream_status_ = 0;
+    bool probing_caps_ = false;        // asking the upstream's GetCACaps before forwarding another operation
+    bool capture_for_cache_ = false;   // keep this GetCACert/GetCACaps answer in the profile's cache
+    std::string captured_;
+    std::string captured_content_type_;
     bool awaiting_access_ = false;
 };
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/ca_answer_cache.h"
 #include "proxy/upstream_target.h"
 #include "token/enrollment_store.h"
 
@@ -33,6 +34,7 @@ struct WorkerProfile {
     const ProfileTargets* targets = nullptr;
     std::vector<std::unique_ptr<UpstreamPool>> pools;
     size_t next_upstream = 0;
+    CaAnswerCache ca_cache;
 };
 
 class Worker {

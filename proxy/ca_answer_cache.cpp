@@ -1,0 +1,47 @@
+// CaAnswerCache: linear lookup over a handful of entries (per worker, so no locks).
+#include "proxy/ca_answer_cache.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace scepproxy::proxy {
+
+const CachedAnswer* CaAnswerCache::find(std::string_view operation, std::string_view message, int64_t now_ns) const {
+    for (const auto& entry : entries_)
+        if (entry.operation == operation && entry.message == message && entry.expires_ns > now_ns) return &entry;
+    return nullptr;
+}
+
+void CaAnswerCache::store(CachedAnswer answer) {
+    for (auto& entry : entries_) {
+        if (entry.operation == answer.operation && entry.message == answer.message) {
+            entry = std::move(answer);
+            return;
+        }
+    }
+    if (entries_.size() < kMaxEntries) {
+        entries_.push_back(std::move(answer));
+        return;
+    }
+    auto oldest = std::min_element(entries_.begin(), entries_.end(),
+                                   [](const CachedAnswer& a, const CachedAnswer& b) { return a.expires_ns < b.expires_ns; });
+    *oldest = std::move(answer);
+}
+
+bool caps_list_has(std::string_view caps_body, std::string_view capability) {
+    while (!caps_body.empty()) {
+        const size_t newline = caps_body.find('\n');
+        std::string_view line = caps_body.substr(0, newline);
+        caps_body = newline == std::string_view::npos ? std::string_view() : caps_body.substr(newline + 1);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+        if (line.size() == capability.size() &&
+            std::equal(line.begin(), line.end(), capability.begin(), [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+            }))
+            return true;
+    }
+    return false;
+}
+
+}  // namespace scepproxy::proxy
