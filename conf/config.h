@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace scepproxy::conf {
@@ -26,21 +27,21 @@ struct ServerTlsConfig {
 };
 
 struct ScepConfig {
-    ListenAddress listen;               // default 0.0.0.0:8080
+    ListenAddress listen{"0.0.0.0", 8080, "0.0.0.0:8080"};
     std::string public_url;             // base of scep_url, no trailing slash
     std::optional<ServerTlsConfig> tls; // issue 6
 };
 
 struct AdminConfig {
     bool enabled = false;               // true when the `admin:` section is present
-    ListenAddress listen;               // default 127.0.0.1:9443
+    ListenAddress listen{"127.0.0.1", 9443, "127.0.0.1:9443"};
     std::string bearer_token_file;
     std::optional<ServerTlsConfig> tls;
 };
 
 struct MetricsConfig {
     bool enabled = false;               // true when the `metrics:` section is present
-    ListenAddress listen;               // default 127.0.0.1:9100
+    ListenAddress listen{"127.0.0.1", 9100, "127.0.0.1:9100"};
 };
 
 struct LimitsConfig {
@@ -135,7 +136,7 @@ struct ProfileConfig {
 };
 
 struct Config {
-    std::string source_path;   // the file it was loaded from
+    std::string source_path;   // the file it was loaded from; relative file paths in it are resolved against its directory
     uint32_t workers = 0;      // 0 until resolved; `auto` resolves to the number of CPUs
     ScepConfig scep;
     AdminConfig admin;
