@@ -12,8 +12,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "proxy/client_connection.h"
+#include "proxy/http_connection.h"
 #include "proxy/log.h"
+#include "proxy/scep_request_handler.h"
 #include "proxy/upstream_connection.h"
 #include "proxy/upstream_pool.h"
 
@@ -33,7 +34,7 @@ Worker::Worker(unsigned index, const WorkerShared& shared, int listen_fd)
     : index_(index), shared_(shared), listen_fd_(listen_fd) {}
 
 Worker::~Worker() {
-    for (ClientConnection* c : connections_) delete c;
+    for (HttpConnection* c : connections_) delete c;
     connections_.clear();
     reap();
     profiles_.clear();  // pools close their idle upstream connections
@@ -130,8 +131,9 @@ void Worker::accept_ready() {
         }
         const int on = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-        auto* connection = new ClientConnection(*this, fd,
-            SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), peer_len));
+        auto* connection = new HttpConnection(*this, shared_.listener_name, std::make_unique<PlainSocketTransport>(fd),
+                                              SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), peer_len),
+                                              std::make_unique<ScepRequestHandler>(*this));
         connection->set_slot(connections_.size());
         connections_.push_back(connection);
         connection->start();
@@ -147,7 +149,7 @@ void Worker::pause_accepting(bool paused) {
         event_add(accept_event_, nullptr);
 }
 
-void Worker::connection_closed(ClientConnection* connection) {
+void Worker::connection_closed(HttpConnection* connection) {
     const size_t slot = connection->slot();
     if (slot < connections_.size() && connections_[slot] == connection) {
         connections_[slot] = connections_.back();
@@ -175,7 +177,7 @@ void Worker::reap() {
     while (!closed_connections_.empty() || !closed_upstreams_.empty()) {
         auto connections = std::move(closed_connections_);
         closed_connections_.clear();
-        for (ClientConnection* c : connections) delete c;
+        for (HttpConnection* c : connections) delete c;
         auto upstreams = std::move(closed_upstreams_);
         closed_upstreams_.clear();
         for (UpstreamConnection* u : upstreams) delete u;
@@ -199,7 +201,7 @@ void Worker::begin_drain() {
     const timeval deadline = to_timeval(shared_.config->limits.shutdown_timeout);
     event_add(shutdown_deadline_event_, &deadline);
     const auto snapshot = connections_;
-    for (ClientConnection* c : snapshot) c->on_drain();
+    for (HttpConnection* c : snapshot) c->on_drain();
     for (auto& profile : profiles_)
         for (auto& pool : profile.pools) pool->close_idle();
     maybe_finish_drain();

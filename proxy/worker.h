@@ -9,6 +9,7 @@
 
 #include "conf/config.h"
 #include "proxy/ca_answer_cache.h"
+#include "proxy/connection_host.h"
 #include "proxy/upstream_target.h"
 #include "token/enrollment_store.h"
 
@@ -17,7 +18,7 @@ struct event_base;
 
 namespace scepproxy::proxy {
 
-class ClientConnection;
+class HttpConnection;
 class UpstreamConnection;
 class UpstreamPool;
 
@@ -37,7 +38,7 @@ struct WorkerProfile {
     CaAnswerCache ca_cache;
 };
 
-class Worker {
+class Worker final : public ConnectionHost {
 public:
     Worker(unsigned index, const WorkerShared& shared, int listen_fd);
     ~Worker();
@@ -49,16 +50,17 @@ public:
     void request_stop();             // thread-safe: stop accepting, drain, exit
     void join();
 
-    // Used by connections, on this worker's thread only.
-    event_base* base() const { return base_; }
+    // ConnectionHost, for this worker's connections (on its thread only).
+    event_base* base() const override { return base_; }
+    const conf::LimitsConfig& limits() const override { return shared_.config->limits; }
+    bool access_log_enabled() const override { return shared_.config->log.access_log; }
+    bool draining() const override { return draining_; }
+    void connection_closed(HttpConnection* connection) override;  // freed after this loop iteration
+
     const conf::Config& config() const { return *shared_.config; }
-    const std::string& listener_name() const { return shared_.listener_name; }
     token::EnrollmentSession& store_session() { return *store_session_; }
     WorkerProfile* find_profile(std::string_view name);
-    bool draining() const { return draining_; }
-
-    void connection_closed(ClientConnection* connection);     // freed after this loop iteration
-    void upstream_closed(UpstreamConnection* connection);     // same
+    void upstream_closed(UpstreamConnection* connection);     // freed after this loop iteration
     // Accepted connections this worker holds.
     size_t connection_count() const { return connections_.size(); }
 
@@ -89,8 +91,8 @@ private:
 
     std::unique_ptr<token::EnrollmentSession> store_session_;
     std::vector<WorkerProfile> profiles_;
-    std::vector<ClientConnection*> connections_;          // owned; slot index kept in the connection
-    std::vector<ClientConnection*> closed_connections_;   // owned; deleted by reap()
+    std::vector<HttpConnection*> connections_;            // owned; slot index kept in the connection
+    std::vector<HttpConnection*> closed_connections_;     // owned; deleted by reap()
     std::vector<UpstreamConnection*> closed_upstreams_;   // owned; deleted by reap()
     std::thread thread_;
 };
