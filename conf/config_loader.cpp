@@ -54,8 +54,13 @@ struct Item {
 // Collects errors, key positions and file references while the tables read the document.
 class Reader {
 public:
-    Reader(const std::string& source_name, LoadResult& result)
-        : file_(source_name), base_dir_(std::filesystem::path(source_name).parent_path()), result_(result) {}
+    Reader(const std::string& source_name, const LoadOptions& options, LoadResult& result)
+        : file_(source_name),
+          base_dir_(std::filesystem::path(source_name).parent_path()),
+          options_(options),
+          result_(result) {}
+
+    const LoadOptions& options() const { return options_; }
 
     void error(Position at, std::string key, std::string message) {
         if (result_.errors.size() >= kMaxErrors) {
@@ -104,6 +109,7 @@ public:
 private:
     std::string file_;
     std::filesystem::path base_dir_;
+    const LoadOptions& options_;
     LoadResult& result_;
     bool gave_up_ = false;
 };
@@ -158,6 +164,25 @@ std::optional<std::string> read_path(Reader& r, const Item& item) {
     const auto text = read_string(r, item);
     if (!text) return std::nullopt;
     return r.resolve_path(*text);
+}
+
+// Why `backend` cannot be used, or nullopt when it is compiled in.
+std::optional<std::string> unknown_backend(const std::string& backend, const LoadOptions& options) {
+    const auto& have = options.store_backends;
+    if (std::find(have.begin(), have.end(), backend) != have.end()) return std::nullopt;
+    std::string names;
+    for (const auto& name : have) names += (names.empty() ? "" : ", ") + name;
+    return "unknown backend '" + backend + "' (have: " + (names.empty() ? "none" : names) + ")";
+}
+
+std::optional<std::string> read_store_backend(Reader& r, const Item& item) {
+    auto backend = read_string(r, item);
+    if (!backend) return std::nullopt;
+    if (const auto why = unknown_backend(*backend, r.options())) {
+        r.error(item.position, item.path, *why);
+        return std::nullopt;
+    }
+    return backend;
 }
 
 std::optional<uint32_t> read_workers(Reader& r, const Item& item) {
@@ -288,7 +313,38 @@ std::vector<KeyInfo> child_keys(const std::string& prefix, const KeyTable<T>& ta
     return out;
 }
 
-std::string unknown_key_message(std::string_view name, const std::vector<std::string_view>& known);
+// ---- suggestions for unknown keys ----
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            const size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+std::string unknown_key_message(std::string_view name, const std::vector<std::string_view>& known) {
+    std::string_view closest;
+    size_t best = 3;  // suggest only within two edits: further away is a guess
+    if (name.size() <= 64) {
+        for (const auto& candidate : known) {
+            const size_t distance = edit_distance(name, candidate);
+            if (distance < best && distance < candidate.size()) {
+                best = distance;
+                closest = candidate;
+            }
+        }
+    }
+    if (!closest.empty()) return "unknown key (did you mean '" + std::string(closest) + "'?)";
+    return "unknown key (known keys: " + join_names(known) + ")";
+}
 
 // Calls on_entry(entry, name) for each key of the mapping `item`, after recording its position;
 // non-scalar and duplicate keys are reported and skipped.
@@ -479,7 +535,7 @@ const KeyTable<WebhookStoreConfig>& webhook_keys() {
 
 const KeyTable<StoreConfig>& store_keys() {
     static const KeyTable<StoreConfig> keys{
-        string_key("backend", &StoreConfig::backend),  // checked against LoadOptions::store_backends
+        value_key("backend", &StoreConfig::backend, read_store_backend),
         section_key("sqlite", &StoreConfig::sqlite, sqlite_keys),
         section_key("postgres", &StoreConfig::postgres, postgres_keys),
         section_key("webhook", &StoreConfig::webhook, webhook_keys),
@@ -592,39 +648,6 @@ const KeyTable<Config>& root_keys() {
     return keys;
 }
 
-// ---- suggestions for unknown keys ----
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-        size_t diagonal = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-            const size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            diagonal = above;
-        }
-    }
-    return row[b.size()];
-}
-
-std::string unknown_key_message(std::string_view name, const std::vector<std::string_view>& known) {
-    std::string_view closest;
-    size_t best = 3;  // suggest only within two edits: further away is a guess
-    if (name.size() <= 64) {
-        for (const auto& candidate : known) {
-            const size_t distance = edit_distance(name, candidate);
-            if (distance < best && distance < candidate.size()) {
-                best = distance;
-                closest = candidate;
-            }
-        }
-    }
-    if (!closest.empty()) return "unknown key (did you mean '" + std::string(closest) + "'?)";
-    return "unknown key (known keys: " + join_names(known) + ")";
-}
-
 // ---- cross-field checks ----
 
 bool covers_all_addresses(const ListenAddress& a) { return a.host == "0.0.0.0" || a.host == "::"; }
@@ -656,14 +679,11 @@ void check_limits(Reader& r, const LimitsConfig& limits) {
                     "): the request line counts towards the header bytes");
 }
 
-void check_store(Reader& r, const StoreConfig& store, const LoadOptions& options) {
+void check_store(Reader& r, const StoreConfig& store) {
     const Position backend_position = r.nearest_position("store.backend");
-    if (std::find(options.store_backends.begin(), options.store_backends.end(), store.backend) ==
-        options.store_backends.end()) {
-        std::vector<std::string_view> have(options.store_backends.begin(), options.store_backends.end());
-        r.error(backend_position, "store.backend",
-                "unknown backend '" + store.backend + "' (have: " + (have.empty() ? "none" : join_names(have)) + ")");
-    }
+    // A written backend was checked when read; the default one is checked here.
+    if (!r.has("store.backend"))
+        if (const auto why = unknown_backend(store.backend, r.options())) r.error(backend_position, "store.backend", *why);
     if (store.backend == "postgres" && !r.has("store.postgres.conninfo_file"))
         r.error(backend_position, "store.postgres.conninfo_file", "required when store.backend is postgres");
     if (store.backend == "webhook" && !r.has("store.webhook.url"))
@@ -742,10 +762,10 @@ void check_profile(Reader& r, const ProfileConfig& profile) {
     check_challenge(r, key, profile);
 }
 
-void check_config(Reader& r, const Config& config, const LoadOptions& options) {
+void check_config(Reader& r, const Config& config) {
     check_listeners(r, config);
     check_limits(r, config.limits);
-    check_store(r, config.store, options);
+    check_store(r, config.store);
     for (const auto& profile : config.profiles) check_profile(r, profile);
 }
 
@@ -782,7 +802,7 @@ std::string LoadResult::error_text() const {
 LoadResult load_config_text(const std::string& text, const std::string& source_name, const LoadOptions& options) {
     LoadResult result;
     result.source_name = source_name;
-    Reader r(source_name, result);
+    Reader r(source_name, options, result);
     auto config = std::make_shared<Config>();
     config->source_path = source_name;
     try {
@@ -801,7 +821,7 @@ LoadResult load_config_text(const std::string& text, const std::string& source_n
         r.error(position_of_mark(e.mark), "", "YAML syntax error: " + e.msg);
         return result;
     }
-    check_config(r, *config, options);
+    check_config(r, *config);
     drop_unused_store_files(result, config->store.backend);
     std::stable_sort(result.errors.begin(), result.errors.end(), [](const ConfigError& a, const ConfigError& b) {
         return std::pair(a.line, a.column) < std::pair(b.line, b.column);

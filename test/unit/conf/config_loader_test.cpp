@@ -451,12 +451,16 @@ TEST_CASE("an empty profiles map is an error", "[conf][loader]") {
 TEST_CASE("an unknown store backend names the compiled ones", "[conf][loader]") {
     const auto result = load(kValid + "store:\n  backend: mysql\n");
     CHECK(error_lines(result) ==
-          std::vector<std::string>{"test.yaml:8:3: store.backend: unknown backend 'mysql' (have: sqlite, postgres)"});
+          std::vector<std::string>{"test.yaml:8:12: store.backend: unknown backend 'mysql' (have: sqlite, postgres)"});
 
     const auto sqlite_only = load_config_text(yaml(kValid), "x.yaml", LoadOptions{{"sqlite"}});
     CHECK(sqlite_only.ok());
+    // The default backend is checked too, at the section or, without one, the file.
     const auto none_compiled = load_config_text(yaml(kValid), "x.yaml", LoadOptions{});
-    CHECK(error_for(none_compiled, "store.backend").message == "unknown backend 'sqlite' (have: none)");
+    CHECK(error_lines(none_compiled) == std::vector<std::string>{"x.yaml: store.backend: unknown backend 'sqlite' (have: none)"});
+    const auto default_missing = load_config_text(yaml(kValid + "store:\n  cache_ttl: 1s\n"), "x.yaml", LoadOptions{{"postgres"}});
+    CHECK(error_lines(default_missing) ==
+          std::vector<std::string>{"x.yaml:7:1: store.backend: unknown backend 'sqlite' (have: postgres)"});
 }
 
 TEST_CASE("a store backend's own settings are required when it is selected", "[conf][loader]") {
@@ -576,7 +580,7 @@ profiles:
               "test.yaml:1:10: workers: expected auto or an integer between 1 and 1024",
               "test.yaml:3:15: scep.public_url: expected an http:// or https:// URL",
               "test.yaml:5:19: limits.header_timeout: expected a duration like 500ms, 10s, 5m, 1h or 1d",
-              "test.yaml:7:3: store.backend: unknown backend 'mysql' (have: sqlite, postgres)",
+              "test.yaml:7:12: store.backend: unknown backend 'mysql' (have: sqlite, postgres)",
               "test.yaml:11:14: profiles.p.upstreams[0].url: a query (?...) is not allowed in the URL",
               "test.yaml:12:5: profiles.p.colour: unknown key (known keys: upstreams, tls, connect_timeout, timeout, "
               "max_idle_connections, ca_cache_ttl, token_ttl, challenge)",
