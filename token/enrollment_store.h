@@ -1,6 +1,7 @@
 // EnrollmentStore: the interface every enrollment backend (sqlite, postgres, webhook) implements.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -98,6 +99,15 @@ struct NewToken {
     int64_t created_at = 0;
     int64_t expires_at = 0;
 };
+
+// Shared checks so every backend refuses the same requests (status invalid).
+// Each returns why the value can't be stored, or nullptr when it can.
+// Names (profile, device id): 1..kMaxStoredNameBytes bytes, no NUL (PostgreSQL text can't hold one).
+// Tokens: the hash is not all zeros (what a failed hash() leaves), expires_at > created_at.
+inline constexpr size_t kMaxStoredNameBytes = 1024;
+const char* new_token_problem(const NewToken& token);
+const char* device_record_problem(const DeviceRecord& device);
+const char* device_id_problem(const std::string& device_id);
 
 // The control plane: thread-safe, may block (CLI, admin API, maintenance).
 class EnrollmentStore {

@@ -1,0 +1,109 @@
+// Enrollment tokens: generation (OpenSSL CSPRNG), strict GUID parsing/printing and SHA-256 hashing.
+#include "token/enrollment_token.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+namespace scepproxy::token {
+namespace {
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+// Value of one hex digit (either case), or -1.
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+void append_hex(std::string& out, uint8_t byte) {
+    out.push_back(kHexDigits[byte >> 4]);
+    out.push_back(kHexDigits[byte & 0x0f]);
+}
+
+// Decodes two hex digits at text[pos]; false if either is not a hex digit.
+bool decode_hex_byte(std::string_view text, size_t pos, uint8_t& out) {
+    const int high = hex_value(text[pos]);
+    const int low = hex_value(text[pos + 1]);
+    if (high < 0 || low < 0) return false;
+    out = static_cast<uint8_t>((high << 4) | low);
+    return true;
+}
+
+// GUID layout 8-4-4-4-12: the dashes sit at these offsets of the 36 characters.
+constexpr size_t kGuidLength = 36;
+constexpr bool is_guid_dash_position(size_t pos) {
+    return pos == 8 || pos == 13 || pos == 18 || pos == 23;
+}
+
+}  // namespace
+
+std::string TokenHash::hex() const {
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (uint8_t b : bytes) append_hex(out, b);
+    return out;
+}
+
+std::string TokenHash::id() const {
+    return hex().substr(0, 8);
+}
+
+std::optional<TokenHash> TokenHash::from_hex(std::string_view hex) {
+    TokenHash hash;
+    if (hex.size() != hash.bytes.size() * 2) return std::nullopt;
+    for (size_t i = 0; i < hash.bytes.size(); ++i) {
+        if (!decode_hex_byte(hex, i * 2, hash.bytes[i])) return std::nullopt;
+    }
+    return hash;
+}
+
+std::optional<EnrollmentToken> EnrollmentToken::generate() {
+    EnrollmentToken token;
+    if (RAND_bytes(token.bytes_.data(), static_cast<int>(token.bytes_.size())) != 1) return std::nullopt;
+    return token;
+}
+
+std::optional<EnrollmentToken> EnrollmentToken::parse(std::string_view guid) {
+    if (guid.size() != kGuidLength) return std::nullopt;
+    EnrollmentToken token;
+    size_t byte_index = 0;
+    size_t pos = 0;
+    while (pos < kGuidLength) {
+        if (is_guid_dash_position(pos)) {
+            if (guid[pos] != '-') return std::nullopt;
+            ++pos;
+            continue;
+        }
+        // Never straddles a dash: every group has an even number of digits.
+        if (!decode_hex_byte(guid, pos, token.bytes_[byte_index])) return std::nullopt;
+        ++byte_index;
+        pos += 2;
+    }
+    return token;
+}
+
+std::string EnrollmentToken::to_guid() const {
+    std::string out;
+    out.reserve(kGuidLength);
+    for (size_t i = 0; i < bytes_.size(); ++i) {
+        if (is_guid_dash_position(out.size())) out.push_back('-');
+        append_hex(out, bytes_[i]);
+    }
+    return out;
+}
+
+TokenHash EnrollmentToken::hash() const {
+    TokenHash hash;
+    unsigned int length = 0;
+    // SHA-256 of 16 bytes in memory can only fail if OpenSSL itself is broken; the
+    // hash then stays all zeros, which stores refuse to issue (see validate_new_token).
+    if (EVP_Digest(bytes_.data(), bytes_.size(), hash.bytes.data(), &length, EVP_sha256(), nullptr) != 1 ||
+        length != hash.bytes.size()) {
+        hash.bytes.fill(0);
+    }
+    return hash;
+}
+
+}  // namespace scepproxy::token
