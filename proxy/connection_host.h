@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "conf/config.h"
 
@@ -11,6 +12,14 @@ namespace scepproxy::proxy {
 
 class HttpConnection;
 
+// One finished request, for metrics.
+struct RequestOutcome {
+    std::string_view operation;   // "-" when the request never got that far
+    int status = 0;
+    std::string_view reason;      // "forwarded", "cache_hit", or why it was answered locally
+    double seconds = 0;
+};
+
 class ConnectionHost {
 public:
     virtual event_base* base() const = 0;
@@ -19,6 +28,7 @@ public:
     virtual bool draining() const = 0;
     // The connection is done: the host frees it after the current loop iteration.
     virtual void connection_closed(HttpConnection* connection) = 0;
+    virtual void request_done(const RequestOutcome& outcome) = 0;
 protected:
     ~ConnectionHost() = default;
 };

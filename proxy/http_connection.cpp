@@ -246,6 +246,9 @@ void HttpConnection::finish_request(int status, std::string_view reason) {
 }
 
 void HttpConnection::log_request(int status, std::string_view reason) {
+    const double total_ms = request_start_ns_ ? milliseconds_since(request_start_ns_) : 0;
+    host_.request_done(RequestOutcome{log_fields_.operation.empty() ? std::string_view("-") : log_fields_.operation,
+                                      status, reason, total_ms / 1000});
     if (!host_.access_log_enabled()) return;
     AccessLogRecord record;
     record.listener = listener_name_;
@@ -258,7 +261,7 @@ void HttpConnection::log_request(int status, std::string_view reason) {
     record.bytes_in = body_.size();
     record.bytes_out = response_body_bytes_;
     record.upstream_ms = log_fields_.upstream_ms;
-    record.total_ms = request_start_ns_ ? milliseconds_since(request_start_ns_) : 0;
+    record.total_ms = total_ms;
     write_access_log(record);
 }
 

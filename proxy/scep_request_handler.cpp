@@ -20,6 +20,18 @@ constexpr size_t kMaxTokenText = 64;
 // The one answer for unknown, expired and revoked tokens: nothing tells them apart on the wire.
 constexpr std::string_view kInvalidTokenBody = "invalid_token";
 
+UpstreamOutcome outcome_of(UpstreamFailure failure) {
+    switch (failure) {
+        case UpstreamFailure::connect_failed: return UpstreamOutcome::connect_failed;
+        case UpstreamFailure::connect_timeout: return UpstreamOutcome::connect_timeout;
+        case UpstreamFailure::response_timeout: return UpstreamOutcome::timeout;
+        case UpstreamFailure::closed_early: return UpstreamOutcome::closed;
+        case UpstreamFailure::protocol_error: return UpstreamOutcome::protocol_error;
+        case UpstreamFailure::body_too_large: return UpstreamOutcome::body_too_large;
+    }
+    return UpstreamOutcome::protocol_error;
+}
+
 int64_t ttl_ns(conf::Duration ttl) { return std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count(); }
 
 }  // namespace
@@ -147,7 +159,9 @@ void ScepRequestHandler::forward(WorkerProfile& profile) {
     if (op == ScepOperation::get_ca_cert || op == ScepOperation::get_ca_caps) {
         const std::string_view key = op == ScepOperation::get_ca_caps ? std::string_view() : route_.message;
         if (profile.targets->profile->ca_cache_ttl.count() > 0) {
-            if (const CachedAnswer* hit = profile.ca_cache.find(to_string(op), key, now)) {
+            const CachedAnswer* hit = profile.ca_cache.find(to_string(op), key, now);
+            worker_.metrics().count_ca_cache(hit != nullptr);
+            if (hit) {
                 take_connection()->respond(200, hit->content_type, hit->body, "cache_hit");
                 return;
             }
@@ -182,7 +196,8 @@ void ScepRequestHandler::send_upstream() {
 // Picks the next upstream round-robin and sends. False if no connection could even be started.
 bool ScepRequestHandler::start_upstream_attempt() {
     WorkerProfile& profile = *profile_;
-    upstream_pool_ = profile.pools[profile.next_upstream++ % profile.pools.size()].get();
+    upstream_index_ = profile.next_upstream++ % profile.pools.size();
+    upstream_pool_ = profile.pools[upstream_index_].get();
     ++upstream_attempts_;
     upstream_ = upstream_pool_->acquire();
     if (!upstream_) return false;
@@ -232,10 +247,20 @@ void ScepRequestHandler::store_captured_answer() {
     profile_->ca_cache.store(std::move(answer));
 }
 
+void ScepRequestHandler::record_upstream(UpstreamOutcome outcome) {
+    const ProfileMetrics& metrics = *profile_->metrics;
+    metrics.upstream_requests[static_cast<size_t>(outcome)]->Increment();
+    if (outcome == UpstreamOutcome::ok) metrics.upstream_duration->Observe(milliseconds_since(upstream_start_ns_) / 1000);
+    // Passive health: the last exchange decides (active checks come with upstream failover).
+    const bool reachable = outcome != UpstreamOutcome::connect_failed && outcome != UpstreamOutcome::connect_timeout;
+    metrics.upstream_up[upstream_index_]->Set(reachable ? 1 : 0);
+}
+
 void ScepRequestHandler::on_upstream_complete() {
     UpstreamConnection* upstream = upstream_;
     upstream_ = nullptr;
     upstream_pool_->release(upstream);
+    record_upstream(UpstreamOutcome::ok);
     if (!connection_) return;
     if (capture_for_cache_ && upstream_status_ == 200) store_captured_answer();
     capture_for_cache_ = false;
@@ -260,6 +285,7 @@ void ScepRequestHandler::on_upstream_complete() {
 
 void ScepRequestHandler::on_upstream_failed(UpstreamFailure failure, bool request_bytes_sent, bool response_started) {
     upstream_ = nullptr;  // it closed itself
+    record_upstream(outcome_of(failure));
     if (!connection_) return;
     HttpConnection& connection = *connection_;
     LogLine(LogLevel::warn, "upstream_failed")

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/metrics.h"
 #include "proxy/request_handler.h"
 #include "proxy/scep_route.h"
 #include "proxy/upstream_connection.h"
@@ -39,6 +40,7 @@ private:
     void send_upstream();
     bool start_upstream_attempt();
     void store_captured_answer();
+    void record_upstream(UpstreamOutcome outcome);
     HttpConnection* take_connection();
     void release_request();
 
@@ -51,6 +53,7 @@ private:
     bool awaiting_access_ = false;
     WorkerProfile* profile_ = nullptr;
     UpstreamPool* upstream_pool_ = nullptr;
+    size_t upstream_index_ = 0;
     UpstreamConnection* upstream_ = nullptr;
     unsigned upstream_attempts_ = 0;
     int64_t upstream_start_ns_ = 0;

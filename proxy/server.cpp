@@ -9,7 +9,9 @@
 #include <ctime>
 #include <thread>
 
+#include "proxy/control_loop.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/socket_address.h"
 #include "proxy/worker.h"
 #include "token/store_registry.h"
@@ -69,9 +71,11 @@ int run_server(std::shared_ptr<const conf::Config> config) {
     }
     std::unique_ptr<token::EnrollmentStore> store = std::move(opened.value);
 
+    ProxyMetrics metrics(*config);
     WorkerShared shared;
     shared.config = config;
     shared.store = store.get();
+    shared.metrics = &metrics;
     std::string error;
     if (!resolve_profile_targets(*config, &shared.profiles, &error)) {
         LogLine(LogLevel::error, "upstream_resolve_failed").field("detail", error).emit();
@@ -93,6 +97,12 @@ int run_server(std::shared_ptr<const conf::Config> config) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
+    ControlLoop control(config, metrics);
+    if (!control.init(&error)) {
+        LogLine(LogLevel::error, "listen_failed").field("detail", error).emit();
+        return 1;
+    }
+
     std::vector<std::unique_ptr<Worker>> workers;
     for (unsigned i = 0; i < worker_count; ++i) {
         workers.push_back(std::make_unique<Worker>(i, shared, fds[i]));
@@ -102,6 +112,7 @@ int run_server(std::shared_ptr<const conf::Config> config) {
         }
     }
     for (auto& worker : workers) worker->start();
+    control.start();
     LogLine(LogLevel::info, "listening").field("listener", "scep").field("address", bound)
         .field("workers", worker_count).field("version", SCEPPROXY_VERSION).emit();
 
@@ -123,8 +134,10 @@ int run_server(std::shared_ptr<const conf::Config> config) {
             .field("timeout_ms", static_cast<long long>(config->limits.shutdown_timeout.count())).emit();
         break;
     }
+    control.request_stop();
     for (auto& worker : workers) worker->request_stop();
     for (auto& worker : workers) worker->join();
+    control.join();
     workers.clear();
     LogLine(LogLevel::info, "stopped").emit();
     return 0;

@@ -2,10 +2,7 @@
 #include "proxy/worker.h"
 
 #include <event2/event.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,8 +18,6 @@
 namespace scepproxy::proxy {
 namespace {
 
-constexpr int kMaxAcceptsPerWakeup = 64;  // fairness between accepting and serving
-
 timeval to_timeval(conf::Duration d) {
     const auto ms = d.count();
     return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
@@ -31,15 +26,16 @@ timeval to_timeval(conf::Duration d) {
 }  // namespace
 
 Worker::Worker(unsigned index, const WorkerShared& shared, int listen_fd)
-    : index_(index), shared_(shared), listen_fd_(listen_fd) {}
+    : index_(index), shared_(shared), listen_fd_(listen_fd), metrics_(*shared.metrics) {}
 
 Worker::~Worker() {
-    for (HttpConnection* c : connections_) delete c;
-    connections_.clear();
-    reap();
-    profiles_.clear();  // pools close their idle upstream connections
-    reap();
-    for (event* e : {accept_event_, stop_event_, reap_event_, shutdown_deadline_event_})
+    listener_.reset();
+    if (connections_) {
+        connections_->clear();  // connections abandon their upstream connections...
+        profiles_.clear();      // ...and the pools close their idle ones,
+        connections_->clear();  // all freed here, while the set is still there to free them
+    }
+    for (event* e : {stop_event_, shutdown_deadline_event_})
         if (e) event_free(e);
     if (base_) event_base_free(base_);
     if (stop_fd_ >= 0) ::close(stop_fd_);
@@ -62,16 +58,12 @@ bool Worker::init(std::string* error) {
         *error = std::string("eventfd: ") + std::strerror(errno);
         return false;
     }
-    accept_event_ = event_new(base_, listen_fd_, EV_READ | EV_PERSIST, &Worker::on_accept, this);
     stop_event_ = event_new(base_, stop_fd_, EV_READ | EV_PERSIST, &Worker::on_stop_signal, this);
-    reap_event_ = event_new(base_, -1, 0, &Worker::on_reap, this);
     shutdown_deadline_event_ = event_new(base_, -1, 0, &Worker::on_shutdown_deadline, this);
-    event_add(accept_event_, nullptr);
     event_add(stop_event_, nullptr);
 
-    const auto& limits = shared_.config->limits;
     const unsigned workers = std::max(1u, shared_.config->workers);
-    max_connections_ = std::max<size_t>(1, (limits.max_connections + workers - 1) / workers);
+    max_connections_ = std::max<size_t>(1, (shared_.config->limits.max_connections + workers - 1) / workers);
 
     store_session_ = shared_.store->open_session();
     if (!store_session_) {
@@ -81,10 +73,16 @@ bool Worker::init(std::string* error) {
     for (const auto& targets : shared_.profiles) {
         WorkerProfile profile;
         profile.targets = &targets;
+        profile.metrics = &shared_.metrics->profile(targets.profile->name);
         for (const auto& upstream : targets.upstreams)
             profile.pools.push_back(std::make_unique<UpstreamPool>(*this, *targets.profile, upstream));
         profiles_.push_back(std::move(profile));
     }
+    connections_.emplace(base_, [this] { maybe_finish_drain(); });
+    listener_ = std::make_unique<Listener>(base_, listen_fd_, [this](int fd, const SocketAddress& peer) {
+        return accept_connection(fd, peer);
+    });
+    listen_fd_ = -1;  // the listener owns it now
     return true;
 }
 
@@ -107,83 +105,26 @@ WorkerProfile* Worker::find_profile(std::string_view name) {
     return nullptr;
 }
 
-void Worker::on_accept(int, short, void* arg) { static_cast<Worker*>(arg)->accept_ready(); }
-
-void Worker::accept_ready() {
-    for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
-        if (connections_.size() >= max_connections_) {
-            // Full: stop accepting (the kernel backlog holds newcomers) rather than accept-and-close.
-            pause_accepting(true);
-            LogLine(LogLevel::warn, "connection_limit").field("worker", index_)
-                .field("max_connections", static_cast<unsigned long>(max_connections_)).emit();
-            return;
-        }
-        sockaddr_storage peer{};
-        socklen_t peer_len = sizeof peer;
-        const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len,
-                               SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            // EMFILE/ENFILE/ENOBUFS: back off instead of spinning on a readable listener.
-            LogLine(LogLevel::warn, "accept_failed").field("error", std::strerror(errno)).emit();
-            return;
-        }
-        const int on = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-        auto* connection = new HttpConnection(*this, shared_.listener_name, std::make_unique<PlainSocketTransport>(fd),
-                                              SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), peer_len),
-                                              std::make_unique<ScepRequestHandler>(*this));
-        connection->set_slot(connections_.size());
-        connections_.push_back(connection);
-        connection->start();
-    }
-}
-
-void Worker::pause_accepting(bool paused) {
-    if (paused == accepting_paused_ || draining_) return;
-    accepting_paused_ = paused;
-    if (paused)
-        event_del(accept_event_);
-    else
-        event_add(accept_event_, nullptr);
+// Returns false when this worker is now full: the listener pauses rather than accept-and-close.
+bool Worker::accept_connection(int fd, const SocketAddress& peer) {
+    auto* connection = new HttpConnection(*this, kListenerName, std::make_unique<PlainSocketTransport>(fd), peer,
+                                          std::make_unique<ScepRequestHandler>(*this));
+    connections_->add(connection);
+    metrics_.connection_opened();
+    connection->start();
+    if (connections_->size() < max_connections_) return true;
+    LogLine(LogLevel::warn, "connection_limit").field("worker", index_)
+        .field("max_connections", static_cast<unsigned long>(max_connections_)).emit();
+    return false;
 }
 
 void Worker::connection_closed(HttpConnection* connection) {
-    const size_t slot = connection->slot();
-    if (slot < connections_.size() && connections_[slot] == connection) {
-        connections_[slot] = connections_.back();
-        connections_[slot]->set_slot(slot);
-        connections_.pop_back();
-    }
-    closed_connections_.push_back(connection);
-    schedule_reap();
-    if (accepting_paused_ && connections_.size() < max_connections_) pause_accepting(false);
+    connections_->remove(connection);
+    metrics_.connection_closed();
+    if (listener_->paused() && !draining_ && connections_->size() < max_connections_) listener_->resume();
 }
 
-void Worker::upstream_closed(UpstreamConnection* connection) {
-    closed_upstreams_.push_back(connection);
-    schedule_reap();
-}
-
-void Worker::schedule_reap() {
-    if (reap_event_ && !event_pending(reap_event_, EV_TIMEOUT, nullptr)) event_active(reap_event_, EV_TIMEOUT, 0);
-}
-
-void Worker::on_reap(int, short, void* arg) { static_cast<Worker*>(arg)->reap(); }
-
-// Objects are freed here, after the callbacks that closed them have returned.
-void Worker::reap() {
-    while (!closed_connections_.empty() || !closed_upstreams_.empty()) {
-        auto connections = std::move(closed_connections_);
-        closed_connections_.clear();
-        for (HttpConnection* c : connections) delete c;
-        auto upstreams = std::move(closed_upstreams_);
-        closed_upstreams_.clear();
-        for (UpstreamConnection* u : upstreams) delete u;
-    }
-    maybe_finish_drain();
-}
+void Worker::upstream_closed(UpstreamConnection* connection) { connections_->delete_later(connection); }
 
 void Worker::on_stop_signal(int fd, short, void* arg) {
     uint64_t value;
@@ -191,30 +132,27 @@ void Worker::on_stop_signal(int fd, short, void* arg) {
     static_cast<Worker*>(arg)->begin_drain();
 }
 
-// Stop accepting; idle connections close now, busy ones after their response (Connection: close).
+// Stop accepting; idle connections close now, busy ones after their answer (Connection: close).
 void Worker::begin_drain() {
     if (draining_) return;
     draining_ = true;
-    event_del(accept_event_);
-    ::close(listen_fd_);
-    listen_fd_ = -1;
+    listener_->close();
     const timeval deadline = to_timeval(shared_.config->limits.shutdown_timeout);
     event_add(shutdown_deadline_event_, &deadline);
-    const auto snapshot = connections_;
-    for (HttpConnection* c : snapshot) c->on_drain();
+    connections_->drain_all();
     for (auto& profile : profiles_)
         for (auto& pool : profile.pools) pool->close_idle();
     maybe_finish_drain();
 }
 
 void Worker::maybe_finish_drain() {
-    if (draining_ && connections_.empty()) event_base_loopexit(base_, nullptr);
+    if (draining_ && connections_ && connections_->empty()) event_base_loopexit(base_, nullptr);
 }
 
 void Worker::on_shutdown_deadline(int, short, void* arg) {
     auto* self = static_cast<Worker*>(arg);
     LogLine(LogLevel::warn, "shutdown_timeout").field("worker", self->index_)
-        .field("connections_left", static_cast<unsigned long>(self->connections_.size())).emit();
+        .field("connections_left", static_cast<unsigned long>(self->connections_->size())).emit();
     event_base_loopbreak(self->base_);
 }
 

@@ -1,8 +1,8 @@
 // Worker: one thread, one libevent event_base, its own listening socket, store session and upstream pools.
 #pragma once
 
-#include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -10,6 +10,9 @@
 #include "conf/config.h"
 #include "proxy/ca_answer_cache.h"
 #include "proxy/connection_host.h"
+#include "proxy/connection_set.h"
+#include "proxy/listener.h"
+#include "proxy/metrics.h"
 #include "proxy/upstream_target.h"
 #include "token/enrollment_store.h"
 
@@ -18,7 +21,6 @@ struct event_base;
 
 namespace scepproxy::proxy {
 
-class HttpConnection;
 class UpstreamConnection;
 class UpstreamPool;
 
@@ -27,7 +29,7 @@ struct WorkerShared {
     std::shared_ptr<const conf::Config> config;
     std::vector<ProfileTargets> profiles;
     token::EnrollmentStore* store = nullptr;
-    std::string listener_name = "scep";
+    ProxyMetrics* metrics = nullptr;
 };
 
 // A profile's upstreams as this worker sees them: one pool per upstream, round-robin start.
@@ -36,10 +38,13 @@ struct WorkerProfile {
     std::vector<std::unique_ptr<UpstreamPool>> pools;
     size_t next_upstream = 0;
     CaAnswerCache ca_cache;
+    const ProfileMetrics* metrics = nullptr;
 };
 
 class Worker final : public ConnectionHost {
 public:
+    static constexpr const char* kListenerName = "scep";
+
     Worker(unsigned index, const WorkerShared& shared, int listen_fd);
     ~Worker();
     Worker(const Worker&) = delete;
@@ -55,45 +60,37 @@ public:
     const conf::LimitsConfig& limits() const override { return shared_.config->limits; }
     bool access_log_enabled() const override { return shared_.config->log.access_log; }
     bool draining() const override { return draining_; }
-    void connection_closed(HttpConnection* connection) override;  // freed after this loop iteration
+    void connection_closed(HttpConnection* connection) override;
+    void request_done(const RequestOutcome& outcome) override { metrics_.count_request(outcome); }
 
     const conf::Config& config() const { return *shared_.config; }
     token::EnrollmentSession& store_session() { return *store_session_; }
     WorkerProfile* find_profile(std::string_view name);
-    void upstream_closed(UpstreamConnection* connection);     // freed after this loop iteration
-    // Accepted connections this worker holds.
-    size_t connection_count() const { return connections_.size(); }
+    WorkerMetrics& metrics() { return metrics_; }
+    void upstream_closed(UpstreamConnection* connection);  // freed after this loop iteration
 
 private:
-    static void on_accept(int fd, short what, void* arg);
     static void on_stop_signal(int fd, short what, void* arg);
-    static void on_reap(int fd, short what, void* arg);
     static void on_shutdown_deadline(int fd, short what, void* arg);
-    void accept_ready();
+    bool accept_connection(int fd, const SocketAddress& peer);
     void begin_drain();
-    void reap();
-    void schedule_reap();
     void maybe_finish_drain();
-    void pause_accepting(bool paused);
 
     const unsigned index_;
     const WorkerShared& shared_;
     int listen_fd_;
     int stop_fd_ = -1;   // eventfd: the main thread's way to say "stop"
     event_base* base_ = nullptr;
-    event* accept_event_ = nullptr;
     event* stop_event_ = nullptr;
-    event* reap_event_ = nullptr;
     event* shutdown_deadline_event_ = nullptr;
-    bool accepting_paused_ = false;
     bool draining_ = false;
     size_t max_connections_ = 0;     // this worker's share of limits.max_connections
 
+    WorkerMetrics metrics_;
     std::unique_ptr<token::EnrollmentSession> store_session_;
+    std::optional<ConnectionSet> connections_;
+    std::unique_ptr<Listener> listener_;
     std::vector<WorkerProfile> profiles_;
-    std::vector<HttpConnection*> connections_;            // owned; slot index kept in the connection
-    std::vector<HttpConnection*> closed_connections_;     // owned; deleted by reap()
-    std::vector<UpstreamConnection*> closed_upstreams_;   // owned; deleted by reap()
     std::thread thread_;
 };
 

@@ -1,0 +1,104 @@
+// ProxyMetrics: families with their help texts, per-profile handles, and the text exposition.
+#include "proxy/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace scepproxy::proxy {
+namespace {
+
+// Latency buckets (seconds): sub-millisecond proxying up to NDES answers that take seconds.
+const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                 0.1,    0.25,  0.5,    1,     2.5,  5,    10, 30};
+
+}  // namespace
+
+const char* to_string(UpstreamOutcome outcome) {
+    switch (outcome) {
+        case UpstreamOutcome::ok: return "ok";
+        case UpstreamOutcome::connect_failed: return "connect_failed";
+        case UpstreamOutcome::connect_timeout: return "connect_timeout";
+        case UpstreamOutcome::timeout: return "timeout";
+        case UpstreamOutcome::closed: return "closed";
+        case UpstreamOutcome::protocol_error: return "protocol_error";
+        case UpstreamOutcome::body_too_large: return "body_too_large";
+    }
+    return "ok";
+}
+
+size_t operation_label_index(std::string_view operation) {
+    for (size_t i = 0; i + 1 < kOperationLabels.size(); ++i)
+        if (kOperationLabels[i] == operation) return i;
+    return kOperationLabels.size() - 1;  // "none"
+}
+
+ProxyMetrics::ProxyMetrics(const conf::Config& config)
+    : requests(prometheus::BuildCounter().Name("scepproxy_requests_total")
+                   .Help("SCEP requests answered, by operation and HTTP status").Register(*registry_)),
+      request_duration(prometheus::BuildHistogram().Name("scepproxy_request_duration_seconds")
+                           .Help("Time from a complete request head to the end of its answer").Register(*registry_)),
+      rejections(prometheus::BuildCounter().Name("scepproxy_rejections_total")
+                     .Help("Requests answered by the proxy itself instead of the upstream, by reason").Register(*registry_)),
+      ca_cache(prometheus::BuildCounter().Name("scepproxy_ca_cache_total")
+                   .Help("GetCACert/GetCACaps lookups in the answer cache").Register(*registry_)),
+      connections(prometheus::BuildGauge().Name("scepproxy_connections")
+                      .Help("Open client connections, by listener").Register(*registry_)),
+      config_reloads(prometheus::BuildCounter().Name("scepproxy_config_reloads_total")
+                         .Help("Configuration reloads (SIGHUP), by result").Register(*registry_)),
+      ca_cache_hit(ca_cache.Add({{"result", "hit"}})),
+      ca_cache_miss(ca_cache.Add({{"result", "miss"}})),
+      scep_connections(connections.Add({{"listener", "scep"}})) {
+    for (size_t i = 0; i < kOperationLabels.size(); ++i)
+        request_duration_by_operation[i] =
+            &request_duration.Add({{"operation", std::string(kOperationLabels[i])}}, kLatencyBuckets);
+    config_reloads.Add({{"result", "success"}});
+    config_reloads.Add({{"result", "failure"}});
+    prometheus::BuildGauge().Name("scepproxy_build_info").Help("Build information; the value is always 1")
+        .Register(*registry_).Add({{"version", SCEPPROXY_VERSION}}).Set(1);
+
+    auto& upstream_requests = prometheus::BuildCounter().Name("scepproxy_upstream_requests_total")
+                                  .Help("Exchanges with upstream SCEP servers, by profile and outcome").Register(*registry_);
+    auto& upstream_duration = prometheus::BuildHistogram().Name("scepproxy_upstream_duration_seconds")
+                                  .Help("Time from sending a request upstream to the end of its answer").Register(*registry_);
+    auto& upstream_up = prometheus::BuildGauge().Name("scepproxy_upstream_up")
+                            .Help("1 if the last exchange with this upstream succeeded, 0 if it failed").Register(*registry_);
+    for (const auto& profile : config.profiles) {
+        ProfileMetrics& m = profiles_[profile.name];
+        for (size_t i = 0; i < kUpstreamOutcomeCount; ++i)
+            m.upstream_requests[i] = &upstream_requests.Add(
+                {{"profile", profile.name}, {"outcome", to_string(static_cast<UpstreamOutcome>(i))}});
+        m.upstream_duration = &upstream_duration.Add({{"profile", profile.name}}, kLatencyBuckets);
+        for (const auto& upstream : profile.upstreams) {
+            auto& gauge = upstream_up.Add({{"profile", profile.name}, {"upstream", upstream.host_header}});
+            gauge.Set(1);  // presumed up until an exchange fails
+            m.upstream_up.push_back(&gauge);
+        }
+    }
+}
+
+std::string ProxyMetrics::render() const {
+    std::ostringstream out;
+    prometheus::TextSerializer().Serialize(out, registry_->Collect());
+    return out.str();
+}
+
+void WorkerMetrics::count_request(const RequestOutcome& outcome) {
+    const size_t op = operation_label_index(outcome.operation);
+    metrics_.request_duration_by_operation[op]->Observe(outcome.seconds);
+    if (outcome.status >= kMinStatus && outcome.status <= kMaxStatus) {
+        prometheus::Counter*& counter = requests_[op][static_cast<size_t>(outcome.status - kMinStatus)];
+        if (!counter)
+            counter = &metrics_.requests.Add({{"operation", std::string(kOperationLabels[op])},
+                                              {"code", std::to_string(outcome.status)}});
+        counter->Increment();
+    }
+    if (outcome.reason == "forwarded" || outcome.reason == "cache_hit") return;
+    auto it = rejections_.find(outcome.reason);
+    if (it == rejections_.end())
+        it = rejections_.emplace(std::string(outcome.reason),
+                                 &metrics_.rejections.Add({{"reason", std::string(outcome.reason)}})).first;
+    it->second->Increment();
+}
+
+}  // namespace scepproxy::proxy

@@ -1,0 +1,90 @@
+// ProxyMetrics: every Prometheus metric, declared once at start-up; WorkerMetrics: a worker's lock-free handles.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "conf/config.h"
+#include "proxy/connection_host.h"
+
+namespace scepproxy::proxy {
+
+// The `outcome` label of scepproxy_upstream_requests_total.
+enum class UpstreamOutcome { ok, connect_failed, connect_timeout, timeout, closed, protocol_error, body_too_large };
+constexpr size_t kUpstreamOutcomeCount = 7;
+const char* to_string(UpstreamOutcome outcome);
+
+// The `operation` label: the SCEP operations, "other", and "none" for requests that never named one.
+constexpr std::array<std::string_view, 6> kOperationLabels = {"GetCACert", "GetCACaps", "PKIOperation",
+                                                              "GetNextCACert", "other", "none"};
+size_t operation_label_index(std::string_view operation);
+
+struct ProfileMetrics {
+    std::array<prometheus::Counter*, kUpstreamOutcomeCount> upstream_requests{};
+    prometheus::Histogram* upstream_duration = nullptr;
+    std::vector<prometheus::Gauge*> upstream_up;  // one per upstream, in config order
+};
+
+class ProxyMetrics {
+    // First member: the families below are registered in it as they are initialised.
+    std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+
+public:
+    explicit ProxyMetrics(const conf::Config& config);
+    ProxyMetrics(const ProxyMetrics&) = delete;
+    ProxyMetrics& operator=(const ProxyMetrics&) = delete;
+
+    std::string render() const;  // Prometheus text exposition format
+    const ProfileMetrics& profile(const std::string& name) const { return profiles_.at(name); }
+
+    prometheus::Family<prometheus::Counter>& requests;        // {operation,code}
+    prometheus::Family<prometheus::Histogram>& request_duration;  // {operation}
+    prometheus::Family<prometheus::Counter>& rejections;      // {reason}
+    prometheus::Family<prometheus::Counter>& ca_cache;        // {result}
+    prometheus::Family<prometheus::Gauge>& connections;       // {listener}
+    prometheus::Family<prometheus::Counter>& config_reloads;  // {result}
+    std::array<prometheus::Histogram*, kOperationLabels.size()> request_duration_by_operation{};
+    prometheus::Counter& ca_cache_hit;
+    prometheus::Counter& ca_cache_miss;
+    prometheus::Gauge& scep_connections;
+
+private:
+    std::map<std::string, ProfileMetrics> profiles_;
+};
+
+// One worker's view. A label combination seen for the first time is resolved once (Family::Add
+// takes a lock); after that it's an array index or a per-worker map hit.
+class WorkerMetrics {
+public:
+    explicit WorkerMetrics(ProxyMetrics& metrics) : metrics_(metrics) {}
+
+    void count_request(const RequestOutcome& outcome);
+    void connection_opened() { metrics_.scep_connections.Increment(); }
+    void connection_closed() { metrics_.scep_connections.Decrement(); }
+    void count_ca_cache(bool hit) { (hit ? metrics_.ca_cache_hit : metrics_.ca_cache_miss).Increment(); }
+
+private:
+    struct StringHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    static constexpr int kMinStatus = 100;
+    static constexpr int kMaxStatus = 599;
+
+    ProxyMetrics& metrics_;
+    std::array<std::array<prometheus::Counter*, kMaxStatus - kMinStatus + 1>, kOperationLabels.size()> requests_{};
+    std::unordered_map<std::string, prometheus::Counter*, StringHash, std::equal_to<>> rejections_;
+};
+
+}  // namespace scepproxy::proxy
