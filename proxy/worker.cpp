@@ -65,6 +65,11 @@ bool Worker::init(std::string* error) {
     const unsigned workers = std::max(1u, shared_.config->workers);
     max_connections_ = std::max<size_t>(1, (shared_.config->limits.max_connections + workers - 1) / workers);
 
+    tasks_ = std::make_unique<LoopTaskQueue>(base_);
+    if (!tasks_->valid()) {
+        *error = std::string("eventfd: ") + std::strerror(errno);
+        return false;
+    }
     store_session_ = shared_.store->open_session();
     if (!store_session_) {
         *error = "cannot open an enrollment store session";

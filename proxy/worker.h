@@ -12,6 +12,7 @@
 #include "proxy/connection_host.h"
 #include "proxy/connection_set.h"
 #include "proxy/listener.h"
+#include "proxy/loop_task_queue.h"
 #include "proxy/metrics.h"
 #include "proxy/upstream_target.h"
 #include "token/enrollment_store.h"
@@ -67,6 +68,8 @@ public:
     token::EnrollmentSession& store_session() { return *store_session_; }
     WorkerProfile* find_profile(std::string_view name);
     WorkerMetrics& metrics() { return metrics_; }
+    // Thread-safe: runs `task` on this worker's thread (how asynchronous backends hand back answers).
+    void post(std::function<void()> task) { tasks_->post(std::move(task)); }
     void upstream_closed(UpstreamConnection* connection);  // freed after this loop iteration
 
 private:
@@ -88,6 +91,7 @@ private:
 
     WorkerMetrics metrics_;
     std::unique_ptr<token::EnrollmentSession> store_session_;
+    std::unique_ptr<LoopTaskQueue> tasks_;
     std::optional<ConnectionSet> connections_;
     std::unique_ptr<Listener> listener_;
     std::vector<WorkerProfile> profiles_;
