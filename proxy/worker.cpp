@@ -34,7 +34,9 @@ Worker::~Worker() {
         connections_->clear();  // connections abandon their upstream connections...
         profiles_.clear();      // ...and the pools close their idle ones,
         connections_->clear();  // all freed here, while the set is still there to free them
+        connections_.reset();
     }
+    tasks_.reset();  // everything holding events goes before the base does
     for (event* e : {stop_event_, shutdown_deadline_event_})
         if (e) event_free(e);
     if (base_) event_base_free(base_);
