@@ -1,0 +1,82 @@
+// CertificateSummary: what the proxy logs and checks about an X.509 certificate (names, serial, validity, CA, key usage).
+#include "pkcs7/certificate_summary.h"
+
+#include <ctime>
+
+#include <openssl/asn1.h>
+#include <openssl/x509v3.h>
+
+#include "pkcs7/openssl_raii.h"
+
+namespace scepproxy::pkcs7 {
+
+namespace {
+
+std::string one_line_name(const X509_NAME* name) {
+    if (name == nullptr) return {};
+    OpensslPtr<BIO> bio(BIO_new(BIO_s_mem()));
+    // XN_FLAG_RFC2253 escapes control characters and every byte >= 0x80: the result is plain
+    // ASCII and safe to put in a log line, whatever the certificate holds.
+    if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) return {};
+    char* data = nullptr;
+    const long length = BIO_get_mem_data(bio.get(), &data);
+    return length > 0 ? std::string(data, static_cast<std::size_t>(length)) : std::string();
+}
+
+std::string serial_hex(const ASN1_INTEGER* serial) {
+    if (serial == nullptr) return {};
+    OpensslPtr<BIGNUM> number(ASN1_INTEGER_to_BN(serial, nullptr));
+    if (!number) return {};
+    OpensslPtr<char> hex(BN_bn2hex(number.get()));
+    return hex ? std::string(hex.get()) : std::string();
+}
+
+std::int64_t unix_seconds(const ASN1_TIME* time) {
+    std::tm broken_down{};
+    if (time == nullptr || ASN1_TIME_to_tm(time, &broken_down) != 1) return 0;
+    return static_cast<std::int64_t>(timegm(&broken_down));
+}
+
+struct KeyUsageName {
+    std::uint32_t bit;
+    const char* name;
+};
+
+// RFC 5280 order and names.
+constexpr KeyUsageName kKeyUsageNames[] = {
+    {KU_DIGITAL_SIGNATURE, "digitalSignature"}, {KU_NON_REPUDIATION, "nonRepudiation"},
+    {KU_KEY_ENCIPHERMENT, "keyEncipherment"},   {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+    {KU_KEY_AGREEMENT, "keyAgreement"},         {KU_KEY_CERT_SIGN, "keyCertSign"},
+    {KU_CRL_SIGN, "cRLSign"},                   {KU_ENCIPHER_ONLY, "encipherOnly"},
+    {KU_DECIPHER_ONLY, "decipherOnly"},
+};
+
+std::string key_usage_names(X509* cert) {
+    if ((X509_get_extension_flags(cert) & EXFLAG_KUSAGE) == 0) return {};
+    const std::uint32_t bits = X509_get_key_usage(cert);
+    std::string names;
+    for (const KeyUsageName& usage : kKeyUsageNames) {
+        if ((bits & usage.bit) == 0) continue;
+        if (!names.empty()) names += ',';
+        names += usage.name;
+    }
+    return names;
+}
+
+}  // namespace
+
+CertificateSummary summarize_certificate(X509* cert) {
+    CertificateSummary summary;
+    if (cert == nullptr) return summary;
+    summary.subject = one_line_name(X509_get_subject_name(cert));
+    summary.issuer = one_line_name(X509_get_issuer_name(cert));
+    summary.serial_hex = serial_hex(X509_get0_serialNumber(cert));
+    summary.not_before = unix_seconds(X509_get0_notBefore(cert));
+    summary.not_after = unix_seconds(X509_get0_notAfter(cert));
+    const std::uint32_t flags = X509_get_extension_flags(cert);
+    summary.is_ca = (flags & EXFLAG_BCONS) != 0 && (flags & EXFLAG_CA) != 0;
+    summary.key_usage = key_usage_names(cert);
+    return summary;
+}
+
+}  // namespace scepproxy::pkcs7

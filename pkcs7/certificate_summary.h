@@ -1,0 +1,25 @@
+// CertificateSummary: what the proxy logs and checks about an X.509 certificate (names, serial, validity, CA, key usage).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <openssl/types.h>
+
+namespace scepproxy::pkcs7 {
+
+struct CertificateSummary {
+    std::string subject;     // one line, RFC 2253 order and escaping ("CN=x,O=y,C=US"); bytes >= 0x80 escaped
+    std::string issuer;      // same format
+    std::string serial_hex;  // upper-case hex as `openssl x509 -serial` prints it ("01", "BCEB...")
+    std::int64_t not_before = 0;  // Unix seconds; 0 when the time cannot be read
+    std::int64_t not_after = 0;   // Unix seconds; 0 when the time cannot be read
+    bool is_ca = false;           // basicConstraints present with cA TRUE
+    std::string key_usage;        // e.g. "digitalSignature,keyEncipherment"; empty when the extension is absent
+};
+
+// Never fails: unreadable parts are left empty (or 0). Non-const because OpenSSL caches
+// the decoded extensions inside the X509 object.
+CertificateSummary summarize_certificate(X509* cert);
+
+}  // namespace scepproxy::pkcs7
