@@ -447,11 +447,17 @@ class RawResponse:
     body: bytes
 
 
-def raw_exchange(address, data, timeout=10.0):
-    """Sends bytes as they are and reads one HTTP response (headers + Content-Length body) or EOF."""
+def raw_exchange(address, data, timeout=10.0, pieces=1):
+    """Sends bytes as they are and reads one HTTP response (headers + Content-Length body) or EOF.
+    pieces > 1: the bytes go out in that many separate TCP segments, 20 ms apart."""
     with socket.create_connection(address, timeout=timeout) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        size = -(-len(data) // pieces)   # ceiling division
         try:
-            s.sendall(data)
+            for start in range(0, len(data), size):
+                if start:
+                    time.sleep(0.02)
+                s.sendall(data[start:start + size])
         except OSError:
             pass  # the server may answer and close before reading everything: read what it said
         deadline = time.monotonic() + timeout

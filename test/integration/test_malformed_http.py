@@ -46,6 +46,23 @@ class MalformedHttp(harness.IntegrationTestCase):
         self.assertEqual(response.status, 200, response.head)
         self.assertEqual(response.body, b"POSTPKIOperation\nSHA-256\nAES\n")
 
+    def test_segmentation_does_not_change_the_answer(self):
+        # The same bytes in one segment, head and body split, and many small pieces: a parser
+        # that keeps views into a buffer it later moves answers differently (or crashes).
+        post = (f"POST {self.valid_target('PKIOperation')} HTTP/1.1\r\nHost: x\r\n"
+                f"Content-Type: application/x-pki-message\r\nContent-Length: 260\r\n\r\n").encode()
+        requests = {
+            "GET": f"GET {self.valid_target()} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+            "POST junk body": post + b"\x30\x82\x01\x00" + b"\x00" * 256,
+        }
+        for name, data in requests.items():
+            answers = {pieces: raw_exchange(self.proxy.address, data, pieces=pieces).status
+                       for pieces in (1, 2, 7, 40)}
+            with self.subTest(name, answers=answers):
+                self.assertEqual(len(set(answers.values())), 1, answers)
+                self.assertNotIn(answers[1], (None, 404))
+        self.assertProxyServes(self.proxy, self.token)
+
     def test_bad_request_lines(self):
         target = self.valid_target().encode()
         cases = {
