@@ -54,6 +54,8 @@ struct HttpLimits {
     uint32_t max_header_bytes = 32768;        // whole head: request line through the final CRLF CRLF
     uint32_t max_headers = 64;                // field lines
     uint32_t max_body_bytes = 65536;          // Content-Length, or decoded chunked size
+    // Chunked bodies also bound their trailer section by max_header_bytes and their chunk
+    // extensions by ChunkedLimits::max_extension_bytes (see chunked_body_decoder.h).
 };
 
 enum class HttpMethod : uint8_t { get, head, post, other };

@@ -386,7 +386,7 @@ TEST_CASE("Content-Length body arrives in pieces and stops at its length") {
     CHECK(body == "0123456789");
 }
 
-TEST_CASE("a request without body is done at once; read_body before the head is an error") {
+TEST_CASE("a request without body is done at once, and read_body before the head is an error") {
     HttpRequestParser parser(small_limits());
     std::string body;
     CHECK(parser.read_body("x", body).status == ParseStatus::error);
