@@ -121,6 +121,8 @@ struct ChallengeConfig {
     Duration lifetime = std::chrono::minutes(60);
     Duration timeout = std::chrono::seconds(10);
     uint32_t expected_length = 0; // 0: any length
+    uint32_t max_concurrent_fetches = 2;                  // per profile and process: spares NDES in bulk rollouts
+    Duration queue_timeout = std::chrono::seconds(5);     // longest wait for a free fetch slot
 };
 
 struct ProfileConfig {

@@ -583,6 +583,8 @@ const KeyTable<ChallengeConfig>& challenge_keys() {
         duration_key("lifetime", &ChallengeConfig::lifetime),
         duration_key("timeout", &ChallengeConfig::timeout),
         integer_key("expected_length", &ChallengeConfig::expected_length, 0, 255),  // 0: any length
+        integer_key("max_concurrent_fetches", &ChallengeConfig::max_concurrent_fetches, 1, 64),
+        duration_key("queue_timeout", &ChallengeConfig::queue_timeout),
     };
     return keys;
 }

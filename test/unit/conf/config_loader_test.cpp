@@ -507,6 +507,34 @@ TEST_CASE("a dynamic challenge must outlive the token and pair its client certif
     CHECK(error_for(half_pair, "profiles.p.challenge.client_key_file").message == "required with client_cert_file");
 }
 
+TEST_CASE("a dynamic challenge's fetch limits have defaults, bounds, and apply to dynamic only", "[conf][loader]") {
+    const std::string dynamic = kValid + R"(
+    challenge:
+      type: dynamic
+      url: "http://ndes/certsrv/mscep_admin/"
+      username: svc
+      password_file: /p
+)";
+    const auto defaults = load(dynamic);
+    REQUIRE(defaults.ok());
+    CHECK(defaults.config->profiles[0].challenge.max_concurrent_fetches == 2);
+    CHECK(defaults.config->profiles[0].challenge.queue_timeout == 5s);
+
+    const auto set = load(dynamic + "      max_concurrent_fetches: 5\n      queue_timeout: 1m\n");
+    REQUIRE(set.ok());
+    CHECK(set.config->profiles[0].challenge.max_concurrent_fetches == 5);
+    CHECK(set.config->profiles[0].challenge.queue_timeout == 1min);
+
+    CHECK(error_for(load(dynamic + "      max_concurrent_fetches: 0\n"), "profiles.p.challenge.max_concurrent_fetches")
+              .message == "expected an integer between 1 and 64");
+    CHECK(error_for(load(dynamic + "      queue_timeout: 0s\n"), "profiles.p.challenge.queue_timeout").message ==
+          "expected a duration greater than 0");
+    const auto static_with_limit =
+        load(kValid + "    challenge:\n      type: static\n      password_file: /p\n      max_concurrent_fetches: 3\n");
+    CHECK(error_for(static_with_limit, "profiles.p.challenge.max_concurrent_fetches").message ==
+          "not used when challenge.type is static");
+}
+
 TEST_CASE("profile timeouts and TLS settings are checked against each other", "[conf][loader]") {
     const auto slow_connect = load(kValid + "    connect_timeout: 1m\n    timeout: 30s\n");
     CHECK(error_lines(slow_connect) ==
