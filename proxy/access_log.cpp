@@ -5,15 +5,21 @@
 
 namespace scepproxy::proxy {
 
+namespace {
+std::string_view or_dash(std::string_view value) { return value.empty() ? std::string_view("-") : value; }
+}  // namespace
+
 void write_access_log(const AccessLogRecord& record) {
     LogLine line(LogLevel::info, "request");
     line.field("listener", record.listener)
         .field("client", record.client)
-        .field("token", record.token_id.empty() ? std::string_view("-") : record.token_id)
-        .field("profile", record.profile.empty() ? std::string_view("-") : record.profile)
-        .field("op", record.operation.empty() ? std::string_view("-") : record.operation)
+        .field("token", or_dash(record.token_id))
+        .field("profile", or_dash(record.profile))
+        .field("op", or_dash(record.operation))
+        .field("msg_type", or_dash(record.message_type))
         .field("status", record.status)
         .field("reason", record.reason)
+        .field("pki_status", or_dash(record.pki_status))
         .field("bytes_in", static_cast<unsigned long long>(record.bytes_in))
         .field("bytes_out", static_cast<unsigned long long>(record.bytes_out));
     if (record.upstream_ms >= 0)

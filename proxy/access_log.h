@@ -13,6 +13,8 @@ struct AccessLogRecord {
     std::string_view token_id;      // 8 hex digits of the token's SHA-256, or "-"
     std::string_view profile;       // or "-"
     std::string_view operation;     // or "-"
+    std::string_view message_type;  // PKIOperation's messageType, or "-"
+    std::string_view pki_status;    // the upstream CertRep's pkiStatus, or "-"
     int status = 0;
     std::string_view reason;        // short reason code, "ok" when forwarded
     uint64_t bytes_in = 0;          // request body bytes

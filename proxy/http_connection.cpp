@@ -132,6 +132,7 @@ bool HttpConnection::parse_head() {
         return false;
     }
     const http::HttpRequest& request = parser_.request();
+    head_base_ = in_.data();
     head_length_ = request.head_length;
     keep_alive_ = request.keep_alive;
     http10_ = request.version == http::HttpVersion::http_1_0;
@@ -170,6 +171,12 @@ bool HttpConnection::read_body() {
 }
 
 void HttpConnection::hand_to_handler() {
+    if (in_.data() != head_base_) {
+        // The buffer grew or moved while the body arrived: the parsed head's views point at the old
+        // place. Parsing the same bytes again gives the same answer with views into the new one.
+        parser_.reset();
+        parser_.parse_head(in_.view());
+    }
     state_ = State::handling;
     response_started_ = false;
     handler_->on_request(*this, IncomingRequest{parser_.request(), body_});
@@ -256,6 +263,8 @@ void HttpConnection::log_request(int status, std::string_view reason) {
     record.token_id = log_fields_.token_id;
     record.profile = log_fields_.profile;
     record.operation = log_fields_.operation;
+    record.message_type = log_fields_.message_type;
+    record.pki_status = log_fields_.pki_status;
     record.status = status;
     record.reason = reason;
     record.bytes_in = body_.size();

@@ -24,6 +24,8 @@ struct RequestLogFields {
     std::string token_id;          // 8 hex digits of the token hash
     std::string profile;
     std::string_view operation;    // static strings only
+    std::string_view message_type; // PKIOperation: the pkiMessage's messageType (static strings only)
+    std::string_view pki_status;   // PKIOperation: the upstream CertRep's pkiStatus (static strings only)
     double upstream_ms = -1;       // < 0: no upstream involved
 };
 
@@ -110,6 +112,7 @@ private:
     std::string body_;                 // the request body, decoded
     uint64_t body_consumed_ = 0;       // input bytes after the head that were body (framing included)
     size_t head_length_ = 0;
+    const char* head_base_ = nullptr;  // where in_ was when the head was parsed (its views point there)
     bool keep_alive_ = true;
     bool http10_ = false;
 

@@ -63,8 +63,15 @@ ProxyMetrics::ProxyMetrics(const conf::Config& config)
                                   .Help("Time from sending a request upstream to the end of its answer").Register(*registry_);
     auto& upstream_up = prometheus::BuildGauge().Name("scepproxy_upstream_up")
                             .Help("1 if the last exchange with this upstream succeeded, 0 if it failed").Register(*registry_);
+    auto& pki_status = prometheus::BuildCounter().Name("scepproxy_pki_status_total")
+                           .Help("CertRep answers seen from upstreams, by profile, request type and pkiStatus").Register(*registry_);
     for (const auto& profile : config.profiles) {
         ProfileMetrics& m = profiles_[profile.name];
+        for (size_t type = 0; type < kPkiRequestTypeLabels.size(); ++type)
+            for (size_t status = 0; status < kPkiStatusLabels.size(); ++status)
+                m.pki_status[type][status] = &pki_status.Add({{"profile", profile.name},
+                                                              {"message_type", std::string(kPkiRequestTypeLabels[type])},
+                                                              {"status", std::string(kPkiStatusLabels[status])}});
         for (size_t i = 0; i < kUpstreamOutcomeCount; ++i)
             m.upstream_requests[i] = &upstream_requests.Add(
                 {{"profile", profile.name}, {"outcome", to_string(static_cast<UpstreamOutcome>(i))}});

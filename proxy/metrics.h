@@ -30,7 +30,14 @@ constexpr std::array<std::string_view, 6> kOperationLabels = {"GetCACert", "GetC
                                                               "GetNextCACert", "other", "none"};
 size_t operation_label_index(std::string_view operation);
 
+// Labels of scepproxy_pki_status_total: the request types a CertRep answers, and what it said
+// ("unparsable" when the upstream's answer was no readable CertRep).
+constexpr std::array<std::string_view, 5> kPkiRequestTypeLabels = {"PKCSReq", "RenewalReq", "CertPoll", "GetCert", "GetCRL"};
+constexpr std::array<std::string_view, 4> kPkiStatusLabels = {"SUCCESS", "FAILURE", "PENDING", "unparsable"};
+
 struct ProfileMetrics {
+    // [request type][status], indices into the label arrays above.
+    std::array<std::array<prometheus::Counter*, kPkiStatusLabels.size()>, kPkiRequestTypeLabels.size()> pki_status{};
     std::array<prometheus::Counter*, kUpstreamOutcomeCount> upstream_requests{};
     prometheus::Histogram* upstream_duration = nullptr;
     std::vector<prometheus::Gauge*> upstream_up;  // one per upstream, in config order

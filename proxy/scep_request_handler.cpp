@@ -10,12 +10,14 @@
 #include "proxy/upstream_pool.h"
 #include "proxy/upstream_request.h"
 #include "proxy/worker.h"
+#include "pkcs7/scep_message_encoding.h"
 #include "token/enrollment_token.h"
 
 namespace scepproxy::proxy {
 namespace {
 
 constexpr size_t kMaxTokenText = 64;
+constexpr size_t kMaxCertRepBytes = 256 * 1024;  // pkcs7's default message limit
 
 // The one answer for unknown, expired and revoked tokens: nothing tells them apart on the wire.
 constexpr std::string_view kInvalidTokenBody = "invalid_token";
@@ -63,8 +65,11 @@ void ScepRequestHandler::release_request() {
     profile_ = nullptr;
     upstream_pool_ = nullptr;
     probing_caps_ = false;
-    capture_for_cache_ = false;
+    capture_ = Capture::none;
     captured_.clear();
+    decoded_message_.clear();
+    upstream_message_param_.clear();
+    pki_der_ = {};
 }
 
 void ScepRequestHandler::on_request(HttpConnection& connection, const IncomingRequest& request) {
@@ -154,32 +159,108 @@ void ScepRequestHandler::on_access_decided(const token::AccessDecision& decision
 
 void ScepRequestHandler::forward(WorkerProfile& profile) {
     profile_ = &profile;
-    const int64_t now = monotonic_ns();
+    upstream_attempts_ = 0;
+    upstream_start_ns_ = monotonic_ns();
     const ScepOperation op = route_.operation;
+    upstream_operation_ = route_.operation_text;
+    upstream_message_ = route_.has_message ? route_.message : std::string_view();
+    upstream_post_ = is_post_;
     if (op == ScepOperation::get_ca_cert || op == ScepOperation::get_ca_caps) {
         const std::string_view key = op == ScepOperation::get_ca_caps ? std::string_view() : route_.message;
         if (profile.targets->profile->ca_cache_ttl.count() > 0) {
-            const CachedAnswer* hit = profile.ca_cache.find(to_string(op), key, now);
+            const CachedAnswer* hit = profile.ca_cache.find(to_string(op), key, upstream_start_ns_);
             worker_.metrics().count_ca_cache(hit != nullptr);
             if (hit) {
                 take_connection()->respond(200, hit->content_type, hit->body, "cache_hit");
                 return;
             }
-            capture_for_cache_ = CaAnswerCache::cacheable(key, 0);
+            capture_ = CaAnswerCache::cacheable(key, 0) ? Capture::ca_answer : Capture::none;
         }
-    } else if (op != ScepOperation::pki_operation) {
-        // Other operations only when the upstream says it supports them (GetNextCACert is a capability keyword).
-        const CachedAnswer* caps = profile.ca_cache.find("GetCACaps", "", now);
-        if (!caps) {
-            probing_caps_ = true;  // ask GetCACaps first, then decide (on_upstream_complete)
-            capture_for_cache_ = true;
-        } else if (!caps_list_has(caps->body, route_.operation_text)) {
-            take_connection()->respond_text(400, "operation_not_supported", "operation_not_supported");
-            return;
-        }
+        send_upstream();
+        return;
     }
-    upstream_attempts_ = 0;
-    upstream_start_ns_ = now;
+    if (op == ScepOperation::pki_operation && !inspect_pki_message()) return;
+    // PKIOperation (GET or POST upstream?) and other operations (listed?) depend on the upstream's capabilities.
+    if (const CachedAnswer* caps = profile.ca_cache.find("GetCACaps", "", upstream_start_ns_)) {
+        forward_with_caps(caps->body);
+        return;
+    }
+    if (op == ScepOperation::pki_operation && is_post_) {
+        // A device POSTs because the capabilities it was shown allow it: no need to ask first.
+        capture_ = Capture::pki_response;
+        send_upstream();
+        return;
+    }
+    probing_caps_ = true;  // ask GetCACaps first; on_upstream_complete continues with forward_with_caps
+    capture_ = Capture::ca_answer;
+    send_upstream();
+}
+
+// Reads the pkiMessage's clear-text attributes (never decrypting). False after answering 400.
+bool ScepRequestHandler::inspect_pki_message() {
+    std::string_view der = body_;
+    if (!is_post_) {
+        auto decoded = pkcs7::decode_message_parameter(route_.message, worker_.limits().max_body_bytes);
+        if (!decoded.ok()) {
+            LogLine(LogLevel::info, "malformed_message").field("detail", pkcs7::to_string(decoded.error)).emit();
+            take_connection()->respond_text(400, "malformed_message", "malformed_message");
+            return false;
+        }
+        decoded_message_ = std::move(*decoded.value);
+        der = std::string_view(reinterpret_cast<const char*>(decoded_message_.data()), decoded_message_.size());
+    }
+    auto parsed = pkcs7::parse_pki_message(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size()));
+    if (!parsed.ok()) {
+        LogLine(LogLevel::info, "malformed_message").field("error", pkcs7::to_string(parsed.error))
+            .field("detail", parsed.detail).emit();
+        take_connection()->respond_text(400, "malformed_message", "malformed_message");
+        return false;
+    }
+    request_message_ = std::move(*parsed.value);
+    pki_der_ = der;
+    connection_->log_fields().message_type = pkcs7::to_string(request_message_.message_type);
+    if (!message_type_allowed(request_message_.message_type)) {
+        take_connection()->respond_text(400, "message_type_not_allowed", "message_type_not_allowed");
+        return false;
+    }
+    if (!request_message_.signature_valid || !request_message_.content_digest_valid) {
+        // Forwarded anyway: the CA is the judge. Logged because a tampered message means something.
+        LogLine(LogLevel::warn, "pki_message_signature_invalid")
+            .field("token", connection_->log_fields().token_id)
+            .field("signature_valid", request_message_.signature_valid ? "true" : "false")
+            .field("content_digest_valid", request_message_.content_digest_valid ? "true" : "false").emit();
+    }
+    return true;
+}
+
+bool ScepRequestHandler::message_type_allowed(pkcs7::MessageType type) const {
+    switch (type) {
+        case pkcs7::MessageType::pkcs_req:
+        case pkcs7::MessageType::renewal_req:
+        case pkcs7::MessageType::cert_poll:
+            return true;
+        default:
+            return false;  // CertRep from a device, GetCert/GetCRL (not enabled), unknown types
+    }
+}
+
+// The upstream's GetCACaps answer is known: decide how (and whether) to send the request.
+void ScepRequestHandler::forward_with_caps(std::string_view caps) {
+    if (route_.operation == ScepOperation::pki_operation) {
+        // POST when the upstream takes it (no IIS query-string limits); else GET, canonically encoded.
+        upstream_post_ = caps_list_has(caps, "POSTPKIOperation") || caps_list_has(caps, "SCEPStandard");
+        if (!upstream_post_) {
+            upstream_message_param_ = pkcs7::encode_message_parameter(
+                std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pki_der_.data()), pki_der_.size()));
+            upstream_message_ = upstream_message_param_;
+        }
+        capture_ = Capture::pki_response;
+    } else if (!caps_list_has(caps, route_.operation_text)) {
+        // Other operations only when the upstream lists them (GetNextCACert is a capability keyword).
+        take_connection()->respond_text(400, "operation_not_supported", "operation_not_supported");
+        return;
+    }
     send_upstream();
 }
 
@@ -201,13 +282,14 @@ bool ScepRequestHandler::start_upstream_attempt() {
     ++upstream_attempts_;
     upstream_ = upstream_pool_->acquire();
     if (!upstream_) return false;
-    ScepRoute caps_route;
-    caps_route.operation = ScepOperation::get_ca_caps;
-    caps_route.operation_text = "GetCACaps";
-    const bool post = is_post_ && !probing_caps_;
     ByteBuffer request;
-    build_upstream_request(request, *upstream_pool_->target().config, probing_caps_ ? caps_route : route_,
-                           post ? &body_ : nullptr);
+    if (probing_caps_) {
+        build_upstream_request(request, *upstream_pool_->target().config, "GetCACaps", "", nullptr);
+    } else {
+        const std::string_view body = route_.operation == ScepOperation::pki_operation ? pki_der_ : body_;
+        build_upstream_request(request, *upstream_pool_->target().config, upstream_operation_, upstream_message_,
+                               upstream_post_ ? &body : nullptr);
+    }
     upstream_status_ = 0;
     captured_.clear();
     upstream_->send(std::move(request), false, this);
@@ -216,7 +298,7 @@ bool ScepRequestHandler::start_upstream_attempt() {
 
 void ScepRequestHandler::on_upstream_head(const http::HttpResponse& head) {
     upstream_status_ = head.status;
-    if (capture_for_cache_ && head.status == 200) captured_content_type_ = head.content_type;
+    if (capture_ != Capture::none && head.status == 200) captured_content_type_ = head.content_type;
     if (probing_caps_ || !connection_) return;  // our own question: nothing goes to the device
     const bool length_known = head.framing == http::BodyFraming::content_length || head.framing == http::BodyFraming::none;
     std::optional<uint64_t> length;
@@ -225,11 +307,12 @@ void ScepRequestHandler::on_upstream_head(const http::HttpResponse& head) {
 }
 
 void ScepRequestHandler::on_upstream_body(std::string_view data) {
-    if (capture_for_cache_ && upstream_status_ == 200) {
-        if (captured_.size() + data.size() <= CaAnswerCache::kMaxBodyBytes)
+    if (capture_ != Capture::none && upstream_status_ == 200) {
+        const size_t limit = capture_ == Capture::ca_answer ? CaAnswerCache::kMaxBodyBytes : kMaxCertRepBytes;
+        if (captured_.size() + data.size() <= limit)
             captured_.append(data);
         else
-            capture_for_cache_ = false;  // too big to keep: still forwarded
+            capture_ = Capture::none;  // too big to keep: still forwarded
     }
     if (probing_caps_ || !connection_) return;
     connection_->send_body(data);
@@ -256,14 +339,51 @@ void ScepRequestHandler::record_upstream(UpstreamOutcome outcome) {
     metrics.upstream_up[upstream_index_]->Set(reachable ? 1 : 0);
 }
 
+// Reads the upstream's CertRep (in the clear, like the request) for the log and metrics; the
+// device gets the bytes unchanged either way.
+void ScepRequestHandler::observe_cert_rep() {
+    size_t type_index = 0;
+    switch (request_message_.message_type) {
+        case pkcs7::MessageType::renewal_req: type_index = 1; break;
+        case pkcs7::MessageType::cert_poll: type_index = 2; break;
+        case pkcs7::MessageType::get_cert: type_index = 3; break;
+        case pkcs7::MessageType::get_crl: type_index = 4; break;
+        default: type_index = 0; break;
+    }
+    const auto& counters = profile_->metrics->pki_status[type_index];
+    if (upstream_status_ != 200) return;  // an HTTP error, counted as such
+    auto parsed = pkcs7::parse_pki_message(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(captured_.data()), captured_.size()));
+    if (!parsed.ok() || parsed.value->message_type != pkcs7::MessageType::cert_rep || !parsed.value->pki_status) {
+        counters[3]->Increment();
+        connection_->log_fields().pki_status = "unparsable";
+        LogLine(LogLevel::warn, "upstream_certrep_unparsable").field("profile", profile_->targets->profile->name)
+            .field("error", parsed.ok() ? "not_a_certrep" : pkcs7::to_string(parsed.error)).emit();
+        return;
+    }
+    const pkcs7::PkiMessageInfo& rep = *parsed.value;
+    const size_t status_index = *rep.pki_status == pkcs7::PkiStatus::success ? 0
+                                : *rep.pki_status == pkcs7::PkiStatus::failure ? 1 : 2;
+    counters[status_index]->Increment();
+    connection_->log_fields().pki_status = pkcs7::to_string(*rep.pki_status);
+    if (rep.transaction_id != request_message_.transaction_id)
+        LogLine(LogLevel::warn, "certrep_transaction_mismatch").field("profile", profile_->targets->profile->name).emit();
+    if (*rep.pki_status == pkcs7::PkiStatus::failure)
+        LogLine(LogLevel::info, "enrollment_failed").field("token", connection_->log_fields().token_id)
+            .field("profile", profile_->targets->profile->name)
+            .field("fail_info", rep.fail_info ? pkcs7::to_string(*rep.fail_info) : "-")
+            .field("fail_info_text", rep.fail_info_text.value_or("-")).emit();
+}
+
 void ScepRequestHandler::on_upstream_complete() {
     UpstreamConnection* upstream = upstream_;
     upstream_ = nullptr;
     upstream_pool_->release(upstream);
     record_upstream(UpstreamOutcome::ok);
     if (!connection_) return;
-    if (capture_for_cache_ && upstream_status_ == 200) store_captured_answer();
-    capture_for_cache_ = false;
+    if (capture_ == Capture::ca_answer && upstream_status_ == 200) store_captured_answer();
+    if (capture_ == Capture::pki_response) observe_cert_rep();
+    capture_ = Capture::none;
     if (probing_caps_) {
         probing_caps_ = false;
         const CachedAnswer* caps = profile_->ca_cache.find("GetCACaps", "", 0);
@@ -271,12 +391,8 @@ void ScepRequestHandler::on_upstream_complete() {
             take_connection()->respond_text(502, "upstream_caps_unavailable", "upstream_error");
             return;
         }
-        if (!caps_list_has(caps->body, route_.operation_text)) {
-            take_connection()->respond_text(400, "operation_not_supported", "operation_not_supported");
-            return;
-        }
         upstream_attempts_ = 0;
-        send_upstream();
+        forward_with_caps(caps->body);
         return;
     }
     connection_->log_fields().upstream_ms = milliseconds_since(upstream_start_ns_);

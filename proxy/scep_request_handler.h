@@ -4,11 +4,13 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "proxy/metrics.h"
 #include "proxy/request_handler.h"
 #include "proxy/scep_route.h"
 #include "proxy/upstream_connection.h"
+#include "pkcs7/pki_message.h"
 #include "token/enrollment_store.h"
 
 namespace scepproxy::proxy {
@@ -36,7 +38,13 @@ public:
     void on_upstream_failed(UpstreamFailure failure, bool request_bytes_sent, bool response_started) override;
 
 private:
+    enum class Capture { none, ca_answer, pki_response };
+
     void forward(WorkerProfile& profile);
+    bool inspect_pki_message();
+    bool message_type_allowed(pkcs7::MessageType type) const;
+    void forward_with_caps(std::string_view caps);
+    void observe_cert_rep();
     void send_upstream();
     bool start_upstream_attempt();
     void store_captured_answer();
@@ -50,6 +58,14 @@ private:
     bool is_post_ = false;
     std::string_view body_;
     ScepRoute route_;
+    pkcs7::PkiMessageInfo request_message_;   // PKIOperation: what the device's pkiMessage shows in the clear
+    std::vector<uint8_t> decoded_message_;    // a GET message=, decoded
+    std::string_view pki_der_;                // the pkiMessage: body_ or decoded_message_
+    // What goes upstream (differs from what the device sent when the proxy translates GET <-> POST).
+    std::string_view upstream_operation_;
+    std::string_view upstream_message_;
+    std::string upstream_message_param_;
+    bool upstream_post_ = false;
     bool awaiting_access_ = false;
     WorkerProfile* profile_ = nullptr;
     UpstreamPool* upstream_pool_ = nullptr;
@@ -59,7 +75,7 @@ private:
     int64_t upstream_start_ns_ = 0;
     int upstream_status_ = 0;
     bool probing_caps_ = false;        // asking the upstream's GetCACaps before forwarding another operation
-    bool capture_for_cache_ = false;   // keep this GetCACert/GetCACaps answer in the profile's cache
+    Capture capture_ = Capture::none;  // keep the answer: for the CA cache, or to read the CertRep
     std::string captured_;
     std::string captured_content_type_;
 };

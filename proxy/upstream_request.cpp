@@ -5,15 +5,15 @@
 
 namespace scepproxy::proxy {
 
-void build_upstream_request(ByteBuffer& out, const conf::UpstreamConfig& upstream, const ScepRoute& route,
-                            const std::string_view* body) {
+void build_upstream_request(ByteBuffer& out, const conf::UpstreamConfig& upstream, std::string_view operation,
+                            std::string_view message, const std::string_view* body) {
     out.append(body ? "POST " : "GET ");
     out.append(upstream.path);
     out.append("?operation=");  // the config loader rejects upstream URLs with a query
-    out.append(route.operation_text);
-    if (route.has_message && !body) {
+    out.append(operation);
+    if (!message.empty() && !body) {
         out.append("&message=");
-        out.append(route.message);
+        out.append(message);
     }
     out.append(" HTTP/1.1\r\nHost: ");
     out.append(upstream.host_header);

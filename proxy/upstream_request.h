@@ -5,13 +5,13 @@
 
 #include "conf/config.h"
 #include "proxy/byte_buffer.h"
-#include "proxy/scep_route.h"
 
 namespace scepproxy::proxy {
 
-// GET {path}?operation=OP[&message=M] or, when `body` is given, POST with Content-Length
-// (IIS rejects chunked request bodies). `message` is forwarded as received (already a clean query value).
-void build_upstream_request(ByteBuffer& out, const conf::UpstreamConfig& upstream, const ScepRoute& route,
-                            const std::string_view* body);
+// GET {path}?operation=OP[&message=M], or, when `body` is given, POST {path}?operation=OP with
+// Content-Length (IIS rejects chunked request bodies). `message` must already be a clean
+// query value (percent-encoded); empty means no message parameter.
+void build_upstream_request(ByteBuffer& out, const conf::UpstreamConfig& upstream, std::string_view operation,
+                            std::string_view message, const std::string_view* body);
 
 }  // namespace scepproxy::proxy

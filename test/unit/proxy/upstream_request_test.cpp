@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "proxy/scep_route.h"
 #include "proxy/upstream_request.h"
 
 using namespace scepproxy;
@@ -23,7 +24,7 @@ conf::UpstreamConfig ndes() {
 
 std::string build(const ScepRoute& route, const std::string_view* body) {
     ByteBuffer out;
-    build_upstream_request(out, ndes(), route, body);
+    build_upstream_request(out, ndes(), route.operation_text, route.has_message ? route.message : "", body);
     return std::string(out.view());
 }
 

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+# Integration: PKIOperation checks and transport repair — message validation, GET<->POST translation, CertRep observation.
+import base64
+import http.client
+import os
+import urllib.parse
+import uuid
+
+import harness
+from harness import CannedAnswer, Profile, enroll, http_get, http_post_pki, parse_logfmt, proxy_config, read_text
+
+CHALLENGE = "pki-" + uuid.uuid4().hex[:12]
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit", "pkcs7", "data")
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name), "rb") as f:
+        return f.read()
+
+
+def metrics_address(proxy):
+    for line in read_text(proxy.stdout_path).splitlines():
+        fields = parse_logfmt(line)
+        if fields.get("event") == "listening" and fields.get("listener") == "metrics":
+            host, _, port = fields["address"].rpartition(":")
+            return (host, int(port))
+    raise AssertionError("no metrics listener in the proxy's log")
+
+
+def metric_value(proxy, name, **labels):
+    text = http_get(metrics_address(proxy), "/metrics").body.decode()
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{key}="{value}"' in line for key, value in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+class PkiOperationThroughPostUpstream(harness.IntegrationTestCase):
+    """The upstream (scepserver) lists POSTPKIOperation: every PKIOperation goes upstream as POST."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.scepserver = cls.start_scepserver(CHALLENGE)
+        cls.upstream = cls.start_upstream(forward_to=f"127.0.0.1:{cls.scepserver.port}")
+        challenge_file = cls.write_file("challenge", CHALLENGE)
+        config = proxy_config(cls.workdir, [Profile("demo", cls.upstream.url, challenge_file=challenge_file)])
+        config += 'metrics:\n  listen: "127.0.0.1:0"\n'
+        cls.proxy = cls.start_proxy(config)
+        cls.token = cls.proxy.issue_token("demo", "device-pki")["token"]
+
+    def pki_requests_since(self, count_before):
+        return [r for r in self.upstream.requests()[count_before:] if r.operation == "PKIOperation"]
+
+    def test_get_message_goes_upstream_as_post_with_the_same_der(self):
+        der = fixture("pkcsreq.der")
+        message = base64.urlsafe_b64encode(der).decode().rstrip("=")  # as micromdm scepclient sends it
+        before = self.upstream.request_count()
+        response = http_get(self.proxy.address, f"/scep/{self.token}?operation=PKIOperation&message={message}")
+        # scepserver can't decrypt a message made for another CA: it answers, and the proxy passes that on.
+        self.assertNotEqual(response.status, 400, response.body)
+        sent = self.pki_requests_since(before)
+        self.assertEqual(len(sent), 1, [vars(r) for r in sent])
+        self.assertEqual(sent[0].method, "POST")
+        self.assertEqual(sent[0].body, der)
+        self.assertEqual(sent[0].headers.get("content-length"), str(len(der)))
+        self.assertNotIn("transfer-encoding", sent[0].headers)
+
+    def test_standard_base64_with_raw_plus_and_line_breaks_decodes(self):
+        der = fixture("pkcsreq.der")
+        text = base64.b64encode(der).decode()
+        wrapped = "%0D%0A".join(text[i:i + 64] for i in range(0, len(text), 64))  # '+' left raw, as macOS does
+        before = self.upstream.request_count()
+        response = http_get(self.proxy.address, f"/scep/{self.token}?operation=PKIOperation&message={wrapped}")
+        self.assertNotEqual(response.status, 400, response.body)
+        sent = self.pki_requests_since(before)
+        self.assertEqual([r.body for r in sent], [der])
+
+    def test_malformed_messages_get_400_and_never_reach_the_upstream(self):
+        der = fixture("pkcsreq.der")
+        cases = [
+            ("POST", b"\x30\x82\x01\x00" + b"\x00" * 256),      # DER-looking garbage
+            ("POST", der[: len(der) // 2]),                      # truncated pkiMessage
+            ("POST", b"hello"),
+            ("GET", "not*base64!"),
+            ("GET", "%ZZ"),
+        ]
+        for method, payload in cases:
+            with self.subTest(method=method, payload=payload[:20]):
+                before = self.upstream.request_count()
+                if method == "POST":
+                    response = http_post_pki(self.proxy.address, f"/scep/{self.token}?operation=PKIOperation", payload)
+                else:
+                    response = http_get(self.proxy.address, f"/scep/{self.token}?operation=PKIOperation&message={payload}")
+                self.assertEqual(response.status, 400, response.body)
+                self.assertEqual(response.body.strip(), b"malformed_message")
+                self.assertEqual(self.upstream.request_count(), before)
+        self.assertProxyServes(self.proxy, self.token)
+
+    def test_body_arriving_in_many_pieces_keeps_the_request_intact(self):
+        # The connection's buffer grows while the body arrives: the request's path must survive that.
+        der = fixture("pkcsreq.der")
+        head = (f"POST /scep/{self.token}/pkiclient.exe?operation=PKIOperation HTTP/1.1\r\nHost: proxy\r\n"
+                f"Content-Type: application/x-pki-message\r\nContent-Length: {len(der)}\r\n\r\n").encode()
+        before = self.upstream.request_count()
+        response = harness.raw_exchange(self.proxy.address, head + der, pieces=8)
+        self.assertNotIn(response.status, (400, 404), response.body)
+        sent = self.pki_requests_since(before)
+        self.assertEqual([r.body for r in sent], [der])
+
+    def test_a_certrep_from_a_device_is_not_forwarded(self):
+        before = self.upstream.request_count()
+        response = http_post_pki(self.proxy.address, f"/scep/{self.token}?operation=PKIOperation",
+                                 fixture("certrep-success.der"))
+        self.assertEqual(response.status, 400, response.body)
+        self.assertEqual(response.body.strip(), b"message_type_not_allowed")
+        self.assertEqual(self.upstream.request_count(), before)
+
+    def test_enrollment_outcome_is_logged_and_counted(self):
+        token = self.proxy.issue_token("demo", "device-observed")["token"]
+        before = metric_value(self.proxy, "scepproxy_pki_status_total", profile="demo",
+                              message_type="PKCSReq", status="SUCCESS")
+        result = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "observed-device")
+        self.assertEqual(result.returncode, 0, result.output)
+        self.assertIsNotNone(result.certificate, result.output)
+        entry = self.proxy.wait_for_request_log(token=harness.token_id(token), op="PKIOperation")
+        self.assertEqual(entry.get("msg_type"), "PKCSReq")
+        self.assertEqual(entry.get("pki_status"), "SUCCESS")
+        after = metric_value(self.proxy, "scepproxy_pki_status_total", profile="demo",
+                             message_type="PKCSReq", status="SUCCESS")
+        self.assertEqual(after, (before or 0) + 1)
+
+
+class PkiOperationThroughGetOnlyUpstream(harness.IntegrationTestCase):
+    """The upstream's GetCACaps lacks POSTPKIOperation/SCEPStandard: the proxy sends GET, canonically encoded."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.scepserver = cls.start_scepserver(CHALLENGE)
+        caps = CannedAnswer(200, "text/plain", b"Renewal\nSHA-256\nAES\nDES3\n")
+        cls.upstream = cls.start_upstream(forward_to=f"127.0.0.1:{cls.scepserver.port}",
+                                          canned={"GetCACaps": caps})
+        challenge_file = cls.write_file("challenge", CHALLENGE)
+        cls.proxy = cls.start_proxy(proxy_config(cls.workdir, [
+            Profile("demo", cls.upstream.url, challenge_file=challenge_file)]))
+        cls.token = cls.proxy.issue_token("demo", "device-get")["token"]
+
+    def test_posted_message_goes_upstream_as_get_with_canonical_base64(self):
+        der = fixture("pkcsreq.der")
+        before = self.upstream.request_count()
+        # One connection stays on one worker: GetCACaps first, so that worker knows the upstream can't take POST.
+        connection = http.client.HTTPConnection(*self.proxy.address, timeout=10)
+        try:
+            connection.request("GET", f"/scep/{self.token}?operation=GetCACaps")
+            self.assertEqual(connection.getresponse().read(), b"Renewal\nSHA-256\nAES\nDES3\n")
+            connection.request("POST", f"/scep/{self.token}?operation=PKIOperation", body=der,
+                               headers={"Content-Type": "application/x-pki-message"})
+            response = connection.getresponse()
+            self.assertNotEqual(response.status, 400, response.read())
+        finally:
+            connection.close()
+        sent = [r for r in self.upstream.requests()[before:] if r.operation == "PKIOperation"]
+        self.assertEqual(len(sent), 1)
+        self.assertEqual(sent[0].method, "GET")
+        raw = dict(pair.split("=", 1) for pair in sent[0].query.split("&"))["message"]
+        self.assertNotIn("+", raw)  # escaped: no upstream can mistake it for a space
+        self.assertNotIn("/", raw)
+        self.assertEqual(base64.b64decode(urllib.parse.unquote(raw), validate=True), der)
+
+    def test_real_enrollment_works_through_a_get_only_upstream(self):
+        token = self.proxy.issue_token("demo", "device-get-enroll")["token"]
+        result = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "get-only-device")
+        self.assertEqual(result.returncode, 0, result.output)
+        self.assertIsNotNone(result.certificate, result.output)
+
+
+if __name__ == "__main__":
+    harness.main()
