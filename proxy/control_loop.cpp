@@ -1,26 +1,46 @@
-// ControlLoop: its own event_base and thread; the metrics listener (admin comes next) with the shared HTTP layer.
+// ControlLoop: its own event_base and thread; the metrics and admin listeners with the shared HTTP layer.
 #include "proxy/control_loop.h"
 
 #include <event2/event.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "proxy/challenge/secret_file.h"
 #include "proxy/http_connection.h"
 #include "proxy/log.h"
 #include "proxy/metrics_handler.h"
 
 namespace scepproxy::proxy {
 
-ControlLoop::ControlLoop(std::shared_ptr<const conf::Config> config, ProxyMetrics& metrics)
-    : config_(std::move(config)), metrics_(metrics) {}
+namespace {
+
+constexpr size_t kMinBearerTokenLength = 16;
+
+// Enough threads that store calls need not wait behind every profile's fetches at once.
+unsigned admin_pool_threads(const conf::Config& config) {
+    unsigned threads = 2;
+    for (const auto& profile : config.profiles)
+        if (profile.challenge.type == conf::ChallengeType::dynamic) threads += profile.challenge.max_concurrent_fetches;
+    return std::min(threads, 32u);
+}
+
+}  // namespace
+
+ControlLoop::ControlLoop(std::shared_ptr<const conf::Config> config, ProxyMetrics& metrics,
+                         token::EnrollmentStore& store, const challenge::ChallengeSources& challenges)
+    : config_(std::move(config)), metrics_(metrics), store_(store), challenges_(challenges) {}
 
 ControlLoop::~ControlLoop() {
+    // Running admin tasks finish (a fetch may take challenge.timeout) and post into admin_tasks_.
+    if (admin_pool_) admin_pool_->stop();
     listeners_.clear();
     if (connections_) connections_->clear();
     connections_.reset();
+    admin_tasks_.reset();  // answers nobody waits for any more
     if (stop_event_) event_free(stop_event_);
     if (base_) event_base_free(base_);
     if (stop_fd_ >= 0) ::close(stop_fd_);
@@ -39,7 +59,36 @@ bool ControlLoop::init(std::string* error) {
         if (draining_ && connections_->empty()) event_base_loopexit(base_, nullptr);
     });
     if (config_->metrics.enabled && !open_listener("metrics", config_->metrics.listen, error)) return false;
+    if (config_->admin.enabled && !init_admin(error)) return false;
     return true;
+}
+
+bool ControlLoop::init_admin(std::string* error) {
+    if (config_->admin.tls) {
+        // Hook for admin.tls (TLS issue): build the server context here and wrap accepted sockets in accept_connection.
+        *error = "admin.tls: TLS for the admin API is not available in this build yet; remove admin.tls and "
+                 "keep the admin listener on a trusted address, or terminate TLS in front of it";
+        return false;
+    }
+    auto bearer_token = challenge::read_secret_file(config_->admin.bearer_token_file, error);
+    if (!bearer_token) {
+        *error = "admin.bearer_token_file: " + *error;
+        return false;
+    }
+    if (bearer_token->size() < kMinBearerTokenLength) {
+        *error = "admin.bearer_token_file: the token must be at least 16 characters (e.g. openssl rand -hex 32)";
+        return false;
+    }
+    admin_tasks_ = std::make_unique<LoopTaskQueue>(base_);
+    if (!admin_tasks_->valid()) {
+        *error = "cannot create the admin task queue";
+        return false;
+    }
+    admin_pool_ = std::make_unique<BlockingTaskPool>(admin_pool_threads(*config_), kMaxQueuedAdminTasks);
+    admin_context_ = std::make_unique<AdminApiContext>(AdminApiContext{
+        config_, &store_, &challenges_, BearerCredentials(*bearer_token), admin_pool_.get(), admin_tasks_.get(),
+        &draining_});
+    return open_listener("admin", config_->admin.listen, error);
 }
 
 bool ControlLoop::open_listener(const char* name, const conf::ListenAddress& address, std::string* error) {
@@ -56,8 +105,15 @@ bool ControlLoop::open_listener(const char* name, const conf::ListenAddress& add
 }
 
 bool ControlLoop::accept_connection(const char* name, int fd, const SocketAddress& peer) {
+    const bool admin = std::string_view(name) == "admin";
+    std::unique_ptr<RequestHandler> handler;
+    if (admin)
+        handler = std::make_unique<AdminApiHandler>(*admin_context_);
+    else
+        handler = std::make_unique<MetricsHandler>(metrics_);
+    // admin.tls (TLS issue): the admin listener's sockets get a TLS transport here.
     auto* connection = new HttpConnection(*this, name, std::make_unique<PlainSocketTransport>(fd), peer,
-                                          std::make_unique<MetricsHandler>(metrics_));
+                                          std::move(handler));
     connections_->add(connection);
     connection->start();
     return connections_->size() < kMaxConnections;

@@ -1,4 +1,4 @@
-// ControlLoop: one thread serving the operator-facing listeners (metrics; the admin API next), off the data path.
+// ControlLoop: one thread serving the operator-facing listeners (metrics, admin API), off the data path.
 #pragma once
 
 #include <memory>
@@ -8,24 +8,34 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/admin_api_handler.h"
+#include "proxy/blocking_task_pool.h"
+#include "proxy/challenge/challenge_source.h"
 #include "proxy/connection_host.h"
 #include "proxy/connection_set.h"
 #include "proxy/listener.h"
+#include "proxy/loop_task_queue.h"
 #include "proxy/metrics.h"
+#include "token/enrollment_store.h"
 
 struct event;
 struct event_base;
 
 namespace scepproxy::proxy {
 
+// The admin API's blocking work (challenge fetches, store calls) runs on a small thread pool;
+// answers come back through a task queue, so connections are only ever touched by this loop.
 class ControlLoop final : public ConnectionHost {
 public:
-    ControlLoop(std::shared_ptr<const conf::Config> config, ProxyMetrics& metrics);
+    // `store` and `challenges` must outlive the loop; both are thread-safe.
+    ControlLoop(std::shared_ptr<const conf::Config> config, ProxyMetrics& metrics, token::EnrollmentStore& store,
+                const challenge::ChallengeSources& challenges);
     ~ControlLoop();
     ControlLoop(const ControlLoop&) = delete;
     ControlLoop& operator=(const ControlLoop&) = delete;
 
-    // Opens the configured listeners and logs where they listen. False with *error on failure.
+    // Opens the configured listeners and logs where they listen; reads the admin bearer token.
+    // False with *error on failure.
     bool init(std::string* error);
     void start();
     void request_stop();  // thread-safe
@@ -40,20 +50,28 @@ public:
 
 private:
     static constexpr size_t kMaxConnections = 256;  // operators' tools, not devices
+    static constexpr size_t kMaxQueuedAdminTasks = 256;
 
     static void on_stop_signal(int fd, short what, void* arg);
+    bool init_admin(std::string* error);
     bool open_listener(const char* name, const conf::ListenAddress& address, std::string* error);
     bool accept_connection(const char* name, int fd, const SocketAddress& peer);
     void begin_drain();
 
     std::shared_ptr<const conf::Config> config_;
     ProxyMetrics& metrics_;
+    token::EnrollmentStore& store_;
+    const challenge::ChallengeSources& challenges_;
     event_base* base_ = nullptr;
     int stop_fd_ = -1;
     event* stop_event_ = nullptr;
     bool draining_ = false;
     std::optional<ConnectionSet> connections_;
     std::vector<std::unique_ptr<Listener>> listeners_;
+    // Admin API (when configured). Destroyed pool first: its threads post into the task queue.
+    std::unique_ptr<LoopTaskQueue> admin_tasks_;
+    std::unique_ptr<AdminApiContext> admin_context_;
+    std::unique_ptr<BlockingTaskPool> admin_pool_;
     std::thread thread_;
 };
 

@@ -1,9 +1,8 @@
-// EnrollmentIssuer: token generation, expiry, challenge lookup and the store insert, in one place.
+// EnrollmentIssuer: request checks, the challenge (static or fetched), expiry, and the store insert, in one place.
 #include "proxy/enrollment_issuer.h"
 
+#include <algorithm>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 
 #include "token/enrollment_token.h"
 
@@ -12,21 +11,11 @@ namespace {
 
 constexpr size_t kMaxDeviceIdBytes = 256;
 
-// Static challenge: the file's first line (trailing CR/LF and spaces dropped).
-std::optional<std::string> read_static_challenge(const std::string& path, std::string* error) {
-    std::ifstream file(path);
-    if (!file) {
-        *error = "cannot read the challenge password file " + path;
-        return std::nullopt;
-    }
-    std::string line;
-    std::getline(file, line);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
-    if (line.empty()) {
-        *error = "the challenge password file " + path + " is empty";
-        return std::nullopt;
-    }
-    return line;
+IssueResult failure(IssueStatus status, std::string message) {
+    IssueResult result;
+    result.status = status;
+    result.message = std::move(message);
+    return result;
 }
 
 }  // namespace
@@ -47,66 +36,47 @@ std::string format_rfc3339(int64_t unix_seconds) {
     return buf;
 }
 
-IssueResult issue_enrollment(const conf::Config& config, token::EnrollmentStore& store, const std::string& profile_name,
-                             const std::string& device_id, std::optional<conf::Duration> ttl, int64_t now) {
-    IssueResult result;
-    const conf::ProfileConfig* profile = config.find_profile(profile_name);
-    if (!profile) {
-        result.status = IssueStatus::unknown_profile;
-        result.message = "unknown profile '" + profile_name + "'";
-        return result;
-    }
-    if (!is_valid_device_id(device_id)) {
-        result.status = IssueStatus::bad_device_id;
-        result.message = "device id must be 1-256 printable characters";
-        return result;
-    }
-    conf::Duration lifetime = ttl.value_or(profile->token_ttl);
-    if (lifetime.count() <= 0) {
-        result.status = IssueStatus::bad_ttl;
-        result.message = "ttl must be positive";
-        return result;
-    }
+IssueResult issue_enrollment(const conf::Config& config, token::EnrollmentStore& store,
+                             const challenge::ChallengeSources& challenges, const IssueRequest& request) {
+    const conf::ProfileConfig* profile = config.find_profile(request.profile);
+    if (!profile) return failure(IssueStatus::unknown_profile, "unknown profile '" + request.profile + "'");
+    if (!is_valid_device_id(request.device_id))
+        return failure(IssueStatus::bad_device_id, "device id must be 1-256 printable characters");
+    conf::Duration lifetime = request.ttl.value_or(profile->token_ttl);
+    if (lifetime.count() <= 0) return failure(IssueStatus::bad_ttl, "ttl must be positive");
 
-    switch (profile->challenge.type) {
-        case conf::ChallengeType::none:
-            break;
-        case conf::ChallengeType::static_password: {
-            std::string error;
-            result.enrollment.challenge = read_static_challenge(profile->challenge.password_file, &error);
-            if (!result.enrollment.challenge) {
-                result.status = IssueStatus::challenge_unavailable;
-                result.message = error;
-                return result;
-            }
-            break;
-        }
-        case conf::ChallengeType::dynamic:
-            // Needs the mscep_admin challenge module; then the token's expiry is capped at the challenge's lifetime.
-            result.status = IssueStatus::challenge_unavailable;
-            result.message = "dynamic challenges (mscep_admin) are not supported by this build yet";
+    IssueResult result;
+    if (profile->challenge.type != conf::ChallengeType::none) {
+        challenge::ChallengeSource* source = challenges.find(profile->name);
+        if (!source) {
+            result = failure(IssueStatus::challenge_unavailable, "no challenge source for profile '" + profile->name + "'");
+            result.challenge_outcome = challenge::ChallengeOutcome::internal_error;
             return result;
+        }
+        challenge::ChallengeResult obtained = source->obtain(request.queued_at);
+        if (obtained.outcome != challenge::ChallengeOutcome::ok) {
+            result = failure(IssueStatus::challenge_unavailable,
+                             std::string("challenge: ") + challenge::to_string(obtained.outcome) +
+                                 (obtained.detail.empty() ? "" : " (" + obtained.detail + ")"));
+            result.challenge_outcome = obtained.outcome;
+            return result;
+        }
+        result.enrollment.challenge = std::move(obtained.password);
+        // The password was issued after `now`, so it is valid until at least now + its lifetime.
+        if (const auto challenge_lifetime = source->lifetime()) lifetime = std::min(lifetime, *challenge_lifetime);
     }
 
     const auto token = token::EnrollmentToken::generate();
-    if (!token) {
-        result.status = IssueStatus::store_error;
-        result.message = "the random number generator failed";
-        return result;
-    }
+    if (!token) return failure(IssueStatus::store_error, "the random number generator failed");
     token::NewToken record;
     record.hash = token->hash();
     record.profile = profile->name;
-    record.device_id = device_id;
-    record.created_at = now;
-    record.expires_at = now + std::chrono::duration_cast<std::chrono::seconds>(lifetime).count();
-    if (record.expires_at <= now) record.expires_at = now + 1;
+    record.device_id = request.device_id;
+    record.created_at = request.now;
+    record.expires_at = request.now + std::chrono::duration_cast<std::chrono::seconds>(lifetime).count();
+    if (record.expires_at <= request.now) record.expires_at = request.now + 1;
     const token::StoreStatus stored = store.issue_token(record);
-    if (stored != token::StoreStatus::ok) {
-        result.status = IssueStatus::store_error;
-        result.message = std::string("store: ") + token::to_string(stored);
-        return result;
-    }
+    if (stored != token::StoreStatus::ok) return failure(IssueStatus::store_error, std::string("store: ") + token::to_string(stored));
     result.enrollment.token = token->to_guid();
     result.enrollment.token_id = record.hash.id();
     result.enrollment.scep_url = config.scep.public_url + "/scep/" + result.enrollment.token;

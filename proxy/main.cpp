@@ -11,8 +11,10 @@
 
 #include "conf/config_loader.h"
 #include "conf/config_values.h"
+#include "proxy/challenge/challenge_source.h"
 #include "proxy/command_line.h"
 #include "proxy/enrollment_issuer.h"
+#include "proxy/enrollment_json.h"
 #include "proxy/server.h"
 #include "token/enrollment_token.h"
 #include "token/store_registry.h"
@@ -25,7 +27,9 @@ constexpr const char* kUsage = R"(usage: scepproxy COMMAND [-c FILE] [OPTIONS]
 
 Commands:
   serve  -c FILE                      run the proxy (default FILE /etc/scepproxy/scepproxy.yaml)
-  check  -c FILE [--probe]            validate the configuration (errors as FILE:LINE:COL: key: message)
+  check  -c FILE [--probe]            validate the configuration (errors as FILE:LINE:COL: key: message);
+                                      --probe also fetches one challenge per dynamic profile
+                                      (this uses up one NDES password each)
   token issue  -c FILE --profile P --device D [--ttl DURATION]
                                       create an enrollment token; prints
                                       {"token","scep_url","challenge","expires_at"}
@@ -84,7 +88,35 @@ std::optional<bool> parse_bool(const std::string& text) {
     return std::nullopt;
 }
 
-void print_json(const nlohmann::json& value) { std::printf("%s\n", value.dump(2).c_str()); }
+void print_json(const nlohmann::json& value) { std::printf("%s\n", proxy::json_text(value, 2).c_str()); }
+
+// `check --probe`: one mscep_admin fetch per dynamic profile, like NDES's "Test Connection".
+// Each fetch uses up one single-use NDES password. True when every probe succeeded.
+bool probe_profiles(const conf::Config& config) {
+    bool all_ok = true;
+    for (const auto& profile : config.profiles) {
+        const char* name = profile.name.c_str();
+        if (profile.challenge.type == conf::ChallengeType::dynamic) {
+            std::string error;
+            const auto sources = challenge::ChallengeSources::open(config, nullptr, &error, profile.name);
+            const challenge::ChallengeResult result =
+                sources ? sources->find(profile.name)->obtain(std::chrono::steady_clock::now())
+                        : challenge::ChallengeResult{challenge::ChallengeOutcome::internal_error, {}, error, 0};
+            if (result.outcome == challenge::ChallengeOutcome::ok) {
+                std::printf("profile %s: challenge: ok (a %zu-character password from %s; one NDES password used)\n",
+                            name, result.password.size(), profile.challenge.url.c_str());
+            } else {
+                std::printf("profile %s: challenge: %s: %s\n", name, challenge::to_string(result.outcome),
+                            result.detail.c_str());
+                all_ok = false;
+            }
+        }
+        // TODO(--probe): GetCACaps and GetCACert against each upstream.
+        std::printf("profile %s: upstreams: not probed (GetCACaps/GetCACert probing is not available in this build yet)\n",
+                    name);
+    }
+    return all_ok;
+}
 
 int command_check(const proxy::CommandLine& cli) {
     conf::LoadResult result;
@@ -92,8 +124,8 @@ int command_check(const proxy::CommandLine& cli) {
     const auto file_errors = conf::check_referenced_files(result);
     for (const auto& error : file_errors) std::fprintf(stderr, "%s\n", error.to_string().c_str());
     if (!file_errors.empty()) return 1;
-    if (cli.has_flag("--probe")) {
-        std::fprintf(stderr, "scepproxy: --probe is not available in this build\n");
+    if (cli.has_flag("--probe") && !probe_profiles(*result.config)) {
+        std::fprintf(stderr, "%s: probe failed\n", cli.config_path.c_str());
         return 1;
     }
     std::printf("%s: ok\n", cli.config_path.c_str());
@@ -110,16 +142,25 @@ int command_token_issue(const proxy::CommandLine& cli, const conf::Config& confi
         if (!parsed.value || parsed.value->count() <= 0) return usage_error("--ttl: expected a duration like 30m, 1h");
         ttl = *parsed.value;
     }
-    const proxy::IssueResult issued = proxy::issue_enrollment(config, store, *profile, *device, ttl, unix_now());
+    std::string error;
+    // Only this profile's secrets are read: another profile's unreadable file doesn't matter here.
+    const auto challenges = challenge::ChallengeSources::open(config, nullptr, &error, *profile);
+    if (!challenges) {
+        std::fprintf(stderr, "scepproxy: token issue: %s\n", error.c_str());
+        return 1;
+    }
+    proxy::IssueRequest request;
+    request.profile = *profile;
+    request.device_id = *device;
+    request.ttl = ttl;
+    request.now = unix_now();
+    request.queued_at = std::chrono::steady_clock::now();
+    const proxy::IssueResult issued = proxy::issue_enrollment(config, store, *challenges, request);
     if (issued.status != proxy::IssueStatus::ok) {
         std::fprintf(stderr, "scepproxy: token issue: %s\n", issued.message.c_str());
         return 1;
     }
-    const auto& e = issued.enrollment;
-    print_json({{"token", e.token},
-                {"scep_url", e.scep_url},
-                {"challenge", e.challenge ? nlohmann::json(*e.challenge) : nlohmann::json(nullptr)},
-                {"expires_at", proxy::format_rfc3339(e.expires_at)}});
+    print_json(proxy::issued_enrollment_json(issued.enrollment));
     return 0;
 }
 
@@ -140,15 +181,7 @@ int command_token_show(const proxy::CommandLine& cli, token::EnrollmentStore& st
         std::fprintf(stderr, "scepproxy: store: %s\n", found.message.c_str());
         return 1;
     }
-    const auto& t = found.value;
-    const char* state = t.revoked ? "revoked" : t.expires_at <= unix_now() ? "expired" : "active";
-    print_json({{"token_id", t.hash.id()},
-                {"profile", t.profile},
-                {"device_id", t.device_id},
-                {"state", state},
-                {"created_at", proxy::format_rfc3339(t.created_at)},
-                {"expires_at", proxy::format_rfc3339(t.expires_at)},
-                {"transaction_id", t.transaction_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.transaction_id)}});
+    print_json(proxy::token_record_json(found.value, unix_now()));
     return 0;
 }
 
@@ -194,7 +227,7 @@ int command_device_set(const proxy::CommandLine& cli, token::EnrollmentStore& st
         std::fprintf(stderr, "scepproxy: store: %s\n", token::to_string(status));
         return 1;
     }
-    print_json({{"device_id", record.device_id}, {"enrolled", record.enrolled}, {"compliant", record.compliant}});
+    print_json(proxy::device_record_json(record));
     return 0;
 }
 

@@ -65,8 +65,15 @@ ProxyMetrics::ProxyMetrics(const conf::Config& config)
                             .Help("1 if the last exchange with this upstream succeeded, 0 if it failed").Register(*registry_);
     auto& pki_status = prometheus::BuildCounter().Name("scepproxy_pki_status_total")
                            .Help("CertRep answers seen from upstreams, by profile, request type and pkiStatus").Register(*registry_);
+    auto& challenge_fetches = prometheus::BuildCounter().Name("scepproxy_challenge_fetch_total")
+                                  .Help("Dynamic challenge password fetches from NDES mscep_admin, by profile and outcome")
+                                  .Register(*registry_);
     for (const auto& profile : config.profiles) {
         ProfileMetrics& m = profiles_[profile.name];
+        if (profile.challenge.type == conf::ChallengeType::dynamic)
+            for (size_t i = 0; i < challenge::kChallengeOutcomeCount; ++i)
+                m.challenge_fetches[i] = &challenge_fetches.Add(
+                    {{"profile", profile.name}, {"outcome", challenge::to_string(static_cast<challenge::ChallengeOutcome>(i))}});
         for (size_t type = 0; type < kPkiRequestTypeLabels.size(); ++type)
             for (size_t status = 0; status < kPkiStatusLabels.size(); ++status)
                 m.pki_status[type][status] = &pki_status.Add({{"profile", profile.name},
@@ -82,6 +89,12 @@ ProxyMetrics::ProxyMetrics(const conf::Config& config)
             m.upstream_up.push_back(&gauge);
         }
     }
+}
+
+void ProxyMetrics::count_challenge_fetch(std::string_view profile, challenge::ChallengeOutcome outcome) {
+    const auto it = profiles_.find(profile);
+    if (it == profiles_.end()) return;
+    if (prometheus::Counter* counter = it->second.challenge_fetches[static_cast<size_t>(outcome)]) counter->Increment();
 }
 
 std::string ProxyMetrics::render() const {

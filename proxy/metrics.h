@@ -16,6 +16,7 @@
 #include <prometheus/registry.h>
 
 #include "conf/config.h"
+#include "proxy/challenge/challenge_outcome.h"
 #include "proxy/connection_host.h"
 
 namespace scepproxy::proxy {
@@ -41,6 +42,8 @@ struct ProfileMetrics {
     std::array<prometheus::Counter*, kUpstreamOutcomeCount> upstream_requests{};
     prometheus::Histogram* upstream_duration = nullptr;
     std::vector<prometheus::Gauge*> upstream_up;  // one per upstream, in config order
+    // Dynamic challenge profiles only; null elsewhere.
+    std::array<prometheus::Counter*, challenge::kChallengeOutcomeCount> challenge_fetches{};
 };
 
 class ProxyMetrics {
@@ -54,6 +57,8 @@ public:
 
     std::string render() const;  // Prometheus text exposition format
     const ProfileMetrics& profile(const std::string& name) const { return profiles_.at(name); }
+    // Thread-safe (the admin API's fetch threads); a profile without a dynamic challenge counts nothing.
+    void count_challenge_fetch(std::string_view profile, challenge::ChallengeOutcome outcome);
 
     prometheus::Family<prometheus::Counter>& requests;        // {operation,code}
     prometheus::Family<prometheus::Histogram>& request_duration;  // {operation}
@@ -67,7 +72,7 @@ public:
     prometheus::Gauge& scep_connections;
 
 private:
-    std::map<std::string, ProfileMetrics> profiles_;
+    std::map<std::string, ProfileMetrics, std::less<>> profiles_;
 };
 
 // One worker's view. A label combination seen for the first time is resolved once (Family::Add

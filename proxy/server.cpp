@@ -9,6 +9,7 @@
 #include <ctime>
 #include <thread>
 
+#include "proxy/challenge/challenge_source.h"
 #include "proxy/control_loop.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
@@ -58,6 +59,29 @@ void purge_expired_tokens(token::EnrollmentStore& store) {
         LogLine(LogLevel::info, "tokens_purged").field("count", static_cast<long long>(purged.value)).emit();
 }
 
+// Every mscep_admin fetch: one log line and one count, by outcome. Never the password.
+void report_challenge_fetch(ProxyMetrics& metrics, const challenge::FetchReport& report) {
+    metrics.count_challenge_fetch(report.profile, report.outcome);
+    LogLine line(report.outcome == challenge::ChallengeOutcome::ok ? LogLevel::info : LogLevel::warn, "challenge_fetch");
+    line.field("profile", report.profile).field("outcome", challenge::to_string(report.outcome));
+    if (report.http_status) line.field("http_status", report.http_status);
+    line.field_ms("fetch_ms", report.seconds * 1000);
+    if (!report.detail.empty()) line.field("detail", report.detail);
+    line.emit();
+}
+
+// Basic authentication over plain HTTP shows the service account's password to the network.
+void warn_about_cleartext_challenge_auth(const conf::Config& config) {
+    for (const auto& profile : config.profiles) {
+        const auto& challenge = profile.challenge;
+        if (challenge.type == conf::ChallengeType::dynamic && challenge.auth == conf::ChallengeAuth::basic &&
+            challenge.url.starts_with("http://"))
+            LogLine(LogLevel::warn, "challenge_auth_in_clear").field("profile", profile.name)
+                .field("detail", "challenge.auth basic over http:// sends the service account's password unencrypted")
+                .emit();
+    }
+}
+
 }  // namespace
 
 int run_server(std::shared_ptr<const conf::Config> config) {
@@ -97,7 +121,15 @@ int run_server(std::shared_ptr<const conf::Config> config) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    ControlLoop control(config, metrics);
+    auto challenges = challenge::ChallengeSources::open(
+        *config, [&metrics](const challenge::FetchReport& report) { report_challenge_fetch(metrics, report); }, &error);
+    if (!challenges) {
+        LogLine(LogLevel::error, "challenge_setup_failed").field("detail", error).emit();
+        return 1;
+    }
+    warn_about_cleartext_challenge_auth(*config);
+
+    ControlLoop control(config, metrics, *store, *challenges);
     if (!control.init(&error)) {
         LogLine(LogLevel::error, "listen_failed").field("detail", error).emit();
         return 1;

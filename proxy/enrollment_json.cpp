@@ -1,0 +1,36 @@
+// JSON views of enrollments and devices: field names and formats of the documented contract.
+#include "proxy/enrollment_json.h"
+
+namespace scepproxy::proxy {
+
+nlohmann::json issued_enrollment_json(const IssuedEnrollment& enrollment) {
+    return {{"token", enrollment.token},
+            {"scep_url", enrollment.scep_url},
+            {"challenge", enrollment.challenge ? nlohmann::json(*enrollment.challenge) : nlohmann::json(nullptr)},
+            {"expires_at", format_rfc3339(enrollment.expires_at)}};
+}
+
+nlohmann::json token_record_json(const token::TokenRecord& record, int64_t now) {
+    const char* state = record.revoked ? "revoked" : record.expires_at <= now ? "expired" : "active";
+    return {{"token_id", record.hash.id()},
+            {"profile", record.profile},
+            {"device_id", record.device_id},
+            {"state", state},
+            {"created_at", format_rfc3339(record.created_at)},
+            {"expires_at", format_rfc3339(record.expires_at)},
+            {"transaction_id", record.transaction_id.empty() ? nlohmann::json(nullptr)
+                                                             : nlohmann::json(record.transaction_id)}};
+}
+
+nlohmann::json device_record_json(const token::DeviceRecord& record) {
+    return {{"device_id", record.device_id},
+            {"enrolled", record.enrolled},
+            {"compliant", record.compliant},
+            {"updated_at", format_rfc3339(record.updated_at)}};
+}
+
+std::string json_text(const nlohmann::json& value, int indent) {
+    return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace scepproxy::proxy
