@@ -62,12 +62,13 @@ void HttpConnection::on_io(int, short what, void* arg) { static_cast<HttpConnect
 
 void HttpConnection::handle_io(short what) {
     if (state_ == State::closed) return;
-    if (what & EV_WRITE) {
+    // TLS may need the other direction to progress (a handshake): retry on either event then.
+    if ((what & EV_WRITE) || transport_->write_wants_read()) {
         write_blocked_ = false;
         if (!out_.empty()) flush_output();
         if (state_ == State::closed) return;
     }
-    if (what & EV_READ) read_input();
+    if ((what & EV_READ) || transport_->read_wants_write()) read_input();
 }
 
 void HttpConnection::read_input() {
@@ -91,7 +92,7 @@ void HttpConnection::read_input() {
         if (r.status == IoStatus::ok) {
             if (discard) continue;  // not committed: thrown away
             in_.commit(r.bytes);
-            if (r.bytes < room && transport_->pending() == 0) break;  // drained
+            if (r.bytes < room && transport_->short_read_means_drained()) break;  // drained
             continue;
         }
         if (r.status == IoStatus::would_block) break;

@@ -23,6 +23,7 @@ const char* to_string(UpstreamOutcome outcome) {
         case UpstreamOutcome::closed: return "closed";
         case UpstreamOutcome::protocol_error: return "protocol_error";
         case UpstreamOutcome::body_too_large: return "body_too_large";
+        case UpstreamOutcome::tls_error: return "tls_error";
     }
     return "ok";
 }

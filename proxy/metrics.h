@@ -22,8 +22,8 @@
 namespace scepproxy::proxy {
 
 // The `outcome` label of scepproxy_upstream_requests_total.
-enum class UpstreamOutcome { ok, connect_failed, connect_timeout, timeout, closed, protocol_error, body_too_large };
-constexpr size_t kUpstreamOutcomeCount = 7;
+enum class UpstreamOutcome { ok, connect_failed, connect_timeout, timeout, closed, protocol_error, body_too_large, tls_error };
+constexpr size_t kUpstreamOutcomeCount = 8;
 const char* to_string(UpstreamOutcome outcome);
 
 // The `operation` label: the SCEP operations, "other", and "none" for requests that never named one.

@@ -30,6 +30,7 @@ UpstreamOutcome outcome_of(UpstreamFailure failure) {
         case UpstreamFailure::closed_early: return UpstreamOutcome::closed;
         case UpstreamFailure::protocol_error: return UpstreamOutcome::protocol_error;
         case UpstreamFailure::body_too_large: return UpstreamOutcome::body_too_large;
+        case UpstreamFailure::tls_error: return UpstreamOutcome::tls_error;
     }
     return UpstreamOutcome::protocol_error;
 }

@@ -14,6 +14,7 @@
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/socket_address.h"
+#include "proxy/tls_context.h"
 #include "proxy/worker.h"
 #include "token/store_registry.h"
 
@@ -106,6 +107,16 @@ int run_server(std::shared_ptr<const conf::Config> config) {
         return 1;
     }
 
+    SslCtxPtr scep_tls;
+    if (config->scep.tls) {
+        scep_tls = make_server_tls_context(*config->scep.tls, &error);
+        if (!scep_tls) {
+            LogLine(LogLevel::error, "tls_setup_failed").field("listener", "scep").field("detail", error).emit();
+            return 1;
+        }
+        shared.scep_tls = scep_tls.get();
+    }
+
     const unsigned worker_count = config->workers;
     std::vector<int> fds;
     std::string bound;
@@ -146,6 +157,7 @@ int run_server(std::shared_ptr<const conf::Config> config) {
     for (auto& worker : workers) worker->start();
     control.start();
     LogLine(LogLevel::info, "listening").field("listener", "scep").field("address", bound)
+        .field("tls", scep_tls ? "on" : "off")
         .field("workers", worker_count).field("version", SCEPPROXY_VERSION).emit();
 
     purge_expired_tokens(*store);

@@ -10,6 +10,7 @@
 #include <cerrno>
 
 #include "proxy/log.h"
+#include "proxy/tls_transport.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/worker.h"
 
@@ -39,6 +40,7 @@ const char* to_string(UpstreamFailure failure) {
         case UpstreamFailure::closed_early: return "upstream_closed";
         case UpstreamFailure::protocol_error: return "upstream_protocol_error";
         case UpstreamFailure::body_too_large: return "upstream_body_too_large";
+        case UpstreamFailure::tls_error: return "upstream_tls_error";
     }
     return "upstream_error";
 }
@@ -69,7 +71,16 @@ bool UpstreamConnection::try_next_address() {
         transport_.reset();
         const int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) continue;
-        transport_.emplace(fd);
+        const UpstreamTarget& target = pool_.target();
+        if (target.tls_context) {
+            // The handshake runs inside the first write, once the TCP connect completes.
+            auto tls = std::make_unique<TlsTransport>(target.tls_context, fd, TlsTransport::Role::client,
+                                                      target.config->host, pool_.tls_session());
+            if (!tls->valid()) continue;
+            transport_ = std::move(tls);
+        } else {
+            transport_ = std::make_unique<PlainSocketTransport>(fd);
+        }
         const int on = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         if (::connect(fd, address.get(), address.length) != 0 && errno != EINPROGRESS) continue;
@@ -134,11 +145,11 @@ void UpstreamConnection::handle_io(short what) {
             if (what & EV_READ) close();
             return;
         case State::sending:
-            if (what & EV_WRITE) flush_request();
+            if ((what & EV_WRITE) || transport_->write_wants_read()) flush_request();
             if (state_ == State::awaiting_response && (what & EV_READ)) read_response();
             return;
         case State::awaiting_response:
-            if (what & EV_READ) read_response();
+            if ((what & EV_READ) || transport_->read_wants_write()) read_response();
             return;
         case State::closed:
             return;
@@ -175,7 +186,7 @@ void UpstreamConnection::flush_request() {
             continue;
         }
         if (r.status == IoStatus::would_block) return;
-        fail(UpstreamFailure::closed_early);
+        fail_io(r);
         return;
     }
     state_ = State::awaiting_response;
@@ -191,10 +202,14 @@ void UpstreamConnection::read_response() {
         if (r.status == IoStatus::ok) {
             in_.commit(r.bytes);
             if (!feed_response(false)) return;
-            if (r.bytes < room) return;
+            if (r.bytes < room && transport_->short_read_means_drained()) return;
             continue;
         }
         if (r.status == IoStatus::would_block) return;
+        if (r.status == IoStatus::error && !transport_->failure().empty()) {
+            fail_io(r);
+            return;
+        }
         feed_response(true);  // EOF or reset: may end a close-delimited body, else it's a failure
         return;
     }
@@ -250,8 +265,20 @@ bool UpstreamConnection::feed_response(bool at_eof) {
     }
     if (!done) return true;
     reusable_ = !at_eof && parser_.connection_reusable();
+    if (auto* tls = dynamic_cast<TlsTransport*>(transport_.get())) pool_.remember_tls_session(tls->take_session());
     complete();
     return false;
+}
+
+// A write or read error: TLS failures (handshake, certificate) are told apart from plain resets.
+void UpstreamConnection::fail_io(const IoResult& result) {
+    const std::string why = transport_->failure();
+    if (why.empty()) {
+        fail(UpstreamFailure::closed_early);
+        return;
+    }
+    LogLine(LogLevel::warn, "upstream_tls_failed").field("upstream", pool_.target().label).field("detail", why).emit();
+    fail(UpstreamFailure::tls_error);
 }
 
 void UpstreamConnection::complete() {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -24,6 +25,7 @@ enum class UpstreamFailure {
     closed_early,        // closed or reset before a complete response head: 502
     protocol_error,      // unparsable or ambiguous response framing: 502
     body_too_large,      // response over the limit: 502
+    tls_error,           // handshake or certificate verification failed: 502
 };
 
 const char* to_string(UpstreamFailure failure);
@@ -75,6 +77,7 @@ private:
     void read_response();
     bool feed_response(bool at_eof);
     void fail(UpstreamFailure failure);
+    void fail_io(const IoResult& result);
     void complete();
     void arm_timer(int64_t milliseconds);
     bool try_next_address();
@@ -82,7 +85,7 @@ private:
     Worker& worker_;
     UpstreamPool& pool_;
     State state_ = State::connecting;
-    std::optional<PlainSocketTransport> transport_;
+    std::unique_ptr<Transport> transport_;
     event* io_event_ = nullptr;
     event* timer_event_ = nullptr;
     size_t address_index_ = 0;

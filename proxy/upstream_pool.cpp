@@ -11,7 +11,16 @@ namespace scepproxy::proxy {
 UpstreamPool::UpstreamPool(Worker& worker, const conf::ProfileConfig& profile, const UpstreamTarget& target)
     : worker_(worker), profile_(profile), target_(target) {}
 
-UpstreamPool::~UpstreamPool() { close_idle(); }
+UpstreamPool::~UpstreamPool() {
+    close_idle();
+    if (tls_session_) SSL_SESSION_free(tls_session_);
+}
+
+void UpstreamPool::remember_tls_session(SSL_SESSION* session) {
+    if (!session) return;
+    if (tls_session_) SSL_SESSION_free(tls_session_);
+    tls_session_ = session;
+}
 
 UpstreamConnection* UpstreamPool::acquire() {
     while (!idle_.empty()) {

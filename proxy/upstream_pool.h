@@ -1,6 +1,8 @@
 // UpstreamPool: one worker's idle keep-alive connections to one upstream (no locks: per worker).
 #pragma once
 
+#include <openssl/ssl.h>
+
 #include <vector>
 
 #include "conf/config.h"
@@ -28,6 +30,9 @@ public:
     void close_idle();
 
     const UpstreamTarget& target() const { return target_; }
+    // https: the last session this worker had with the upstream, offered for resumption (may be null).
+    SSL_SESSION* tls_session() const { return tls_session_; }
+    void remember_tls_session(SSL_SESSION* session);  // takes the reference
     const conf::ProfileConfig& profile() const { return profile_; }
 
 private:
@@ -35,6 +40,7 @@ private:
     const conf::ProfileConfig& profile_;
     const UpstreamTarget& target_;
     std::vector<UpstreamConnection*> idle_;
+    SSL_SESSION* tls_session_ = nullptr;
 };
 
 }  // namespace scepproxy::proxy

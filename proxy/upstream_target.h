@@ -6,6 +6,7 @@
 
 #include "conf/config.h"
 #include "proxy/socket_address.h"
+#include "proxy/tls_context.h"
 
 namespace scepproxy::proxy {
 
@@ -13,14 +14,17 @@ struct UpstreamTarget {
     const conf::UpstreamConfig* config = nullptr;
     std::vector<SocketAddress> addresses;  // tried in order on connect failure
     std::string label;                     // "host:port", bounded: safe as a log field
+    SSL_CTX* tls_context = nullptr;        // https: the profile's context; null for http
 };
 
 struct ProfileTargets {
     const conf::ProfileConfig* profile = nullptr;
     std::vector<UpstreamTarget> upstreams;
+    SslCtxPtr tls_context;  // for the profile's https upstreams; null when it has none
 };
 
-// Resolves every profile's upstreams; on failure returns false and sets *error.
+// Resolves every profile's upstreams and makes the TLS context of those with https upstreams;
+// on failure returns false and sets *error.
 bool resolve_profile_targets(const conf::Config& config, std::vector<ProfileTargets>* out, std::string* error);
 
 }  // namespace scepproxy::proxy

@@ -12,6 +12,7 @@
 #include "proxy/http_connection.h"
 #include "proxy/log.h"
 #include "proxy/scep_request_handler.h"
+#include "proxy/tls_transport.h"
 #include "proxy/upstream_connection.h"
 #include "proxy/upstream_pool.h"
 
@@ -114,7 +115,15 @@ WorkerProfile* Worker::find_profile(std::string_view name) {
 
 // Returns false when this worker is now full: the listener pauses rather than accept-and-close.
 bool Worker::accept_connection(int fd, const SocketAddress& peer) {
-    auto* connection = new HttpConnection(*this, kListenerName, std::make_unique<PlainSocketTransport>(fd), peer,
+    std::unique_ptr<Transport> transport;
+    if (shared_.scep_tls) {
+        auto tls = std::make_unique<TlsTransport>(shared_.scep_tls, fd, TlsTransport::Role::server);
+        if (!tls->valid()) return true;  // out of memory for this one: it is closed, keep accepting
+        transport = std::move(tls);
+    } else {
+        transport = std::make_unique<PlainSocketTransport>(fd);
+    }
+    auto* connection = new HttpConnection(*this, kListenerName, std::move(transport), peer,
                                           std::make_unique<ScepRequestHandler>(*this));
     connections_->add(connection);
     metrics_.connection_opened();

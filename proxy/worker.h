@@ -14,6 +14,7 @@
 #include "proxy/listener.h"
 #include "proxy/loop_task_queue.h"
 #include "proxy/metrics.h"
+#include "proxy/tls_context.h"
 #include "proxy/upstream_target.h"
 #include "token/enrollment_store.h"
 
@@ -31,6 +32,7 @@ struct WorkerShared {
     std::vector<ProfileTargets> profiles;
     token::EnrollmentStore* store = nullptr;
     ProxyMetrics* metrics = nullptr;
+    SSL_CTX* scep_tls = nullptr;  // the SCEP listener's TLS context; null: plain HTTP
 };
 
 // A profile's upstreams as this worker sees them: one pool per upstream, round-robin start.

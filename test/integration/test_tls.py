@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+# Integration: TLS on the SCEP listener (devices) and to https upstreams (verification, host name, failures).
+import http.client
+import os
+import ssl
+import subprocess
+import uuid
+
+import harness
+from harness import Tools, enroll, http_get, proxy_config
+
+CHALLENGE = "tls-" + uuid.uuid4().hex[:12]
+
+
+def openssl(*args, cwd):
+    subprocess.run([Tools.openssl, *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_ca(directory, name):
+    """A throw-away CA: returns (cert path, key path)."""
+    key, cert = os.path.join(directory, f"{name}.key"), os.path.join(directory, f"{name}.pem")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+            "-out", cert, "-days", "2", "-subj", f"/CN={name}", cwd=directory)
+    return cert, key
+
+
+def make_server_cert(directory, name, ca, san):
+    """A server certificate signed by `ca` for the given subjectAltName, e.g. 'IP:127.0.0.1'."""
+    ca_cert, ca_key = ca
+    key, csr, cert = (os.path.join(directory, f"{name}.{ext}") for ext in ("key", "csr", "pem"))
+    ext = os.path.join(directory, f"{name}.ext")
+    with open(ext, "w") as f:
+        f.write(f"subjectAltName={san}\nextendedKeyUsage=serverAuth\n")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr,
+            "-subj", f"/CN={name}", cwd=directory)
+    openssl("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+            "-days", "2", "-extfile", ext, cwd=directory)
+    return cert, key
+
+
+def https_request(address, target, context):
+    """GET over TLS on a new connection: (status, body)."""
+    connection = http.client.HTTPSConnection(address[0], address[1], timeout=10, context=context)
+    try:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def https_get(address, target, ca_file, minimum=None, maximum=None):
+    context = ssl.create_default_context(cafile=ca_file)
+    if minimum:
+        context.minimum_version = minimum
+    if maximum:
+        context.maximum_version = maximum
+    return https_request(address, target, context)
+
+
+class TlsListener(harness.IntegrationTestCase):
+    """Devices speak HTTPS to the proxy; the upstream is plain scepserver."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.ca = make_ca(cls.workdir, "device-facing-ca")
+        cert, key = make_server_cert(cls.workdir, "proxy", cls.ca, "IP:127.0.0.1,DNS:localhost")
+        cls.scepserver = cls.start_scepserver(CHALLENGE)
+        challenge_file = cls.write_file("challenge", CHALLENGE)
+        config = proxy_config(cls.workdir, [harness.Profile("demo", cls.scepserver.url,
+                                                            challenge_file=challenge_file)])
+        config = config.replace('  listen: "127.0.0.1:0"\n',
+                                f'  listen: "127.0.0.1:0"\n  tls: {{ cert_file: {cert}, key_file: {key} }}\n', 1)
+        cls.proxy = cls.start_proxy(config)
+        cls.token = cls.proxy.issue_token("demo", "device-tls")["token"]
+
+    def test_https_answers_are_the_upstreams(self):
+        status, body = https_get(self.proxy.address, f"/scep/{self.token}?operation=GetCACaps", self.ca[0])
+        self.assertEqual(status, 200, body)
+        direct = http_get(("127.0.0.1", self.scepserver.port), "/scep?operation=GetCACaps")
+        self.assertEqual(body, direct.body)
+
+    def test_tls_1_3_and_1_2_are_accepted_1_1_is_not(self):
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            with self.subTest(version=version):
+                status, _ = https_get(self.proxy.address, f"/scep/{self.token}?operation=GetCACaps", self.ca[0],
+                                      minimum=version, maximum=version)
+                self.assertEqual(status, 200)
+        context = ssl.create_default_context(cafile=self.ca[0])
+        try:
+            context.minimum_version = ssl.TLSVersion.TLSv1_1
+            context.maximum_version = ssl.TLSVersion.TLSv1_1
+        except (ValueError, ssl.SSLError):
+            self.skipTest("this Python/OpenSSL can't even offer TLS 1.1")
+        with self.assertRaises((ssl.SSLError, ConnectionError, OSError)):
+            https_request(self.proxy.address, f"/scep/{self.token}?operation=GetCACaps", context)
+
+    def test_plain_http_on_the_tls_port_gets_no_answer_and_the_proxy_carries_on(self):
+        response = harness.raw_exchange(self.proxy.address, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout=3)
+        self.assertIsNone(response.status)
+        self.assertTrue(self.proxy.alive())
+        status, _ = https_get(self.proxy.address, f"/scep/{self.token}?operation=GetCACaps", self.ca[0])
+        self.assertEqual(status, 200)
+
+    def test_scepclient_enrolls_over_https(self):
+        token = self.proxy.issue_token("demo", "device-tls-enroll")["token"]
+        host, port = self.proxy.address
+        os.environ["SSL_CERT_FILE"] = self.ca[0]  # Go's TLS trusts this file instead of the system store
+        try:
+            result = enroll(self.workdir, f"https://{host}:{port}/scep/{token}", CHALLENGE, "tls-device")
+        finally:
+            del os.environ["SSL_CERT_FILE"]
+        self.assertEqual(result.returncode, 0, result.output)
+        self.assertIsNotNone(result.certificate, result.output)
+
+
+class TlsUpstream(harness.IntegrationTestCase):
+    """The proxy speaks HTTPS to the upstream (as to a real NDES), verifying its certificate."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.ca = make_ca(cls.workdir, "ndes-ca")
+        cls.other_ca = make_ca(cls.workdir, "someone-elses-ca")
+        cert, key = make_server_cert(cls.workdir, "ndes", cls.ca, "IP:127.0.0.1")
+        cls.scepserver = cls.start_scepserver(CHALLENGE)
+        cls.upstream = cls.start_upstream(forward_to=f"127.0.0.1:{cls.scepserver.port}")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        cls.upstream._server.socket = context.wrap_socket(cls.upstream._server.socket, server_side=True)
+        https_url = f"https://127.0.0.1:{cls.upstream.port}/scep"
+        by_name_url = f"https://localhost:{cls.upstream.port}/scep"   # the certificate only names 127.0.0.1
+        challenge_file = cls.write_file("challenge", CHALLENGE)
+        config = proxy_config(cls.workdir, [
+            harness.Profile("good", https_url, challenge_file=challenge_file),
+            harness.Profile("wrongca", https_url),
+            harness.Profile("wrongname", by_name_url),
+        ])
+        config = config.replace(f'      - url: "{https_url}"\n',
+                                f'      - url: "{https_url}"\n    tls: {{ ca_file: {cls.ca[0]} }}\n', 1)
+        config = config.replace("  wrongca:\n    upstreams:\n" f'      - url: "{https_url}"\n',
+                                "  wrongca:\n    upstreams:\n" f'      - url: "{https_url}"\n'
+                                f"    tls: {{ ca_file: {cls.other_ca[0]} }}\n")
+        config = config.replace(f'      - url: "{by_name_url}"\n',
+                                f'      - url: "{by_name_url}"\n    tls: {{ ca_file: {cls.ca[0]} }}\n')
+        cls.proxy = cls.start_proxy(config)
+
+    def test_verified_upstream_serves_and_enrolls(self):
+        token = self.proxy.issue_token("good", "device-https-upstream")["token"]
+        response = http_get(self.proxy.address, f"/scep/{token}?operation=GetCACert")
+        self.assertEqual(response.status, 200, response.body)
+        direct = http_get(("127.0.0.1", self.scepserver.port), "/scep?operation=GetCACert")
+        self.assertEqual(response.body, direct.body)
+        result = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "https-upstream-device")
+        self.assertEqual(result.returncode, 0, result.output)
+
+    def test_untrusted_or_misnamed_upstream_is_refused(self):
+        for profile in ("wrongca", "wrongname"):
+            with self.subTest(profile=profile):
+                token = self.proxy.issue_token(profile, f"device-{profile}")["token"]
+                response = http_get(self.proxy.address, f"/scep/{token}?operation=GetCACaps")
+                self.assertEqual(response.status, 502, response.body)
+                entry = self.proxy.wait_for_request_log(token=harness.token_id(token), op="GetCACaps")
+                self.assertEqual(entry.get("reason"), "upstream_tls_error")
+        self.assertTrue(self.proxy.alive())
+
+
+if __name__ == "__main__":
+    harness.main()
