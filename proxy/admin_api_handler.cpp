@@ -22,6 +22,7 @@ struct AdminAnswer {
     std::string token_id;            // for the log, when a token is involved
     std::string profile;             // for the log
     std::optional<token::TokenHash> issued;  // a token this answer hands out (revoked if nobody gets it)
+    std::string header_lines;        // "WWW-Authenticate: Bearer\r\n" on 401, "Allow: ...\r\n" on 405
 };
 
 // The request in flight, shared with its pool task. Only the loop's thread reads or writes it.
@@ -163,13 +164,15 @@ void AdminApiHandler::on_request(HttpConnection& connection, const IncomingReque
     pending_->endpoint = endpoint_name(route.endpoint);
     // Credentials before anything else: without them, not even whether a path exists is told.
     if (admin_endpoint_needs_credentials(route.endpoint) && !context_.credentials.accepts(request.head.fields)) {
-        // TODO(HttpConnection): send "WWW-Authenticate: Bearer" once respond() can carry extra header fields.
-        answer_now(connection, error_answer(401, "unauthorized", "unauthorized"));
+        Answer answer = error_answer(401, "unauthorized", "unauthorized");
+        answer.header_lines = "WWW-Authenticate: Bearer\r\n";
+        answer_now(connection, std::move(answer));
         return;
     }
     if (route.status != 200) {
-        // TODO(HttpConnection): send "Allow: <route.allow>" with a 405 once respond() can carry extra header fields.
-        answer_now(connection, error_answer(route.status, route.error, route.error));
+        Answer answer = error_answer(route.status, route.error, route.error);
+        if (route.status == 405) answer.header_lines = "Allow: " + std::string(route.allow) + "\r\n";
+        answer_now(connection, std::move(answer));
         return;
     }
     dispatch(connection, request, route);
@@ -269,6 +272,8 @@ void AdminApiHandler::answer_now(HttpConnection& connection, AdminAnswer answer)
         .field_ms("total_ms", milliseconds_since(pending_->started_ns))
         .emit();
     pending_.reset();
+    // TODO(HttpConnection): pass answer.header_lines once respond() takes extra header lines; until
+    // then 401 goes without WWW-Authenticate and 405 without Allow.
     connection.respond(answer.status, "application/json", answer.body, answer.reason);
 }
 
