@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 # Integration: dynamic NDES challenges from a fake mscep_admin (Basic, NTLMv2, TLS) through the admin API, the CLI and check --probe; scepclient enrolls with them.
 import datetime
+import hashlib
+import hmac
 import os
 import secrets
+import struct
 import subprocess
 import threading
 import time
+import unittest
 
 import harness
+import fake_ndes
 from fake_ndes import FakeNdes
 from harness import Profile, enroll, json_request, proxy_config, stored_token_count
 
@@ -243,6 +248,56 @@ class DynamicChallenges(harness.IntegrationTestCase):
         self.assertNotIn(self.admin_token, output)
         for password in self.ndes.issued_passwords():
             self.assertNotIn(password, output)
+
+
+# --- the fake's NTLM check itself ---------------------------------------------------------
+
+def authenticate_message(user, domain, nt_response, unicode=True):
+    """A Type-3 message with these fields (LM response, workstation and session key empty)."""
+    encoding = "utf-16-le" if unicode else "latin-1"
+    payload = [b"", nt_response, domain.encode(encoding), user.encode(encoding), b"", b""]
+    header, data, offset = b"", b"", 64
+    for field in payload:
+        header += struct.pack("<HHI", len(field), len(field), offset + len(data))
+        data += field
+    flags = fake_ndes.NEGOTIATE_UNICODE if unicode else 0
+    return fake_ndes.NTLMSSP_SIGNATURE + struct.pack("<I", 3) + header + struct.pack("<I", flags) + data
+
+
+def ntlmv2_response(password, user, domain, server_challenge):
+    """What a client computes (MS-NLMP 3.3.2): NTProofStr + blob."""
+    blob = b"\x01\x01\x00\x00" + b"\x00" * 4 + b"\x00" * 8 + secrets.token_bytes(8) + b"\x00" * 4 + b"\x00" * 4
+    proof = hmac.new(fake_ndes.ntowf_v2(password, user, domain), server_challenge + blob, hashlib.md5).digest()
+    return proof + blob
+
+
+class FakeNdesNtlm(unittest.TestCase):
+    """The fake must verify NTLMv2 for real, or the NTLM tests above would prove nothing."""
+
+    def test_md4_and_ntowfv2_match_the_published_vectors(self):
+        self.assertEqual(fake_ndes.md4(b"").hex(), "31d6cfe0d16ae931b73c59d7e0c089c0")           # RFC 1320
+        self.assertEqual(fake_ndes.md4(b"abc").hex(), "a448017aaf21d8525fc10ae87aa6729d")
+        self.assertEqual(fake_ndes.md4(b"1234567890" * 8).hex(), "e33b4ddc9c38f2199c3e7b164fcc0536")
+        self.assertEqual(fake_ndes.md4("Password".encode("utf-16-le")).hex(), "a4f49c406510bdcab6824ee7c30fd852")
+        self.assertEqual(fake_ndes.ntowf_v2("Password", "User", "Domain").hex(),       # MS-NLMP 4.2.4.1.1
+                         "0c868a403bfd7a93a3001ef22ef02e3f")
+
+    def test_only_an_ntlmv2_response_from_the_right_password_and_account_passes(self):
+        challenge = secrets.token_bytes(8)
+        account = SERVICE_ACCOUNT
+        verify = fake_ndes.verify_authenticate_message
+
+        def message(password, user="svc-ndes", domain="CORP", server_challenge=challenge):
+            return authenticate_message(user, domain, ntlmv2_response(password, user, domain, server_challenge))
+        self.assertTrue(verify(message("right"), challenge, account, "right"))
+        self.assertTrue(verify(message("right", user="SVC-NDES", domain="corp"), challenge, account, "right"))
+        self.assertFalse(verify(message("wrong"), challenge, account, "right"))
+        self.assertFalse(verify(message("right", server_challenge=secrets.token_bytes(8)), challenge, account, "right"))
+        self.assertFalse(verify(message("right", user="other"), challenge, account, "right"))
+        self.assertFalse(verify(message("right", domain="OTHER"), challenge, account, "right"))
+        ntlmv1 = authenticate_message("svc-ndes", "CORP", secrets.token_bytes(24))
+        self.assertFalse(verify(ntlmv1, challenge, account, "right"))
+        self.assertFalse(verify(b"NTLMSSP\x00" + b"\x03\x00\x00\x00", challenge, account, "right"))
 
 
 # --- TLS ------------------------------------------------------------------------------
