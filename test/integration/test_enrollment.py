@@ -3,7 +3,7 @@
 import uuid
 
 import harness
-from harness import Profile, enroll, http_get, http_post_pki, proxy_config
+from harness import Profile, enroll, http_get, proxy_config
 
 CHALLENGE = "integration-" + uuid.uuid4().hex[:12]
 
@@ -18,8 +18,10 @@ class EnrollmentThroughProxy(harness.IntegrationTestCase):
         cls.upstream = cls.start_upstream(forward_to=f"127.0.0.1:{cls.scepserver.port}")
         # A trailing newline, as `echo secret > file` writes it: it is not part of the password.
         challenge_file = cls.write_file("challenge", CHALLENGE + "\n")
+        # No store cache: device state changes made with the CLI must apply at once here
+        # (test_token_rejection covers the default cache).
         cls.proxy = cls.start_proxy(proxy_config(cls.workdir, [
-            Profile("demo", cls.upstream.url, challenge_file=challenge_file)]))
+            Profile("demo", cls.upstream.url, challenge_file=challenge_file)], store_cache_ttl="0s"))
 
     def enroll_device(self, device):
         """Issues a token for `device` and runs scepclient with it; returns (token JSON, Enrollment)."""
@@ -64,33 +66,26 @@ class EnrollmentThroughProxy(harness.IntegrationTestCase):
                     self.assertEqual(proxied.content_type, direct.content_type)
 
     def test_non_compliant_device_is_refused_pkioperation_only(self):
-        # A real pkiMessage to replay: the one scepclient sent for a first, allowed enrollment.
-        issued, first = self.enroll_device("device-compliance")
-        self.assertEqual(first.returncode, 0, first.output)
-        pki_message = [r.body for r in self.upstream.requests() if r.operation == "PKIOperation"][-1]
+        issued = self.proxy.issue_token("demo", "device-compliance")
         token = issued["token"]
-
         self.proxy.set_device("device-compliance", compliant=False)
-        seen_before = self.upstream.request_count()
-        refused = http_post_pki(self.proxy.address, f"/scep/{token}?operation=PKIOperation", pki_message)
-        self.assertEqual(refused.status, 403, refused.body)
-        entry = self.proxy.wait_for_request_log(token=harness.token_id(token), op="PKIOperation", status=403)
-        self.assertEqual(entry.get("reason"), "device_not_compliant")
-        self.assertEqual(self.upstream.request_count(), seen_before, "the refused PKIOperation reached the upstream")
 
         # The CA certificate is public: a non-compliant device may still fetch it.
         self.assertEqual(http_get(self.proxy.address, f"/scep/{token}?operation=GetCACert").status, 200)
-        # scepclient fails as a whole, and no PKIOperation reaches the upstream.
+        seen_before = self.upstream.request_count()
         blocked = enroll(self.workdir, self.proxy.scep_url(token), issued["challenge"], "device-compliance")
         self.assertNotEqual(blocked.returncode, 0, blocked.output)
         self.assertIsNone(blocked.certificate)
-        self.assertNotIn("PKIOperation", [r.operation for r in self.upstream.requests()[seen_before:]])
+        self.assertNotIn("PKIOperation", [r.operation for r in self.upstream.requests()[seen_before:]],
+                         "the refused PKIOperation reached the upstream")
+        self.proxy.wait_for_request_log(token=harness.token_id(token), op="PKIOperation", status=403,
+                                        reason="device_not_compliant")
 
+        # Compliant again: the same (unused) token enrolls.
         self.proxy.set_device("device-compliance", compliant=True)
-        # Another common name: scepserver won't issue a second certificate for a CN that has a fresh one.
-        again = enroll(self.workdir, self.proxy.scep_url(token), issued["challenge"], "device-compliance-2")
+        again = enroll(self.workdir, self.proxy.scep_url(token), issued["challenge"], "device-compliance")
         self.assertEqual(again.returncode, 0, again.output)
-        self.assertEqual(harness.certificate_subject(again.certificate)["CN"], "device-compliance-2")
+        self.assertEqual(harness.certificate_subject(again.certificate)["CN"], "device-compliance")
 
     def test_not_enrolled_device_is_refused_pkioperation(self):
         issued = self.proxy.issue_token("demo", "device-unenrolled")
