@@ -198,15 +198,17 @@ ConnectionHeader HttpConnection::connection_header() {
 void HttpConnection::respond_text(int status, std::string_view reason, std::string_view body, bool close_after) {
     if (state_ != State::handling) return;
     if (close_after) keep_alive_ = false;
-    const std::string_view allow = status == 405 ? std::string_view("Allow: GET, POST") : std::string_view();
+    const std::string_view allow = status == 405 ? std::string_view("Allow: GET, POST\r\n") : std::string_view();
     append_text_response(out_, status, body, connection_header(), allow);
     response_body_bytes_ = body.size() + 1;
     finish_request(status, reason);
 }
 
-void HttpConnection::respond(int status, std::string_view content_type, std::string_view body, std::string_view reason) {
+void HttpConnection::respond(int status, std::string_view content_type, std::string_view body, std::string_view reason,
+                             std::string_view extra_header_lines) {
     if (state_ != State::handling) return;
-    append_response_head(out_, status, content_type, ResponseFraming::content_length, body.size(), connection_header());
+    append_response_head(out_, status, content_type, ResponseFraming::content_length, body.size(), connection_header(),
+                         extra_header_lines);
     out_.append(body);
     response_body_bytes_ = body.size();
     finish_request(status, reason);

@@ -45,8 +45,9 @@ public:
     // --- Answering the request in flight (from the handler, on the host's thread) ---
     // A short text/plain reason code; `close_after` ends the connection after it.
     void respond_text(int status, std::string_view reason, std::string_view body, bool close_after = false);
-    // A complete answer with a known body.
-    void respond(int status, std::string_view content_type, std::string_view body, std::string_view reason);
+    // A complete answer with a known body; extra_header_lines: whole lines ending in CRLF (Allow, WWW-Authenticate).
+    void respond(int status, std::string_view content_type, std::string_view body, std::string_view reason,
+                 std::string_view extra_header_lines = {});
     // A streamed answer: `content_length` empty when unknown (chunked, or close-delimited for HTTP/1.0).
     void begin_response(int status, std::string_view content_type, std::optional<uint64_t> content_length);
     void send_body(std::string_view data);

@@ -62,7 +62,7 @@ const char* reason_phrase(int status) {
 }
 
 void append_response_head(ByteBuffer& out, int status, std::string_view content_type, ResponseFraming framing,
-                          uint64_t content_length, ConnectionHeader connection) {
+                          uint64_t content_length, ConnectionHeader connection, std::string_view extra_header_lines) {
     append_status_line(out, status);
     if (!content_type.empty()) {
         out.append("Content-Type: ");
@@ -76,6 +76,7 @@ void append_response_head(ByteBuffer& out, int status, std::string_view content_
     } else if (framing == ResponseFraming::chunked) {
         out.append("Transfer-Encoding: chunked\r\n");
     }
+    out.append(extra_header_lines);
     append_connection_and_end(out, connection);
 }
 
@@ -90,15 +91,12 @@ void append_chunk(ByteBuffer& out, std::string_view data) {
 void append_last_chunk(ByteBuffer& out) { out.append("0\r\n\r\n"); }
 
 void append_text_response(ByteBuffer& out, int status, std::string_view body, ConnectionHeader connection,
-                          std::string_view extra_header_line) {
+                          std::string_view extra_header_lines) {
     append_status_line(out, status);
     out.append("Content-Type: text/plain\r\nContent-Length: ");
     append_number(out, body.size() + 1);
     out.append("\r\n");
-    if (!extra_header_line.empty()) {
-        out.append(extra_header_line);
-        out.append("\r\n");
-    }
+    out.append(extra_header_lines);
     append_connection_and_end(out, connection);
     out.append(body);
     out.append("\n");

@@ -14,6 +14,14 @@ TEST_CASE("Content-Length heads", "[response_writer]") {
     CHECK(out.view() == "HTTP/1.1 200 OK\r\nContent-Type: application/x-x509-ca-ra-cert\r\nContent-Length: 1315\r\n\r\n");
 }
 
+TEST_CASE("extra header lines go before Connection", "[response_writer]") {
+    ByteBuffer out;
+    append_response_head(out, 401, "application/json", ResponseFraming::content_length, 2, ConnectionHeader::close,
+                         "WWW-Authenticate: Bearer\r\n");
+    CHECK(out.view() == "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                        "WWW-Authenticate: Bearer\r\nConnection: close\r\n\r\n");
+}
+
 TEST_CASE("chunked and close-delimited heads", "[response_writer]") {
     ByteBuffer chunked;
     append_response_head(chunked, 200, "", ResponseFraming::chunked, 0, ConnectionHeader::keep_alive);
@@ -33,7 +41,7 @@ TEST_CASE("chunks in hex, empty data never ends the body early", "[response_writ
 
 TEST_CASE("local text answers end in a newline and count it", "[response_writer]") {
     ByteBuffer out;
-    append_text_response(out, 405, "method_not_allowed", ConnectionHeader::close, "Allow: GET, POST");
+    append_text_response(out, 405, "method_not_allowed", ConnectionHeader::close, "Allow: GET, POST\r\n");
     CHECK(out.view() ==
           "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n"
           "Allow: GET, POST\r\nConnection: close\r\n\r\nmethod_not_allowed\n");
