@@ -7,6 +7,7 @@
 
 #include "token/sqlite/sqlite_connection.h"
 #include "token/sqlite/sqlite_schema.h"
+#include "token/transaction_binding.h"
 
 namespace scepproxy::token::sqlite {
 namespace {
@@ -50,30 +51,142 @@ constexpr const char* kAccessQuerySql =
     "FROM tokens AS t LEFT JOIN devices AS d ON d.device_id = t.device_id "
     "WHERE t.hash = ?1";
 
-// The verdict for a known token, from the columns of kAccessQuerySql; the order of the
-// checks is the contract: revoked, expired, then (PKIOperation only) the device.
-AccessVerdict verdict_for_known_token(const SqliteStatement& row, const AccessQuery& query) {
-    if (row.column_int64(3) != 0) return AccessVerdict::token_revoked;
-    if (row.column_int64(2) <= query.now) return AccessVerdict::token_expired;
-    if (!query.check_device) return AccessVerdict::allow;
-    // NULL columns: the device has no row (LEFT JOIN), so it was never enrolled.
-    if (row.column_is_null(4) || row.column_int64(4) == 0) return AccessVerdict::device_not_enrolled;
-    if (row.column_is_null(5) || row.column_int64(5) == 0) return AccessVerdict::device_not_compliant;
-    return AccessVerdict::allow;
+// Runs the prepared kAccessQuerySql for one query; on an SQLite error the decision is
+// store_unavailable with a message and the caller should drop the connection.
+AccessDecision run_access_query(SqliteConnection& db, SqliteStatement& access_query, const AccessQuery& query) {
+    AccessDecision decision;   // store_unavailable until the query answers
+    int rc = bind_value(access_query, 1, query.token_hash);
+    if (rc == SQLITE_OK) rc = access_query.step();
+    if (rc == SQLITE_DONE) {
+        decision.verdict = AccessVerdict::token_unknown;
+    } else if (rc == SQLITE_ROW) {
+        decision.profile = access_query.column_text(0);
+        decision.device_id = access_query.column_text(1);
+        decision.expires_at = access_query.column_int64(2);
+        TokenFacts facts;
+        facts.expires_at = decision.expires_at;
+        facts.revoked = access_query.column_int64(3) != 0;
+        // NULL columns: the device has no row (LEFT JOIN).
+        if (!access_query.column_is_null(4)) {
+            facts.device.emplace();
+            facts.device->enrolled = access_query.column_int64(4) != 0;
+            facts.device->compliant = !access_query.column_is_null(5) && access_query.column_int64(5) != 0;
+        }
+        decision.verdict = access_verdict(facts, query);
+    } else {
+        decision.message = db.error_message("sqlite access check failed");
+    }
+    access_query.reset();   // ends the read snapshot so checkpoints can proceed
+    return decision;
 }
 
-// A worker's own connection and prepared access query; no locks, one thread.
+StoreResult<BindingFacts> read_binding_facts(SqliteConnection& db, const TokenHash& hash) {
+    StoreResult<BindingFacts> result;
+    SqliteStatement statement;
+    int rc = prepare_bound(db,
+                           "SELECT expires_at, revoked_at IS NOT NULL, consumed_at IS NOT NULL, transaction_id "
+                           "FROM tokens WHERE hash = ?1",
+                           statement, hash);
+    if (rc == SQLITE_OK) rc = statement.step();
+    if (rc == SQLITE_DONE) {
+        result.status = StoreStatus::not_found;
+        result.message = "token " + hash.id() + " not found";
+    } else if (rc != SQLITE_ROW) {
+        result.status = StoreStatus::unavailable;
+        result.message = db.error_message("read transaction binding");
+    } else {
+        result.value.expires_at = statement.column_int64(0);
+        result.value.revoked = statement.column_int64(1) != 0;
+        result.value.consumed = statement.column_int64(2) != 0;
+        result.value.transaction_id = statement.column_text(3);   // NULL reads as ""
+    }
+    return result;
+}
+
+// Runs a conditional UPDATE; ok with value true when it changed a row.
+template <class... Values>
+StoreResult<bool> conditional_update(SqliteConnection& db, const char* what, const char* sql, const Values&... values) {
+    StoreResult<bool> result;
+    if (run_bound(db, sql, values...) != SQLITE_DONE) {
+        result.status = StoreStatus::unavailable;
+        result.message = db.error_message(what);
+        return result;
+    }
+    result.value = db.changes() > 0;
+    return result;
+}
+
+// Binding and finishing, on whichever connection the caller holds (control or session).
+// Each UPDATE is atomic on its own: SQLite takes the write lock for the statement.
+BindDecision run_bind_on(SqliteConnection& db, const BindQuery& query) {
+    return run_bind(
+        query,
+        [&] {
+            return conditional_update(db, "bind transaction",
+                                      "UPDATE tokens SET transaction_id = ?2 WHERE hash = ?1 AND transaction_id IS NULL "
+                                      "AND revoked_at IS NULL AND consumed_at IS NULL AND expires_at > ?3",
+                                      query.token_hash, query.transaction_id, query.now);
+        },
+        [&] { return read_binding_facts(db, query.token_hash); });
+}
+
+FinishResult run_finish_on(SqliteConnection& db, const FinishQuery& query) {
+    return run_finish(
+        query,
+        [&] {
+            if (query.end == TransactionEnd::consume) {
+                return conditional_update(db, "consume transaction",
+                                          "UPDATE tokens SET consumed_at = COALESCE(consumed_at, ?3) "
+                                          "WHERE hash = ?1 AND transaction_id = ?2",
+                                          query.token_hash, query.transaction_id, query.now);
+            }
+            return conditional_update(db, "release transaction",
+                                      "UPDATE tokens SET transaction_id = NULL "
+                                      "WHERE hash = ?1 AND transaction_id = ?2 AND consumed_at IS NULL",
+                                      query.token_hash, query.transaction_id);
+        },
+        [&] { return read_binding_facts(db, query.token_hash); });
+}
+
+// A worker's own connection and prepared access query; no locks, one thread. Answers
+// inline: a local file, read from the page cache in microseconds. Binds write to the WAL
+// (no fsync with synchronous=NORMAL); a long write lock held by another process can make
+// one wait up to busy_timeout.
 class SqliteEnrollmentSession final : public EnrollmentSession {
 public:
     explicit SqliteEnrollmentSession(SqliteStoreOptions options) : options_(std::move(options)) {
         std::string error;
-        connect(error);   // failures are reported (and retried) by check_access
+        connect(error);   // failures are reported (and retried) by each operation
     }
 
-    void check_access(const AccessQuery& query, AccessCallback& done) override {
-        const AccessDecision decision = decide(query);
+    void check_access(const AccessQuery& query, SessionCallback& done) override {
+        AccessDecision decision;
+        if (connect(decision.message)) {
+            decision = run_access_query(*db_, access_query_, query);
+            if (decision.verdict == AccessVerdict::store_unavailable) disconnect();
+        }
         done.on_access_decided(decision);
     }
+
+    void bind_transaction(const BindQuery& query, SessionCallback& done) override {
+        BindDecision decision;
+        if (connect(decision.message)) {
+            decision = run_bind_on(*db_, query);
+            if (decision.verdict == BindVerdict::store_unavailable) disconnect();
+        }
+        done.on_transaction_bound(decision);
+    }
+
+    void finish_transaction(const FinishQuery& query, SessionCallback& done) override {
+        FinishResult result;
+        if (connect(result.message)) {
+            result = run_finish_on(*db_, query);
+            if (result.status == StoreStatus::unavailable) disconnect();
+        }
+        done.on_transaction_finished(result);
+    }
+
+    void cancel(SessionCallback&) override {}   // answers are always given inline
 
 private:
     bool connect(std::string& error) {
@@ -81,9 +194,7 @@ private:
         std::optional<SqliteConnection> db =
             SqliteConnection::open(options_.path, kSessionOpenFlags, options_.busy_timeout, error);
         if (!db) return false;
-        // This connection only reads; say so, so a bug can't make it write.
-        if (db->exec("PRAGMA query_only = ON") != SQLITE_OK ||
-            db->prepare(kAccessQuerySql, access_query_, /*persistent=*/true) != SQLITE_OK) {
+        if (db->prepare(kAccessQuerySql, access_query_, /*persistent=*/true) != SQLITE_OK) {
             error = db->error_message("cannot prepare the sqlite access query on '" + options_.path + "'");
             access_query_ = SqliteStatement();
             return false;
@@ -92,32 +203,11 @@ private:
         return true;
     }
 
-    // After an error the connection is dropped and reopened by the next check, so a
+    // After an error the connection is dropped and reopened by the next operation, so a
     // replaced or repaired database file is picked up without a restart.
     void disconnect() {
         access_query_ = SqliteStatement();   // finalized before its connection closes
         db_.reset();
-    }
-
-    AccessDecision decide(const AccessQuery& query) {
-        AccessDecision decision;   // store_unavailable until the query answers
-        if (!connect(decision.message)) return decision;
-
-        int rc = bind_value(access_query_, 1, query.token_hash);
-        if (rc == SQLITE_OK) rc = access_query_.step();
-        if (rc == SQLITE_DONE) {
-            decision.verdict = AccessVerdict::token_unknown;
-        } else if (rc == SQLITE_ROW) {
-            decision.profile = access_query_.column_text(0);
-            decision.device_id = access_query_.column_text(1);
-            decision.verdict = verdict_for_known_token(access_query_, query);
-        } else {
-            decision.message = db_->error_message("sqlite access check failed");
-            disconnect();
-            return decision;
-        }
-        access_query_.reset();   // ends the read snapshot so checkpoints can proceed
-        return decision;
     }
 
     SqliteStoreOptions options_;
@@ -164,7 +254,7 @@ public:
         SqliteStatement statement;
         int rc = prepare_bound(db_,
                                "SELECT profile, device_id, created_at, expires_at, revoked_at IS NOT NULL, "
-                               "transaction_id FROM tokens WHERE hash = ?1",
+                               "transaction_id, consumed_at IS NOT NULL FROM tokens WHERE hash = ?1",
                                statement, hash);
         if (rc == SQLITE_OK) rc = statement.step();
         if (rc == SQLITE_DONE) return fail(result, StoreStatus::not_found, "token " + hash.id() + " not found");
@@ -176,6 +266,7 @@ public:
         result.value.expires_at = statement.column_int64(3);
         result.value.revoked = statement.column_int64(4) != 0;
         result.value.transaction_id = statement.column_text(5);   // NULL reads as ""
+        result.value.consumed = statement.column_int64(6) != 0;
         return result;
     }
 
@@ -232,7 +323,28 @@ public:
         return result;
     }
 
-    std::unique_ptr<EnrollmentSession> open_session() override {
+    AccessDecision check_access(const AccessQuery& query) override {
+        std::lock_guard lock(mutex_);
+        SqliteStatement access_query;
+        if (db_.prepare(kAccessQuerySql, access_query) != SQLITE_OK) {
+            AccessDecision decision;
+            decision.message = db_.error_message("sqlite access check failed");
+            return decision;
+        }
+        return run_access_query(db_, access_query, query);
+    }
+
+    BindDecision bind_transaction(const BindQuery& query) override {
+        std::lock_guard lock(mutex_);
+        return run_bind_on(db_, query);
+    }
+
+    FinishResult finish_transaction(const FinishQuery& query) override {
+        std::lock_guard lock(mutex_);
+        return run_finish_on(db_, query);
+    }
+
+    std::unique_ptr<EnrollmentSession> open_session(PostToLoop) override {
         return std::make_unique<SqliteEnrollmentSession>(options_);
     }
 

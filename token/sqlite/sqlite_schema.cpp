@@ -29,6 +29,10 @@ constexpr const char* kMigrations[] = {
         CREATE INDEX tokens_by_expires_at ON tokens (expires_at);
         CREATE INDEX tokens_by_device_id ON tokens (device_id);
     )sql",
+    // v2: when a certificate was issued on the token (CertRep SUCCESS); NULL until then.
+    R"sql(
+        ALTER TABLE tokens ADD COLUMN consumed_at INTEGER;
+    )sql",
 };
 
 std::string newer_schema_message(const std::string& path, int64_t found) {
