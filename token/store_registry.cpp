@@ -1,19 +1,84 @@
 // The explicit list of compiled-in EnrollmentStore backends and the factory that picks one.
 #include "token/store_registry.h"
 
+#include <cctype>
+#include <fstream>
 #include <iterator>
 
+#include "token/cached_enrollment_store.h"
+#include "token/postgres/postgres_enrollment_store.h"
 #include "token/sqlite/sqlite_enrollment_store.h"
+#include "token/webhook/webhook_enrollment_store.h"
 
 namespace scepproxy::token {
 namespace {
 
-using OpenStore = StoreResult<std::unique_ptr<EnrollmentStore>> (*)(const conf::StoreConfig& config);
+using OpenedStore = StoreResult<std::unique_ptr<EnrollmentStore>>;
+using OpenStore = OpenedStore (*)(const conf::StoreConfig& config, StoreObserver* observer);
 
-StoreResult<std::unique_ptr<EnrollmentStore>> open_sqlite(const conf::StoreConfig& config) {
+OpenedStore failed(StoreStatus status, std::string message) {
+    OpenedStore result;
+    result.status = status;
+    result.message = std::move(message);
+    return result;
+}
+
+sqlite::SqliteStoreOptions sqlite_options(const conf::StoreConfig& config) {
     sqlite::SqliteStoreOptions options;
     options.path = config.sqlite.path;
-    return sqlite::open_sqlite_enrollment_store(options);
+    return options;
+}
+
+OpenedStore open_sqlite(const conf::StoreConfig& config, StoreObserver*) {
+    return sqlite::open_sqlite_enrollment_store(sqlite_options(config));
+}
+
+OpenedStore open_postgres(const conf::StoreConfig& config, StoreObserver* observer) {
+    auto conninfo = postgres::read_conninfo_file(config.postgres.conninfo_file);
+    if (!conninfo.ok()) return failed(conninfo.status, conninfo.message);
+    postgres::PostgresStoreOptions options;
+    options.conninfo = std::move(conninfo.value);
+    options.pool.size = config.postgres.pool_size;
+    options.pool.connect_timeout = config.postgres.connect_timeout;
+    options.timeout = config.postgres.timeout;
+    options.observer = observer;
+    return postgres::open_postgres_enrollment_store(options);
+}
+
+// A bearer token file: its first line, without trailing white space. Errors name the file only.
+StoreResult<std::string> read_secret_line(const std::string& path, const char* what) {
+    StoreResult<std::string> result;
+    std::ifstream file(path);
+    std::string line;
+    if (!file || !std::getline(file, line)) {
+        result.status = StoreStatus::invalid;
+        result.message = std::string("cannot read the ") + what + " '" + path + "'";
+        return result;
+    }
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    if (line.empty()) {
+        result.status = StoreStatus::invalid;
+        result.message = std::string("the ") + what + " '" + path + "' is empty";
+        return result;
+    }
+    result.value = std::move(line);
+    return result;
+}
+
+OpenedStore open_webhook(const conf::StoreConfig& config, StoreObserver* observer) {
+    webhook::WebhookStoreOptions options;
+    options.local = sqlite_options(config);
+    options.webhook.url = config.webhook.url;
+    options.webhook.ca_file = config.webhook.ca_file;
+    options.webhook.timeout = config.webhook.timeout;
+    if (!config.webhook.bearer_token_file.empty()) {
+        auto token = read_secret_line(config.webhook.bearer_token_file, "webhook bearer_token_file");
+        if (!token.ok()) return failed(token.status, token.message);
+        options.webhook.bearer_token = std::move(token.value);
+    }
+    options.concurrency = config.webhook.concurrency;
+    options.observer = observer;
+    return webhook::open_webhook_enrollment_store(options);
 }
 
 struct StoreBackend {
@@ -25,6 +90,8 @@ struct StoreBackend {
 // adds one line here (an explicit list: nothing registers itself at static init).
 constexpr StoreBackend kStoreBackends[] = {
     {"sqlite", &open_sqlite},
+    {"postgres", &open_postgres},
+    {"webhook", &open_webhook},
 };
 
 }  // namespace
@@ -36,19 +103,24 @@ std::vector<std::string> compiled_store_backends() {
     return names;
 }
 
-StoreResult<std::unique_ptr<EnrollmentStore>> open_enrollment_store(const conf::StoreConfig& config) {
+StoreResult<std::unique_ptr<EnrollmentStore>> open_enrollment_store(const conf::StoreConfig& config,
+                                                                    StoreObserver* observer) {
     for (const StoreBackend& backend : kStoreBackends) {
-        if (config.backend == backend.name) return backend.open(config);
+        if (config.backend != backend.name) continue;
+        OpenedStore opened = backend.open(config, observer);
+        if (!opened.ok()) return opened;
+        StoreCacheOptions cache;
+        cache.cache_ttl = config.cache_ttl;
+        cache.allow_on_error = config.on_error == conf::StoreErrorPolicy::allow;
+        opened.value = make_cached_enrollment_store(std::move(opened.value), std::move(cache), observer);
+        return opened;
     }
     std::string have;
     for (const StoreBackend& backend : kStoreBackends) {
         if (!have.empty()) have += ", ";
         have += backend.name;
     }
-    StoreResult<std::unique_ptr<EnrollmentStore>> result;
-    result.status = StoreStatus::invalid;
-    result.message = "unknown backend '" + config.backend + "' (have: " + have + ")";
-    return result;
+    return failed(StoreStatus::invalid, "unknown backend '" + config.backend + "' (have: " + have + ")");
 }
 
 }  // namespace scepproxy::token
