@@ -2,6 +2,7 @@
 #include "proxy/challenge/mscep_admin_client.h"
 
 #include <curl/curl.h>
+#include <strings.h>
 
 #include <memory>
 #include <mutex>
@@ -72,7 +73,7 @@ void init_http_client_library() {
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-ChallengeOutcome classify_transfer_error(int curl_code, std::string_view message) {
+ChallengeOutcome classify_transfer_error(int curl_code, std::string_view message, bool tls_without_answer) {
     const auto code = static_cast<CURLcode>(curl_code);
     if (is_tls_failure(code)) return ChallengeOutcome::tls_error;
     switch (code) {
@@ -84,8 +85,8 @@ ChallengeOutcome classify_transfer_error(int curl_code, std::string_view message
             return ChallengeOutcome::unreachable;
         case CURLE_RECV_ERROR:
         case CURLE_SEND_ERROR:
-            // TLS 1.3 servers reject a client certificate after the handshake: it surfaces as a read error.
-            return message.find("SSL") != std::string_view::npos || message.find("TLS") != std::string_view::npos
+            return tls_without_answer || message.find("SSL") != std::string_view::npos ||
+                           message.find("TLS") != std::string_view::npos
                        ? ChallengeOutcome::tls_error
                        : ChallengeOutcome::http_error;
         case CURLE_FAILED_INIT:
@@ -153,8 +154,14 @@ ChallengeResult fetch_mscep_admin_challenge(const MscepAdminRequest& request) {
     if (code == CURLE_WRITE_ERROR && page.too_large)
         return failure(ChallengeOutcome::unparsable_page, "the page is larger than 256 KiB", http_status);
     if (code != CURLE_OK) {
-        const std::string message = error_text[0] ? error_text : curl_easy_strerror(code);
-        return failure(classify_transfer_error(code, message), message, http_status);
+        // The error buffer keeps libcurl's first complaint, which may be an earlier, minor one:
+        // name the failure itself too.
+        std::string message = curl_easy_strerror(code);
+        if (error_text[0] && message != error_text) message += std::string(" (") + error_text + ")";
+        long header_bytes = 0;
+        curl_easy_getinfo(curl, CURLINFO_HEADER_SIZE, &header_bytes);
+        const bool https = request.url.size() >= 8 && strncasecmp(request.url.c_str(), "https://", 8) == 0;
+        return failure(classify_transfer_error(code, message, https && header_bytes == 0), message, http_status);
     }
     ChallengeResult result = read_mscep_admin_answer(http_status, page.bytes, request.expected_length);
     if (http_status >= 300 && http_status < 400) {

@@ -39,9 +39,12 @@ void init_http_client_library();
 // three messages stay on that handle's one connection). Redirects are not followed.
 ChallengeResult fetch_mscep_admin_challenge(const MscepAdminRequest& request);
 
-// How a transfer that got no complete HTTP answer ended. `curl_code` is a CURLcode;
-// `message` libcurl's error text (TLS failures after the handshake show up as receive errors).
-ChallengeOutcome classify_transfer_error(int curl_code, std::string_view message);
+// How a transfer that got no complete HTTP answer ended. `curl_code` is a CURLcode; `message`
+// libcurl's error text; `tls_without_answer`: the URL is https and no response head arrived.
+// A TLS 1.3 server that refuses the client certificate does so after the handshake, so the
+// client sees a send or receive failure (an alert, a broken pipe or a reset): on an https
+// connection that got no answer at all, those count as tls_error.
+ChallengeOutcome classify_transfer_error(int curl_code, std::string_view message, bool tls_without_answer);
 
 // What a complete answer means: 200 is read as a page; 401 is auth_failed; anything else http_error.
 ChallengeResult read_mscep_admin_answer(long http_status, std::string_view body, uint32_t expected_length);

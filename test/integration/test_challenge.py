@@ -136,10 +136,14 @@ class DynamicChallenges(harness.IntegrationTestCase):
                     self.assertEqual(result.returncode, 0, result.output)
                     self.assertEqual(harness.certificate_subject(result.certificate)["CN"], f"device-enroll-{profile}")
                     self.assertTrue(harness.certificate_verifies(scepserver.ca_pem, result.certificate))
-                    # The challenge really is what scepserver checks: another one is refused.
-                    wrong = enroll(self.workdir, self.real_scep_url(answer["scep_url"]), "0000000000000000",
+                    # The challenge really is what scepserver checks: with another one (on a fresh token,
+                    # so the proxy forwards it), the CA refuses.
+                    _, second = self.post_enrollment(profile, f"device-wrong-{profile}")
+                    wrong = enroll(self.workdir, self.real_scep_url(second["scep_url"]), "0000000000000000",
                                    f"device-wrong-{profile}")
                     self.assertIsNone(wrong.certificate, wrong.output)
+                    entry = self.proxy.wait_for_request_log(token=harness.token_id(second["token"]), op="PKIOperation")
+                    self.assertEqual(entry.get("reason"), "forwarded", entry)
                 finally:
                     self.upstream.forward_to = None
                     scepserver.stop()
