@@ -71,12 +71,17 @@ struct SqliteStoreConfig {
 
 struct PostgresStoreConfig {
     std::string conninfo_file;
+    uint32_t pool_size = 4;                              // connections (and store threads) per proxy
+    Duration connect_timeout = std::chrono::seconds(5);
+    Duration timeout = std::chrono::seconds(2);          // each store operation, waiting included
 };
 
 struct WebhookStoreConfig {
     std::string url;
     std::string bearer_token_file;
+    std::string ca_file;                                 // empty: the system CA store
     Duration timeout = std::chrono::seconds(2);
+    uint32_t concurrency = 8;                            // webhook requests in flight at once
 };
 
 struct StoreConfig {

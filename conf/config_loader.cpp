@@ -520,6 +520,9 @@ const KeyTable<SqliteStoreConfig>& sqlite_keys() {
 const KeyTable<PostgresStoreConfig>& postgres_keys() {
     static const KeyTable<PostgresStoreConfig> keys{
         file_key("conninfo_file", &PostgresStoreConfig::conninfo_file),
+        integer_key("pool_size", &PostgresStoreConfig::pool_size, 1, 64),
+        duration_key("connect_timeout", &PostgresStoreConfig::connect_timeout),
+        duration_key("timeout", &PostgresStoreConfig::timeout),
     };
     return keys;
 }
@@ -528,7 +531,9 @@ const KeyTable<WebhookStoreConfig>& webhook_keys() {
     static const KeyTable<WebhookStoreConfig> keys{
         url_key("url", &WebhookStoreConfig::url),
         file_key("bearer_token_file", &WebhookStoreConfig::bearer_token_file),
+        file_key("ca_file", &WebhookStoreConfig::ca_file),
         duration_key("timeout", &WebhookStoreConfig::timeout),
+        integer_key("concurrency", &WebhookStoreConfig::concurrency, 1, 256),
     };
     return keys;
 }

@@ -98,6 +98,7 @@ store:
   backend: postgres
   postgres:
     conninfo_file: pg.conninfo
+    pool_size: 2
   cache_ttl: 0s
   on_error: allow
 profiles:
@@ -146,6 +147,7 @@ profiles:
     CHECK_FALSE(c.log.access_log);
     CHECK(c.store.backend == "postgres");
     CHECK(c.store.postgres.conninfo_file == "/etc/scepproxy/pg.conninfo");
+    CHECK(c.store.postgres.pool_size == 2);
     CHECK(c.store.cache_ttl == 0ms);
     CHECK(c.store.on_error == StoreErrorPolicy::allow);
 
@@ -469,6 +471,53 @@ TEST_CASE("a store backend's own settings are required when it is selected", "[c
           std::vector<std::string>{"test.yaml:8:3: store.postgres.conninfo_file: required when store.backend is postgres"});
     const auto webhook = load_config_text(yaml(kValid + "store:\n  backend: webhook\n"), "test.yaml", LoadOptions{{"webhook"}});
     CHECK(error_for(webhook, "store.webhook.url").message == "required when store.backend is webhook");
+}
+
+TEST_CASE("store backend tuning keys are read, with defaults and bounds", "[conf][loader]") {
+    const auto defaults = load(kValid);
+    REQUIRE(defaults.ok());
+    CHECK(defaults.config->store.postgres.pool_size == 4);
+    CHECK(defaults.config->store.postgres.connect_timeout == 5s);
+    CHECK(defaults.config->store.postgres.timeout == 2s);
+    CHECK(defaults.config->store.webhook.concurrency == 8);
+    CHECK(defaults.config->store.webhook.ca_file.empty());
+
+    const auto tuned = load_config_text(yaml(kValid + R"(
+store:
+  backend: webhook
+  postgres:
+    conninfo_file: /etc/scepproxy/pg.conninfo
+    pool_size: 16
+    connect_timeout: 1500ms
+    timeout: 750ms
+  webhook:
+    url: "https://mdm.example.com/check"
+    ca_file: /etc/scepproxy/mdm-ca.pem
+    concurrency: 32
+    timeout: 3s
+)"),
+                                        "test.yaml", LoadOptions{{"sqlite", "postgres", "webhook"}});
+    INFO(tuned.error_text());
+    REQUIRE(tuned.ok());
+    const StoreConfig& store = tuned.config->store;
+    CHECK(store.postgres.pool_size == 16);
+    CHECK(store.postgres.connect_timeout == 1500ms);
+    CHECK(store.postgres.timeout == 750ms);
+    CHECK(store.webhook.ca_file == "/etc/scepproxy/mdm-ca.pem");
+    CHECK(store.webhook.concurrency == 32);
+    CHECK(store.webhook.timeout == 3s);
+    // The selected backend's files are checked at run time; the unselected one's are not.
+    std::vector<std::string> keys;
+    for (const auto& ref : tuned.referenced_files) keys.push_back(ref.key);
+    CHECK(keys == std::vector<std::string>{"store.webhook.ca_file"});
+
+    for (const char* bad : {"  postgres:\n    pool_size: 0\n", "  postgres:\n    pool_size: 65\n",
+                            "  webhook:\n    concurrency: 0\n", "  webhook:\n    concurrency: 257\n",
+                            "  postgres:\n    timeout: 0s\n"}) {
+        const auto result = load(kValid + "store:\n" + bad);
+        INFO(bad);
+        CHECK(result.errors.size() == 1);
+    }
 }
 
 TEST_CASE("challenge keys must match the challenge type", "[conf][loader]") {
