@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +48,25 @@ DeviceRecord device_state(const std::string& device_id, bool enrolled, bool comp
     device.compliant = compliant;
     device.updated_at = updated_at;
     return device;
+}
+
+BindQuery bind_query(const TokenHash& hash, const std::string& transaction_id, bool may_bind = true,
+                     int64_t now = kCreatedAt + 1) {
+    BindQuery query;
+    query.token_hash = hash;
+    query.transaction_id = transaction_id;
+    query.may_bind = may_bind;
+    query.now = now;
+    return query;
+}
+
+FinishQuery finish_query(const TokenHash& hash, const std::string& transaction_id, TransactionEnd end) {
+    FinishQuery query;
+    query.token_hash = hash;
+    query.transaction_id = transaction_id;
+    query.end = end;
+    query.now = kCreatedAt + 2;
+    return query;
 }
 
 }  // namespace
@@ -143,7 +163,7 @@ TEMPLATE_LIST_TEST_CASE("store: untrusted strings are stored as data, not SQL", 
     CHECK(store.get_device("%").status == StoreStatus::not_found);
 }
 
-TEMPLATE_LIST_TEST_CASE("store: revoking marks the token, once or twice; an unknown token is not_found",
+TEMPLATE_LIST_TEST_CASE("store: revoking marks the token, once or twice, and an unknown token is not_found",
                         "[store]", StoreBackendFixtures) {
     TestType fixture;
     EnrollmentStore& store = fixture.store();
@@ -247,7 +267,7 @@ TEMPLATE_LIST_TEST_CASE("store: purge_expired deletes only tokens that expired b
 TEMPLATE_LIST_TEST_CASE("store: every access verdict is reachable", "[store][access]", StoreBackendFixtures) {
     TestType fixture;
     EnrollmentStore& store = fixture.store();
-    auto session = store.open_session();
+    TestSession session(store);
     REQUIRE(session);
 
     const NewToken token = new_token("wifi", "device-1");
@@ -256,21 +276,21 @@ TEMPLATE_LIST_TEST_CASE("store: every access verdict is reachable", "[store][acc
 
     SECTION("allow, with and without the device check, naming profile and device") {
         for (bool check_device : {false, true}) {
-            const AccessDecision decision = fixture.check(*session, access_query(token.hash, before_expiry, check_device));
+            const AccessDecision decision = session.check(access_query(token.hash, before_expiry, check_device));
             CHECK(decision.verdict == AccessVerdict::allow);
             CHECK(decision.profile == "wifi");
             CHECK(decision.device_id == "device-1");
         }
     }
     SECTION("token_unknown, naming nothing") {
-        const AccessDecision decision = fixture.check(*session, access_query(fresh_hash(), before_expiry, true));
+        const AccessDecision decision = session.check(access_query(fresh_hash(), before_expiry, true));
         CHECK(decision.verdict == AccessVerdict::token_unknown);
         CHECK(decision.profile.empty());
         CHECK(decision.device_id.empty());
     }
     SECTION("token_expired from the expiry second on") {
         for (int64_t now : {kExpiresAt, kExpiresAt + 1000}) {
-            const AccessDecision decision = fixture.check(*session, access_query(token.hash, now, false));
+            const AccessDecision decision = session.check(access_query(token.hash, now, false));
             CHECK(decision.verdict == AccessVerdict::token_expired);
             CHECK(decision.profile == "wifi");
             CHECK(decision.device_id == "device-1");
@@ -279,42 +299,42 @@ TEMPLATE_LIST_TEST_CASE("store: every access verdict is reachable", "[store][acc
     SECTION("token_revoked, which wins over expiry") {
         REQUIRE(store.revoke_token(token.hash, kCreatedAt + 5) == StoreStatus::ok);
         for (int64_t now : {before_expiry, kExpiresAt + 1000}) {
-            const AccessDecision decision = fixture.check(*session, access_query(token.hash, now, true));
+            const AccessDecision decision = session.check(access_query(token.hash, now, true));
             CHECK(decision.verdict == AccessVerdict::token_revoked);
             CHECK(decision.profile == "wifi");
         }
     }
     SECTION("device_not_enrolled, which wins over non-compliance") {
         REQUIRE(store.set_device(device_state("device-1", false, false, kCreatedAt + 5)) == StoreStatus::ok);
-        const AccessDecision decision = fixture.check(*session, access_query(token.hash, before_expiry, true));
+        const AccessDecision decision = session.check(access_query(token.hash, before_expiry, true));
         CHECK(decision.verdict == AccessVerdict::device_not_enrolled);
         CHECK(decision.device_id == "device-1");
         // GetCACert and GetCACaps don't check the device.
-        CHECK(fixture.check(*session, access_query(token.hash, before_expiry, false)).verdict == AccessVerdict::allow);
+        CHECK(session.check(access_query(token.hash, before_expiry, false)).verdict == AccessVerdict::allow);
     }
     SECTION("device_not_compliant") {
         REQUIRE(store.set_device(device_state("device-1", true, false, kCreatedAt + 5)) == StoreStatus::ok);
-        const AccessDecision decision = fixture.check(*session, access_query(token.hash, before_expiry, true));
+        const AccessDecision decision = session.check(access_query(token.hash, before_expiry, true));
         CHECK(decision.verdict == AccessVerdict::device_not_compliant);
         CHECK(decision.profile == "wifi");
-        CHECK(fixture.check(*session, access_query(token.hash, before_expiry, false)).verdict == AccessVerdict::allow);
+        CHECK(session.check(access_query(token.hash, before_expiry, false)).verdict == AccessVerdict::allow);
     }
     SECTION("a device made compliant again is allowed again") {
         REQUIRE(store.set_device(device_state("device-1", true, false, kCreatedAt + 5)) == StoreStatus::ok);
-        REQUIRE(fixture.check(*session, access_query(token.hash, before_expiry, true)).verdict ==
+        REQUIRE(session.check(access_query(token.hash, before_expiry, true)).verdict ==
                 AccessVerdict::device_not_compliant);
         REQUIRE(store.set_device(device_state("device-1", true, true, kCreatedAt + 6)) == StoreStatus::ok);
-        CHECK(fixture.check(*session, access_query(token.hash, before_expiry, true)).verdict == AccessVerdict::allow);
+        CHECK(session.check(access_query(token.hash, before_expiry, true)).verdict == AccessVerdict::allow);
     }
     SECTION("store_unavailable with a message when the backend fails") {
         fixture.break_backend();
-        const AccessDecision decision = fixture.check(*session, access_query(token.hash, before_expiry, true));
+        const AccessDecision decision = session.check(access_query(token.hash, before_expiry, true));
         CHECK(decision.verdict == AccessVerdict::store_unavailable);
         CHECK_FALSE(decision.message.empty());
         // A session opened after the failure fails the same way.
-        auto late_session = store.open_session();
+        TestSession late_session(store);
         REQUIRE(late_session);
-        CHECK(fixture.check(*late_session, access_query(token.hash, before_expiry, false)).verdict ==
+        CHECK(late_session.check(access_query(token.hash, before_expiry, false)).verdict ==
               AccessVerdict::store_unavailable);
     }
 }
@@ -341,18 +361,18 @@ TEMPLATE_LIST_TEST_CASE("store: a session sees control-plane writes made after i
                         StoreBackendFixtures) {
     TestType fixture;
     EnrollmentStore& store = fixture.store();
-    auto session = store.open_session();
+    TestSession session(store);
     REQUIRE(session);
     const NewToken token = new_token("wifi", "device-1");
     const AccessQuery query = access_query(token.hash, kCreatedAt, true);
 
-    CHECK(fixture.check(*session, query).verdict == AccessVerdict::token_unknown);
+    CHECK(session.check(query).verdict == AccessVerdict::token_unknown);
     REQUIRE(store.issue_token(token) == StoreStatus::ok);
-    CHECK(fixture.check(*session, query).verdict == AccessVerdict::allow);
+    CHECK(session.check(query).verdict == AccessVerdict::allow);
     REQUIRE(store.revoke_token(token.hash, kCreatedAt + 1) == StoreStatus::ok);
-    CHECK(fixture.check(*session, query).verdict == AccessVerdict::token_revoked);
+    CHECK(session.check(query).verdict == AccessVerdict::token_revoked);
     REQUIRE(store.purge_expired(kExpiresAt + 1).ok());
-    CHECK(fixture.check(*session, query).verdict == AccessVerdict::token_unknown);
+    CHECK(session.check(query).verdict == AccessVerdict::token_unknown);
 }
 
 namespace {
@@ -387,7 +407,7 @@ TEMPLATE_LIST_TEST_CASE("store: sessions on other threads read consistent answer
     std::vector<int> reader_rounds(kReaders, 0);
 
     auto read_until_writer_done = [&](int reader) {
-        auto session = store.open_session();
+        TestSession session(store);
         std::vector<std::string>& failures = reader_failures[reader];
         if (!session) {
             failures.push_back("open_session returned null");
@@ -399,16 +419,16 @@ TEMPLATE_LIST_TEST_CASE("store: sessions on other threads read consistent answer
             // One more full round after the writer has finished, so the final state is checked.
             last_round = writer_done.load();
             for (int i = 0; i < kTokens; ++i) {
-                // Inline answers, as embedded backends give; a network backend's fixture will
-                // have to drive its event loop here instead.
-                RecordingCallback callback;
-                session->check_access(access_query(tokens[i].hash, kCreatedAt, true), callback);
-                const AccessDecision& decision = callback.last;
-                const int stage = lifecycle_stage(decision.verdict);
+                const std::optional<AccessDecision> answer =
+                    session.try_check(access_query(tokens[i].hash, kCreatedAt, true));
                 const std::string where = "token " + std::to_string(i) + ": ";
-                if (callback.calls != 1) {
-                    failures.push_back(where + "callback called " + std::to_string(callback.calls) + " times");
-                } else if (stage < 0) {
+                if (!answer) {
+                    failures.push_back(where + "no answer, or more than one");
+                    break;
+                }
+                const AccessDecision& decision = *answer;
+                const int stage = lifecycle_stage(decision.verdict);
+                if (stage < 0) {
                     failures.push_back(where + "unexpected verdict " + to_string(decision.verdict) + " " +
                                        decision.message);
                 } else if (stage < seen_stage[i]) {
@@ -452,6 +472,221 @@ TEMPLATE_LIST_TEST_CASE("store: sessions on other threads read consistent answer
         INFO("reader " << r << " after " << reader_rounds[r] << " rounds; first failure: "
                        << (reader_failures[r].empty() ? "" : reader_failures[r].front()));
         CHECK(reader_failures[r].empty());
+    }
+}
+
+TEMPLATE_LIST_TEST_CASE("store: a token binds to its first transaction, is consumed by success, and is done",
+                        "[store][binding]", StoreBackendFixtures) {
+    TestType fixture;
+    EnrollmentStore& store = fixture.store();
+    TestSession session(store);
+    REQUIRE(session);
+    const NewToken token = new_token("wifi", "device-1");
+    REQUIRE(store.issue_token(token) == StoreStatus::ok);
+
+    CHECK(session.bind(bind_query(token.hash, "tx-A")).verdict == BindVerdict::bound);
+    // The client resends its PKCSReq after PENDING, or polls: same transaction, allowed.
+    CHECK(session.bind(bind_query(token.hash, "tx-A")).verdict == BindVerdict::already_bound);
+    CHECK(session.bind(bind_query(token.hash, "tx-A", /*may_bind=*/false)).verdict == BindVerdict::already_bound);
+    // A second enrollment (new key, new transaction) on the same token is refused.
+    CHECK(session.bind(bind_query(token.hash, "tx-B")).verdict == BindVerdict::transaction_mismatch);
+    CHECK(session.bind(bind_query(token.hash, "tx-B", false)).verdict == BindVerdict::transaction_mismatch);
+    auto found = store.find_token(token.hash);
+    REQUIRE(found.ok());
+    CHECK(found.value.transaction_id == "tx-A");
+    CHECK_FALSE(found.value.consumed);
+
+    CHECK(session.finish(finish_query(token.hash, "tx-B", TransactionEnd::release)).status == StoreStatus::conflict);
+    CHECK(session.finish(finish_query(token.hash, "tx-B", TransactionEnd::consume)).status == StoreStatus::conflict);
+    const FinishResult consumed = session.finish(finish_query(token.hash, "tx-A", TransactionEnd::consume));
+    INFO(consumed.message);
+    CHECK(consumed.status == StoreStatus::ok);
+    // The same CertRep seen twice (a poll answered again) changes nothing.
+    CHECK(session.finish(finish_query(token.hash, "tx-A", TransactionEnd::consume)).status == StoreStatus::ok);
+    found = store.find_token(token.hash);
+    REQUIRE(found.ok());
+    CHECK(found.value.consumed);
+    CHECK(found.value.transaction_id == "tx-A");
+
+    for (const char* transaction : {"tx-A", "tx-C"}) {
+        CHECK(session.bind(bind_query(token.hash, transaction)).verdict == BindVerdict::token_consumed);
+        CHECK(session.bind(bind_query(token.hash, transaction, false)).verdict == BindVerdict::token_consumed);
+    }
+    CHECK(session.finish(finish_query(token.hash, "tx-A", TransactionEnd::release)).status == StoreStatus::conflict);
+    // Access checks don't look at bindings: the CA certificate stays fetchable.
+    CHECK(session.check(access_query(token.hash, kCreatedAt + 3, false)).verdict == AccessVerdict::allow);
+}
+
+TEMPLATE_LIST_TEST_CASE("store: a failed transaction releases the token for another try", "[store][binding]",
+                        StoreBackendFixtures) {
+    TestType fixture;
+    EnrollmentStore& store = fixture.store();
+    TestSession session(store);
+    REQUIRE(session);
+    const NewToken token = new_token("wifi", "device-1");
+    REQUIRE(store.issue_token(token) == StoreStatus::ok);
+
+    // Nothing bound yet: a poll binds nothing, a success can't be recorded, a release is a no-op.
+    CHECK(session.bind(bind_query(token.hash, "tx-A", false)).verdict == BindVerdict::not_bound);
+    CHECK(session.finish(finish_query(token.hash, "tx-A", TransactionEnd::consume)).status == StoreStatus::conflict);
+    CHECK(session.finish(finish_query(token.hash, "tx-A", TransactionEnd::release)).status == StoreStatus::ok);
+    CHECK(store.find_token(token.hash).value.transaction_id.empty());
+
+    REQUIRE(session.bind(bind_query(token.hash, "tx-A")).verdict == BindVerdict::bound);
+    CHECK(session.finish(finish_query(token.hash, "tx-A", TransactionEnd::release)).status == StoreStatus::ok);
+    CHECK(session.finish(finish_query(token.hash, "tx-A", TransactionEnd::release)).status == StoreStatus::ok);
+    const auto found = store.find_token(token.hash);
+    REQUIRE(found.ok());
+    CHECK(found.value.transaction_id.empty());
+    CHECK_FALSE(found.value.consumed);
+
+    CHECK(session.bind(bind_query(token.hash, "tx-B")).verdict == BindVerdict::bound);
+    CHECK(session.bind(bind_query(token.hash, "tx-A")).verdict == BindVerdict::transaction_mismatch);
+}
+
+TEMPLATE_LIST_TEST_CASE("store: binding refuses unusable tokens and malformed transaction ids", "[store][binding]",
+                        StoreBackendFixtures) {
+    TestType fixture;
+    EnrollmentStore& store = fixture.store();
+    TestSession session(store);
+    REQUIRE(session);
+    const NewToken token = new_token("wifi", "device-1");
+    const NewToken revoked = new_token("wifi", "device-1");
+    REQUIRE(store.issue_token(token) == StoreStatus::ok);
+    REQUIRE(store.issue_token(revoked) == StoreStatus::ok);
+    REQUIRE(store.revoke_token(revoked.hash, kCreatedAt + 1) == StoreStatus::ok);
+
+    const TokenHash unknown = fresh_hash();
+    CHECK(session.bind(bind_query(unknown, "tx")).verdict == BindVerdict::token_unknown);
+    CHECK(session.bind(bind_query(unknown, "tx", false)).verdict == BindVerdict::token_unknown);
+    CHECK(session.finish(finish_query(unknown, "tx", TransactionEnd::consume)).status == StoreStatus::not_found);
+    CHECK(session.finish(finish_query(unknown, "tx", TransactionEnd::release)).status == StoreStatus::not_found);
+    CHECK(session.bind(bind_query(revoked.hash, "tx")).verdict == BindVerdict::token_revoked);
+    for (int64_t now : {kExpiresAt, kExpiresAt + 100}) {
+        CHECK(session.bind(bind_query(token.hash, "tx", true, now)).verdict == BindVerdict::token_expired);
+    }
+
+    std::string invalid;
+    SECTION("empty") { invalid = ""; }
+    SECTION("too long") { invalid.assign(kMaxTransactionIdBytes + 1, 't'); }
+    SECTION("NUL byte") { invalid = std::string("tx\0id", 5); }
+    const BindDecision refused = session.bind(bind_query(token.hash, invalid));
+    CHECK(refused.verdict == BindVerdict::transaction_invalid);
+    CHECK_FALSE(refused.message.empty());
+    CHECK(session.finish(finish_query(token.hash, invalid, TransactionEnd::release)).status == StoreStatus::invalid);
+    CHECK(store.find_token(token.hash).value.transaction_id.empty());
+
+    // The longest allowed id, with bytes SQL would choke on if it were spliced in, is stored as it is.
+    std::string longest(kMaxTransactionIdBytes, 'x');
+    longest.replace(0, 12, "'; DROP --\"\\");
+    CHECK(session.bind(bind_query(token.hash, longest)).verdict == BindVerdict::bound);
+    CHECK(store.find_token(token.hash).value.transaction_id == longest);
+}
+
+TEMPLATE_LIST_TEST_CASE("store: the blocking forms give the sessions' answers", "[store][binding][access]",
+                        StoreBackendFixtures) {
+    TestType fixture;
+    EnrollmentStore& store = fixture.store();
+    const NewToken token = new_token("wifi", "device-1");
+    REQUIRE(store.issue_token(token) == StoreStatus::ok);
+
+    const AccessDecision allowed = store.check_access(access_query(token.hash, kCreatedAt + 1, true));
+    CHECK(allowed.verdict == AccessVerdict::allow);
+    CHECK(allowed.profile == "wifi");
+    CHECK(allowed.device_id == "device-1");
+    CHECK(allowed.expires_at == kExpiresAt);
+    CHECK(store.check_access(access_query(fresh_hash(), kCreatedAt + 1, true)).verdict == AccessVerdict::token_unknown);
+    REQUIRE(store.set_device(device_state("device-1", true, false, kCreatedAt + 1)) == StoreStatus::ok);
+    CHECK(store.check_access(access_query(token.hash, kCreatedAt + 1, true)).verdict ==
+          AccessVerdict::device_not_compliant);
+
+    CHECK(store.bind_transaction(bind_query(token.hash, "tx-A")).verdict == BindVerdict::bound);
+    CHECK(store.bind_transaction(bind_query(token.hash, "tx-A")).verdict == BindVerdict::already_bound);
+    CHECK(store.bind_transaction(bind_query(token.hash, "tx-B")).verdict == BindVerdict::transaction_mismatch);
+    CHECK(store.finish_transaction(finish_query(token.hash, "tx-A", TransactionEnd::release)).status == StoreStatus::ok);
+    CHECK(store.bind_transaction(bind_query(token.hash, "tx-B")).verdict == BindVerdict::bound);
+    CHECK(store.finish_transaction(finish_query(token.hash, "tx-B", TransactionEnd::consume)).status == StoreStatus::ok);
+    CHECK(store.bind_transaction(bind_query(token.hash, "tx-B")).verdict == BindVerdict::token_consumed);
+}
+
+TEMPLATE_LIST_TEST_CASE("store: binding reports an unavailable backend", "[store][binding]", StoreBackendFixtures) {
+    TestType fixture;
+    EnrollmentStore& store = fixture.store();
+    TestSession session(store);
+    REQUIRE(session);
+    const NewToken token = new_token("wifi", "device-1");
+    REQUIRE(store.issue_token(token) == StoreStatus::ok);
+    fixture.break_backend();
+
+    const BindDecision bound = session.bind(bind_query(token.hash, "tx-A"));
+    CHECK(bound.verdict == BindVerdict::store_unavailable);
+    CHECK_FALSE(bound.message.empty());
+    CHECK(session.finish(finish_query(token.hash, "tx-A", TransactionEnd::consume)).status == StoreStatus::unavailable);
+    CHECK(store.bind_transaction(bind_query(token.hash, "tx-A")).verdict == BindVerdict::store_unavailable);
+    CHECK(store.finish_transaction(finish_query(token.hash, "tx-A", TransactionEnd::release)).status ==
+          StoreStatus::unavailable);
+}
+
+TEMPLATE_LIST_TEST_CASE("store: 8 threads racing to bind one token to different transactions: exactly one wins",
+                        "[store][binding][threads]", StoreBackendFixtures) {
+    TestType fixture;
+    constexpr int kRacers = 8;
+    constexpr int kTokens = 4;   // a few races, each on a fresh token
+
+    // Each racer binds through its own store (like separate proxy processes, each with its
+    // own connections) or through its own session of one store (like the workers of one proxy).
+    bool separate_stores = false;
+    SECTION("separate stores") { separate_stores = true; }
+    SECTION("sessions of one store") { separate_stores = false; }
+
+    std::vector<std::unique_ptr<EnrollmentStore>> peers;
+    if (separate_stores) {
+        for (int i = 0; i < kRacers; ++i) peers.push_back(fixture.open_peer());
+    }
+    for (int round = 0; round < kTokens; ++round) {
+        const NewToken token = new_token("wifi", "device-" + std::to_string(round));
+        REQUIRE(fixture.store().issue_token(token) == StoreStatus::ok);
+
+        std::vector<std::optional<BindDecision>> answers(kRacers);
+        std::atomic<int> ready{0};
+        std::atomic<bool> go{false};
+        std::vector<std::thread> racers;
+        for (int i = 0; i < kRacers; ++i) {
+            racers.emplace_back([&, i] {
+                const BindQuery query = bind_query(token.hash, "tx-" + std::to_string(i));
+                if (separate_stores) {
+                    ++ready;
+                    while (!go.load()) std::this_thread::yield();
+                    answers[i] = peers[i]->bind_transaction(query);
+                } else {
+                    TestSession session(fixture.store());
+                    ++ready;
+                    while (!go.load()) std::this_thread::yield();
+                    answers[i] = session.try_bind(query);
+                }
+            });
+        }
+        while (ready.load() < kRacers) std::this_thread::yield();
+        go.store(true);
+        for (std::thread& racer : racers) racer.join();
+
+        int winners = 0;
+        int winner = -1;
+        for (int i = 0; i < kRacers; ++i) {
+            INFO("round " << round << ", racer " << i);
+            REQUIRE(answers[i]);
+            INFO(to_string(answers[i]->verdict) << " " << answers[i]->message);
+            if (answers[i]->verdict == BindVerdict::bound) {
+                ++winners;
+                winner = i;
+            } else {
+                CHECK(answers[i]->verdict == BindVerdict::transaction_mismatch);
+            }
+        }
+        CHECK(winners == 1);
+        const auto found = fixture.store().find_token(token.hash);
+        REQUIRE(found.ok());
+        CHECK(found.value.transaction_id == "tx-" + std::to_string(winner));
     }
 }
 

@@ -2,11 +2,12 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <string>
 
-#include "test/unit/token/store_backend_fixtures.h"
 #include "test/unit/token/temp_directory.h"
+#include "test/unit/token/test_session.h"
 #include "token/sqlite/sqlite_connection.h"
 #include "token/sqlite/sqlite_enrollment_store.h"
 #include "token/sqlite/sqlite_schema.h"
@@ -57,12 +58,20 @@ NewToken sample_token() {
     return issued;
 }
 
+// The SQLite session answers inline (a local file): it must never need the loop.
+std::unique_ptr<EnrollmentSession> inline_session(EnrollmentStore& store) {
+    return store.open_session([](std::function<void()>) { FAIL("the sqlite session posted to the loop"); });
+}
+
 AccessVerdict check_now(EnrollmentSession& session, const TokenHash& hash, int64_t now) {
     AccessQuery query;
     query.token_hash = hash;
     query.check_device = true;
     query.now = now;
-    return test::check_inline(session, query).verdict;
+    test::RecordingCallback callback;
+    session.check_access(query, callback);
+    REQUIRE(callback.calls == 1);
+    return callback.access.verdict;
 }
 
 }  // namespace
@@ -111,7 +120,7 @@ TEST_CASE("sqlite store: reopening an existing database keeps its data", "[sqlit
     REQUIRE(device.ok());
     CHECK(device.value.enrolled);
     CHECK_FALSE(device.value.compliant);
-    auto session = reopened.value->open_session();
+    auto session = inline_session(*reopened.value);
     CHECK(check_now(*session, token.hash, 1500) == AccessVerdict::allow);
     CHECK(user_version(path) == sqlite_schema_version());
 }
@@ -194,7 +203,7 @@ TEST_CASE("sqlite store: a session reconnects once the database is usable again"
 
     auto original = open_store(path);
     REQUIRE(original.ok());
-    auto session = original.value->open_session();
+    auto session = inline_session(*original.value);
     REQUIRE(original.value->issue_token(token) == StoreStatus::ok);
     REQUIRE(check_now(*session, token.hash, 1500) == AccessVerdict::allow);
 
@@ -210,6 +219,41 @@ TEST_CASE("sqlite store: a session reconnects once the database is usable again"
     }
     std::filesystem::rename(replacement_path, path);
     CHECK(check_now(*session, token.hash, 1500) == AccessVerdict::allow);
+}
+
+TEST_CASE("sqlite store: a version 1 database gains the consumed column and keeps its tokens", "[sqlite]") {
+    TempDirectory directory;
+    const std::string path = directory.file("enrollments.db");
+    const NewToken token = sample_token();
+    {
+        auto opened = open_store(path);
+        REQUIRE(opened.ok());
+        REQUIRE(opened.value->issue_token(token) == StoreStatus::ok);
+    }
+    REQUIRE(sqlite_schema_version() >= 2);
+    {
+        // Back to what version 1 wrote (no consumed_at).
+        SqliteConnection db = raw_connection(path);
+        REQUIRE(db.exec("ALTER TABLE tokens DROP COLUMN consumed_at; PRAGMA user_version = 1") == SQLITE_OK);
+    }
+    auto reopened = open_store(path);
+    INFO(reopened.message);
+    REQUIRE(reopened.ok());
+    CHECK(user_version(path) == sqlite_schema_version());
+    const auto found = reopened.value->find_token(token.hash);
+    REQUIRE(found.ok());
+    CHECK_FALSE(found.value.consumed);
+    BindQuery bind;
+    bind.token_hash = token.hash;
+    bind.transaction_id = "tx";
+    bind.now = 1500;
+    REQUIRE(reopened.value->bind_transaction(bind).verdict == BindVerdict::bound);
+    FinishQuery finish;
+    finish.token_hash = token.hash;
+    finish.transaction_id = "tx";
+    finish.now = 1501;
+    CHECK(reopened.value->finish_transaction(finish).status == StoreStatus::ok);
+    CHECK(reopened.value->find_token(token.hash).value.consumed);
 }
 
 }  // namespace scepproxy::token::sqlite
