@@ -42,9 +42,9 @@ int64_t ttl_ns(conf::Duration ttl) { return std::chrono::duration_cast<std::chro
 ScepRequestHandler::~ScepRequestHandler() { on_abort(); }
 
 void ScepRequestHandler::on_abort() {
-    if (awaiting_access_) {
+    if (awaiting_store_) {
         worker_.store_session().cancel(*this);
-        awaiting_access_ = false;
+        awaiting_store_ = false;
     }
     if (upstream_) {
         upstream_->abandon();  // half-done: closed, never reused
@@ -70,6 +70,7 @@ void ScepRequestHandler::release_request() {
     captured_.clear();
     decoded_message_.clear();
     upstream_message_param_.clear();
+    cert_rep_status_.reset();
     pki_der_ = {};
 }
 
@@ -122,12 +123,13 @@ void ScepRequestHandler::on_request(HttpConnection& connection, const IncomingRe
     query.token_hash = hash;
     query.check_device = route_.operation == ScepOperation::pki_operation;
     query.now = unix_now();
-    awaiting_access_ = true;
+    token_hash_ = hash;
+    awaiting_store_ = true;
     worker_.store_session().check_access(query, *this);
 }
 
 void ScepRequestHandler::on_access_decided(const token::AccessDecision& decision) {
-    awaiting_access_ = false;
+    awaiting_store_ = false;
     if (!connection_) return;
     HttpConnection& connection = *connection_;
     connection.log_fields().profile = decision.profile;
@@ -180,7 +182,74 @@ void ScepRequestHandler::forward(WorkerProfile& profile) {
         send_upstream();
         return;
     }
-    if (op == ScepOperation::pki_operation && !inspect_pki_message()) return;
+    if (op == ScepOperation::pki_operation) {
+        if (!inspect_pki_message()) return;
+        // One token, one certificate: bind the token to this transaction first (continues in on_transaction_bound).
+        token::BindQuery query;
+        query.token_hash = token_hash_;
+        query.transaction_id = request_message_.transaction_id;
+        query.may_bind = request_message_.message_type == pkcs7::MessageType::pkcs_req ||
+                         request_message_.message_type == pkcs7::MessageType::renewal_req;
+        query.now = unix_now();
+        awaiting_store_ = true;
+        worker_.store_session().bind_transaction(query, *this);
+        return;
+    }
+    forward_by_caps();
+}
+
+void ScepRequestHandler::on_transaction_bound(const token::BindDecision& decision) {
+    awaiting_store_ = false;
+    if (!connection_) return;
+    switch (decision.verdict) {
+        case token::BindVerdict::bound:
+        case token::BindVerdict::already_bound:
+            forward_by_caps();
+            return;
+        case token::BindVerdict::not_bound:
+        case token::BindVerdict::transaction_mismatch:
+            // Another enrollment on this token, or a CertPoll for a transaction that never started here.
+            take_connection()->respond_text(403, "transaction_mismatch", "transaction_mismatch");
+            return;
+        case token::BindVerdict::token_consumed:
+        case token::BindVerdict::token_unknown:
+        case token::BindVerdict::token_expired:
+        case token::BindVerdict::token_revoked:
+            take_connection()->respond_text(403, token::to_string(decision.verdict), kInvalidTokenBody);
+            return;
+        case token::BindVerdict::transaction_invalid:
+            take_connection()->respond_text(400, "malformed_message", "malformed_message");
+            return;
+        case token::BindVerdict::store_unavailable:
+            LogLine(LogLevel::warn, "store_unavailable").field("detail", decision.message).emit();
+            take_connection()->respond_text(503, "store_unavailable", "store_unavailable");
+            return;
+    }
+}
+
+// SUCCESS consumes the token, FAILURE frees it for another try; PENDING (or no CertRep) keeps it
+// as it is. The device gets its answer first: the store's outcome is only logged.
+std::optional<token::FinishQuery> ScepRequestHandler::transaction_end() const {
+    if (!cert_rep_status_ || *cert_rep_status_ == pkcs7::PkiStatus::pending) return std::nullopt;
+    token::FinishQuery query;
+    query.token_hash = token_hash_;
+    query.transaction_id = request_message_.transaction_id;
+    query.end = *cert_rep_status_ == pkcs7::PkiStatus::success ? token::TransactionEnd::consume
+                                                                : token::TransactionEnd::release;
+    query.now = unix_now();
+    return query;
+}
+
+void ScepRequestHandler::on_transaction_finished(const token::FinishResult& result) {
+    awaiting_store_ = false;
+    if (!result.ok())
+        LogLine(LogLevel::warn, "transaction_finish_failed").field("status", token::to_string(result.status))
+            .field("detail", result.message).emit();
+}
+
+void ScepRequestHandler::forward_by_caps() {
+    WorkerProfile& profile = *profile_;
+    const ScepOperation op = route_.operation;
     // PKIOperation (GET or POST upstream?) and other operations (listed?) depend on the upstream's capabilities.
     if (const CachedAnswer* caps = profile.ca_cache.find("GetCACaps", "", upstream_start_ns_)) {
         forward_with_caps(caps->body);
@@ -367,6 +436,7 @@ void ScepRequestHandler::observe_cert_rep() {
                                 : *rep.pki_status == pkcs7::PkiStatus::failure ? 1 : 2;
     counters[status_index]->Increment();
     connection_->log_fields().pki_status = pkcs7::to_string(*rep.pki_status);
+    cert_rep_status_ = *rep.pki_status;
     if (rep.transaction_id != request_message_.transaction_id)
         LogLine(LogLevel::warn, "certrep_transaction_mismatch").field("profile", profile_->targets->profile->name).emit();
     if (*rep.pki_status == pkcs7::PkiStatus::failure)
@@ -397,7 +467,13 @@ void ScepRequestHandler::on_upstream_complete() {
         return;
     }
     connection_->log_fields().upstream_ms = milliseconds_since(upstream_start_ns_);
+    // Taken before answering: the answer may start this handler's next (pipelined) request.
+    const std::optional<token::FinishQuery> finish = transaction_end();
     take_connection()->end_response(upstream_status_, "forwarded");
+    if (finish) {
+        awaiting_store_ = true;
+        worker_.store_session().finish_transaction(*finish, *this);
+    }
 }
 
 void ScepRequestHandler::on_upstream_failed(UpstreamFailure failure, bool request_bytes_sent, bool response_started) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -22,7 +23,7 @@ struct CachedAnswer;
 struct WorkerProfile;
 
 class ScepRequestHandler final : public RequestHandler,
-                                 public token::AccessCallback,
+                                 public token::SessionCallback,
                                  public UpstreamResponseSink {
 public:
     explicit ScepRequestHandler(Worker& worker) : worker_(worker) {}
@@ -32,6 +33,8 @@ public:
     void on_abort() override;
 
     void on_access_decided(const token::AccessDecision& decision) override;
+    void on_transaction_bound(const token::BindDecision& decision) override;
+    void on_transaction_finished(const token::FinishResult& result) override;
     void on_upstream_head(const http::HttpResponse& head) override;
     void on_upstream_body(std::string_view data) override;
     void on_upstream_complete() override;
@@ -42,6 +45,8 @@ private:
 
     void forward(WorkerProfile& profile);
     bool inspect_pki_message();
+    void forward_by_caps();
+    std::optional<token::FinishQuery> transaction_end() const;
     bool message_type_allowed(pkcs7::MessageType type) const;
     void forward_with_caps(std::string_view caps);
     void observe_cert_rep();
@@ -66,7 +71,9 @@ private:
     std::string_view upstream_message_;
     std::string upstream_message_param_;
     bool upstream_post_ = false;
-    bool awaiting_access_ = false;
+    bool awaiting_store_ = false;              // a store answer is due to this handler
+    token::TokenHash token_hash_;
+    std::optional<pkcs7::PkiStatus> cert_rep_status_;  // the upstream CertRep's pkiStatus, once read
     WorkerProfile* profile_ = nullptr;
     UpstreamPool* upstream_pool_ = nullptr;
     size_t upstream_index_ = 0;

@@ -37,6 +37,8 @@ Worker::~Worker() {
         connections_->clear();  // all freed here, while the set is still there to free them
         connections_.reset();
     }
+    // The store session may still post answers to the task queue until it is gone.
+    store_session_.reset();
     tasks_.reset();  // everything holding events goes before the base does
     for (event* e : {stop_event_, shutdown_deadline_event_})
         if (e) event_free(e);
@@ -73,7 +75,7 @@ bool Worker::init(std::string* error) {
         *error = std::string("eventfd: ") + std::strerror(errno);
         return false;
     }
-    store_session_ = shared_.store->open_session();
+    store_session_ = shared_.store->open_session([this](std::function<void()> task) { post(std::move(task)); });
     if (!store_session_) {
         *error = "cannot open an enrollment store session";
         return false;

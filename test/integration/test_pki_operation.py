@@ -133,6 +133,57 @@ class PkiOperationThroughPostUpstream(harness.IntegrationTestCase):
         self.assertEqual(after, (before or 0) + 1)
 
 
+class TransactionBinding(harness.IntegrationTestCase):
+    """A token is good for one certificate: bound to the first transaction, consumed on SUCCESS."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.scepserver = cls.start_scepserver(CHALLENGE)
+        cls.upstream = cls.start_upstream(forward_to=f"127.0.0.1:{cls.scepserver.port}")
+        challenge_file = cls.write_file("challenge", CHALLENGE)
+        cls.proxy = cls.start_proxy(proxy_config(cls.workdir, [
+            Profile("demo", cls.upstream.url, challenge_file=challenge_file)]))
+
+    def post(self, token, der):
+        return http_post_pki(self.proxy.address, f"/scep/{token}?operation=PKIOperation", der)
+
+    def test_another_transaction_on_a_bound_token_is_refused(self):
+        token = self.proxy.issue_token("demo", "device-bound")["token"]
+        first, other = fixture("pkcsreq.der"), fixture("pkcsreq-wrong-challenge.der")  # two transactionIDs
+        # scepserver can't decrypt these captures (another CA's): no CertRep, so the token stays bound.
+        self.assertNotEqual(self.post(token, first).status, 403)
+        resent = self.post(token, first)  # clients resend their PKCSReq after PENDING: same transaction, allowed
+        self.assertNotEqual(resent.status, 403, resent.body)
+        before = self.upstream.request_count()
+        response = self.post(token, other)
+        self.assertEqual(response.status, 403, response.body)
+        self.assertEqual(response.body.strip(), b"transaction_mismatch")
+        self.assertEqual(self.upstream.request_count(), before)
+        entry = self.proxy.wait_for_request_log(token=harness.token_id(token), reason="transaction_mismatch")
+        self.assertEqual(entry.get("status"), "403")
+
+    def test_success_consumes_the_token(self):
+        token = self.proxy.issue_token("demo", "device-once")["token"]
+        first = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "once-device")
+        self.assertEqual(first.returncode, 0, first.output)
+        self.assertIsNotNone(first.certificate, first.output)
+        second = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "twice-device")
+        self.assertIsNone(second.certificate, second.output)
+        self.proxy.wait_for_request_log(token=harness.token_id(token), reason="token_consumed", status="403")
+        # The CA certificate stays available on a used token (clients fetch it before anything else).
+        self.assertEqual(http_get(self.proxy.address, f"/scep/{token}?operation=GetCACert").status, 200)
+
+    def test_failure_frees_the_token_for_another_try(self):
+        token = self.proxy.issue_token("demo", "device-retry")["token"]
+        wrong = enroll(self.workdir, self.proxy.scep_url(token), "not-the-challenge", "retry-device")
+        self.assertIsNone(wrong.certificate, wrong.output)
+        self.proxy.wait_for_request_log(token=harness.token_id(token), pki_status="FAILURE")
+        right = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "retry-device")
+        self.assertEqual(right.returncode, 0, right.output)
+        self.assertIsNotNone(right.certificate, right.output)
+
+
 class PkiOperationThroughGetOnlyUpstream(harness.IntegrationTestCase):
     """The upstream's GetCACaps lacks POSTPKIOperation/SCEPStandard: the proxy sends GET, canonically encoded."""
 
