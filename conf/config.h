@@ -139,6 +139,14 @@ struct ProfileConfig {
     uint32_t max_idle_connections = 32;               // per worker, per upstream
     Duration ca_cache_ttl = std::chrono::minutes(5);
     Duration token_ttl = std::chrono::minutes(55);
+    // PKIOperation: devices send PKCSReq, RenewalReq and CertPoll; GetCert and GetCRL only if allowed.
+    bool allow_get_cert = false;
+    bool allow_get_crl = false;
+    // A CertRep FAILURE frees the token for another try (false: the token is done either way).
+    bool release_on_failure = true;
+    // GetCACaps answers shown to devices list POSTPKIOperation even when the upstream's don't:
+    // the proxy turns a device's POST into the GET such an upstream takes.
+    bool advertise_post_pki_operation = true;
     ChallengeConfig challenge;
 };
 

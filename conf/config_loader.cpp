@@ -603,6 +603,10 @@ const KeyTable<ProfileConfig>& profile_keys() {
         integer_key("max_idle_connections", &ProfileConfig::max_idle_connections, 0, 10'000),  // 0: no keep-alive
         duration_key("ca_cache_ttl", &ProfileConfig::ca_cache_ttl, 0ms),  // 0: no cache
         duration_key("token_ttl", &ProfileConfig::token_ttl),
+        bool_key("allow_get_cert", &ProfileConfig::allow_get_cert),
+        bool_key("allow_get_crl", &ProfileConfig::allow_get_crl),
+        bool_key("release_on_failure", &ProfileConfig::release_on_failure),
+        bool_key("advertise_post_pki_operation", &ProfileConfig::advertise_post_pki_operation),
         section_key("challenge", &ProfileConfig::challenge, challenge_keys),
     };
     return keys;

@@ -44,4 +44,15 @@ bool caps_list_has(std::string_view caps_body, std::string_view capability) {
     return false;
 }
 
+std::string caps_with_post_pki_operation(std::string_view caps_body) {
+    std::string caps(caps_body);
+    if (caps_list_has(caps_body, "POSTPKIOperation")) return caps;
+    const std::string_view newline = caps_body.find("\r\n") != std::string_view::npos ? "\r\n" : "\n";
+    const bool ends_with_newline = !caps.empty() && caps.back() == '\n';
+    if (!caps.empty() && !ends_with_newline) caps += newline;
+    caps += "POSTPKIOperation";
+    if (ends_with_newline) caps += newline;
+    return caps;
+}
+
 }  // namespace scepproxy::proxy

@@ -36,4 +36,8 @@ private:
 // Whether a GetCACaps answer lists `capability` (one keyword per line, case-insensitive, CR/LF tolerant).
 bool caps_list_has(std::string_view caps_body, std::string_view capability);
 
+// The answer with POSTPKIOperation added as a last line if it isn't listed, in the answer's own
+// line-ending style; unchanged when it is.
+std::string caps_with_post_pki_operation(std::string_view caps_body);
+
 }  // namespace scepproxy::proxy

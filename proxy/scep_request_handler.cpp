@@ -68,6 +68,8 @@ void ScepRequestHandler::release_request() {
     probing_caps_ = false;
     capture_ = Capture::none;
     captured_.clear();
+    holding_answer_ = false;
+    held_.clear();
     decoded_message_.clear();
     upstream_message_param_.clear();
     cert_rep_status_.reset();
@@ -174,11 +176,15 @@ void ScepRequestHandler::forward(WorkerProfile& profile) {
             const CachedAnswer* hit = profile.ca_cache.find(to_string(op), key, upstream_start_ns_);
             worker_.metrics().count_ca_cache(hit != nullptr);
             if (hit) {
-                take_connection()->respond(200, hit->content_type, hit->body, "cache_hit");
+                const std::string body = shown_to_device(op, hit->body);
+                take_connection()->respond(200, hit->content_type, body, "cache_hit");
                 return;
             }
             capture_ = CaAnswerCache::cacheable(key, 0) ? Capture::ca_answer : Capture::none;
         }
+        // A GetCACaps answer may be edited before the device sees it: hold it instead of streaming it.
+        holding_answer_ = op == ScepOperation::get_ca_caps && profile.targets->profile->advertise_post_pki_operation;
+        if (holding_answer_) capture_ = Capture::ca_answer;
         send_upstream();
         return;
     }
@@ -234,8 +240,8 @@ std::optional<token::FinishQuery> ScepRequestHandler::transaction_end() const {
     token::FinishQuery query;
     query.token_hash = token_hash_;
     query.transaction_id = request_message_.transaction_id;
-    query.end = *cert_rep_status_ == pkcs7::PkiStatus::success ? token::TransactionEnd::consume
-                                                                : token::TransactionEnd::release;
+    const bool release = *cert_rep_status_ == pkcs7::PkiStatus::failure && profile_->targets->profile->release_on_failure;
+    query.end = release ? token::TransactionEnd::release : token::TransactionEnd::consume;
     query.now = unix_now();
     return query;
 }
@@ -305,13 +311,18 @@ bool ScepRequestHandler::inspect_pki_message() {
 }
 
 bool ScepRequestHandler::message_type_allowed(pkcs7::MessageType type) const {
+    const conf::ProfileConfig& profile = *profile_->targets->profile;
     switch (type) {
         case pkcs7::MessageType::pkcs_req:
         case pkcs7::MessageType::renewal_req:
         case pkcs7::MessageType::cert_poll:
             return true;
+        case pkcs7::MessageType::get_cert:
+            return profile.allow_get_cert;
+        case pkcs7::MessageType::get_crl:
+            return profile.allow_get_crl;
         default:
-            return false;  // CertRep from a device, GetCert/GetCRL (not enabled), unknown types
+            return false;  // CertRep from a device, unknown types
     }
 }
 
@@ -369,7 +380,7 @@ bool ScepRequestHandler::start_upstream_attempt() {
 void ScepRequestHandler::on_upstream_head(const http::HttpResponse& head) {
     upstream_status_ = head.status;
     if (capture_ != Capture::none && head.status == 200) captured_content_type_ = head.content_type;
-    if (probing_caps_ || !connection_) return;  // our own question: nothing goes to the device
+    if (probing_caps_ || holding_answer_ || !connection_) return;  // nothing goes to the device yet
     const bool length_known = head.framing == http::BodyFraming::content_length || head.framing == http::BodyFraming::none;
     std::optional<uint64_t> length;
     if (length_known) length = head.framing == http::BodyFraming::content_length ? head.content_length.value_or(0) : 0;
@@ -377,6 +388,11 @@ void ScepRequestHandler::on_upstream_head(const http::HttpResponse& head) {
 }
 
 void ScepRequestHandler::on_upstream_body(std::string_view data) {
+    if (holding_answer_ && upstream_status_ != 200) {
+        // Not a capability list: passed on unchanged, once complete.
+        if (held_.size() + data.size() <= CaAnswerCache::kMaxBodyBytes) held_.append(data);
+        return;
+    }
     if (capture_ != Capture::none && upstream_status_ == 200) {
         const size_t limit = capture_ == Capture::ca_answer ? CaAnswerCache::kMaxBodyBytes : kMaxCertRepBytes;
         if (captured_.size() + data.size() <= limit)
@@ -384,8 +400,15 @@ void ScepRequestHandler::on_upstream_body(std::string_view data) {
         else
             capture_ = Capture::none;  // too big to keep: still forwarded
     }
-    if (probing_caps_ || !connection_) return;
+    if (probing_caps_ || holding_answer_ || !connection_) return;
     connection_->send_body(data);
+}
+
+// What a device is shown for a cached or held answer: GetCACaps may gain POSTPKIOperation.
+std::string ScepRequestHandler::shown_to_device(ScepOperation op, std::string_view body) const {
+    if (op == ScepOperation::get_ca_caps && profile_->targets->profile->advertise_post_pki_operation)
+        return caps_with_post_pki_operation(body);
+    return std::string(body);
 }
 
 void ScepRequestHandler::store_captured_answer() {
@@ -452,6 +475,17 @@ void ScepRequestHandler::on_upstream_complete() {
     upstream_pool_->release(upstream);
     record_upstream(UpstreamOutcome::ok);
     if (!connection_) return;
+    if (holding_answer_) {
+        // GetCACaps, held to be shown with POSTPKIOperation (the cache keeps the upstream's own words).
+        holding_answer_ = false;
+        const int status = upstream_status_;
+        const std::string content_type = status == 200 ? captured_content_type_ : "text/plain";
+        std::string body = status == 200 ? shown_to_device(ScepOperation::get_ca_caps, captured_) : std::move(held_);
+        if (status == 200 && profile_->targets->profile->ca_cache_ttl.count() > 0) store_captured_answer();
+        connection_->log_fields().upstream_ms = milliseconds_since(upstream_start_ns_);
+        take_connection()->respond(status, content_type, body, "forwarded");
+        return;
+    }
     if (capture_ == Capture::ca_answer && upstream_status_ == 200) store_captured_answer();
     if (capture_ == Capture::pki_response) observe_cert_rep();
     capture_ = Capture::none;

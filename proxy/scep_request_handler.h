@@ -53,6 +53,7 @@ private:
     void send_upstream();
     bool start_upstream_attempt();
     void store_captured_answer();
+    std::string shown_to_device(ScepOperation op, std::string_view body) const;
     void record_upstream(UpstreamOutcome outcome);
     HttpConnection* take_connection();
     void release_request();
@@ -85,6 +86,8 @@ private:
     Capture capture_ = Capture::none;  // keep the answer: for the CA cache, or to read the CertRep
     std::string captured_;
     std::string captured_content_type_;
+    bool holding_answer_ = false;      // the answer is edited before the device sees it (GetCACaps)
+    std::string held_;                 // a held answer that isn't a 200
 };
 
 }  // namespace scepproxy::proxy

@@ -195,8 +195,9 @@ class PkiOperationThroughGetOnlyUpstream(harness.IntegrationTestCase):
         cls.upstream = cls.start_upstream(forward_to=f"127.0.0.1:{cls.scepserver.port}",
                                           canned={"GetCACaps": caps})
         challenge_file = cls.write_file("challenge", CHALLENGE)
-        cls.proxy = cls.start_proxy(proxy_config(cls.workdir, [
-            Profile("demo", cls.upstream.url, challenge_file=challenge_file)]))
+        # One worker: what the proxy learnt from GetCACaps is then known to every connection.
+        config = proxy_config(cls.workdir, [Profile("demo", cls.upstream.url, challenge_file=challenge_file)])
+        cls.proxy = cls.start_proxy(config.replace("workers: 2\n", "workers: 1\n", 1))
         cls.token = cls.proxy.issue_token("demo", "device-get")["token"]
 
     def test_posted_message_goes_upstream_as_get_with_canonical_base64(self):
@@ -206,7 +207,8 @@ class PkiOperationThroughGetOnlyUpstream(harness.IntegrationTestCase):
         connection = http.client.HTTPConnection(*self.proxy.address, timeout=10)
         try:
             connection.request("GET", f"/scep/{self.token}?operation=GetCACaps")
-            self.assertEqual(connection.getresponse().read(), b"Renewal\nSHA-256\nAES\nDES3\n")
+            # Shown with POSTPKIOperation (advertise_post_pki_operation): the proxy can translate.
+            self.assertEqual(connection.getresponse().read(), b"Renewal\nSHA-256\nAES\nDES3\nPOSTPKIOperation\n")
             connection.request("POST", f"/scep/{self.token}?operation=PKIOperation", body=der,
                                headers={"Content-Type": "application/x-pki-message"})
             response = connection.getresponse()
@@ -222,9 +224,13 @@ class PkiOperationThroughGetOnlyUpstream(harness.IntegrationTestCase):
         self.assertEqual(base64.b64decode(urllib.parse.unquote(raw), validate=True), der)
 
     def test_real_enrollment_works_through_a_get_only_upstream(self):
+        # scepclient sees POSTPKIOperation (the proxy's), POSTs, and the proxy sends the upstream a GET.
         token = self.proxy.issue_token("demo", "device-get-enroll")["token"]
+        before = self.upstream.request_count()
         result = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "get-only-device")
         self.assertEqual(result.returncode, 0, result.output)
+        sent = [r.method for r in self.upstream.requests()[before:] if r.operation == "PKIOperation"]
+        self.assertTrue(sent and set(sent) == {"GET"}, sent)
         self.assertIsNotNone(result.certificate, result.output)
 
 

@@ -660,7 +660,8 @@ profiles:
               "test.yaml:7:12: store.backend: unknown backend 'mysql' (have: sqlite, postgres)",
               "test.yaml:11:14: profiles.p.upstreams[0].url: a query (?...) is not allowed in the URL",
               "test.yaml:12:5: profiles.p.colour: unknown key (known keys: upstreams, tls, connect_timeout, timeout, "
-              "max_idle_connections, ca_cache_ttl, token_ttl, challenge)",
+              "max_idle_connections, ca_cache_ttl, token_ttl, allow_get_cert, allow_get_crl, "
+        "release_on_failure, advertise_post_pki_operation, challenge)",
           });
     CHECK(result.error_text() == error_lines(result)[0] + "\n" + error_lines(result)[1] + "\n" + error_lines(result)[2] +
                                      "\n" + error_lines(result)[3] + "\n" + error_lines(result)[4] + "\n" +

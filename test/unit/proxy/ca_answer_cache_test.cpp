@@ -50,3 +50,12 @@ TEST_CASE("capability keywords match whole lines, case-insensitively", "[ca_answ
     CHECK(caps_list_has("AES\nGetNextCACert", "GetNextCACert"));
     CHECK_FALSE(caps_list_has("", "AES"));
 }
+
+TEST_CASE("POSTPKIOperation is added once, in the answer's own line endings", "[ca_answer_cache]") {
+    CHECK(caps_with_post_pki_operation("Renewal\r\nSHA-256\r\n") == "Renewal\r\nSHA-256\r\nPOSTPKIOperation\r\n");
+    CHECK(caps_with_post_pki_operation("Renewal\nSHA-256") == "Renewal\nSHA-256\nPOSTPKIOperation");
+    CHECK(caps_with_post_pki_operation("") == "POSTPKIOperation");
+    const std::string listed = "POSTPKIOperation\nRenewal\n";
+    CHECK(caps_with_post_pki_operation(listed) == listed);
+    CHECK(caps_with_post_pki_operation("postpkioperation") == "postpkioperation");
+}
