@@ -58,6 +58,22 @@ ProxyMetrics::ProxyMetrics(const conf::Config& config)
     prometheus::BuildGauge().Name("scepproxy_build_info").Help("Build information; the value is always 1")
         .Register(*registry_).Add({{"version", SCEPPROXY_VERSION}}).Set(1);
 
+    auto& store_operations = prometheus::BuildCounter().Name("scepproxy_store_operations_total")
+                                 .Help("Enrollment store operations, by backend, operation and outcome "
+                                       "(cache_hit: answered by a worker's cache)").Register(*registry_);
+    auto& store_duration = prometheus::BuildHistogram().Name("scepproxy_store_duration_seconds")
+                               .Help("Time the enrollment store backend took to answer, by backend and operation")
+                               .Register(*registry_);
+    for (const token::StoreOperation operation : token::all_store_operations()) {
+        const auto op = static_cast<size_t>(operation);
+        for (const token::StoreOutcome outcome : token::all_store_outcomes())
+            store.operations[op][static_cast<size_t>(outcome)] = &store_operations.Add(
+                {{"backend", config.store.backend}, {"op", token::to_string(operation)},
+                 {"outcome", token::to_string(outcome)}});
+        store.duration[op] = &store_duration.Add({{"backend", config.store.backend}, {"op", token::to_string(operation)}},
+                                                 kLatencyBuckets);
+    }
+
     auto& upstream_requests = prometheus::BuildCounter().Name("scepproxy_upstream_requests_total")
                                   .Help("Exchanges with upstream SCEP servers, by profile and outcome").Register(*registry_);
     auto& upstream_duration = prometheus::BuildHistogram().Name("scepproxy_upstream_duration_seconds")
@@ -96,6 +112,16 @@ void ProxyMetrics::count_challenge_fetch(std::string_view profile, challenge::Ch
     const auto it = profiles_.find(profile);
     if (it == profiles_.end()) return;
     if (prometheus::Counter* counter = it->second.challenge_fetches[static_cast<size_t>(outcome)]) counter->Increment();
+}
+
+void StoreMetrics::record(token::StoreOperation operation, token::StoreOutcome outcome, double seconds) const {
+    const auto op = static_cast<size_t>(operation);
+    const auto result = static_cast<size_t>(outcome);
+    if (op >= operations.size() || result >= operations[op].size()) return;
+    operations[op][result]->Increment();
+    // Only what reached the backend has a duration worth a bucket.
+    if (outcome != token::StoreOutcome::cache_hit && outcome != token::StoreOutcome::allowed_on_error)
+        duration[op]->Observe(seconds);
 }
 
 std::string ProxyMetrics::render() const {

@@ -18,6 +18,7 @@
 #include "conf/config.h"
 #include "proxy/challenge/challenge_outcome.h"
 #include "proxy/connection_host.h"
+#include "token/store_observer.h"
 
 namespace scepproxy::proxy {
 
@@ -46,6 +47,15 @@ struct ProfileMetrics {
     std::array<prometheus::Counter*, challenge::kChallengeOutcomeCount> challenge_fetches{};
 };
 
+// scepproxy_store_operations_total{backend,op,outcome} and scepproxy_store_duration_seconds{backend,op}
+// for the configured backend, every label combination resolved at start-up. Thread-safe.
+struct StoreMetrics {
+    std::array<std::array<prometheus::Counter*, token::kStoreOutcomeCount>, token::kStoreOperationCount> operations{};
+    std::array<prometheus::Histogram*, token::kStoreOperationCount> duration{};
+
+    void record(token::StoreOperation operation, token::StoreOutcome outcome, double seconds) const;
+};
+
 class ProxyMetrics {
     // First member: the families below are registered in it as they are initialised.
     std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
@@ -70,6 +80,7 @@ public:
     prometheus::Counter& ca_cache_hit;
     prometheus::Counter& ca_cache_miss;
     prometheus::Gauge& scep_connections;
+    StoreMetrics store;
 
 private:
     std::map<std::string, ProfileMetrics, std::less<>> profiles_;

@@ -83,12 +83,37 @@ void warn_about_cleartext_challenge_auth(const conf::Config& config) {
     }
 }
 
+// What the enrollment store reports: operations to the store metrics, events to the log.
+class StoreReporter final : public token::StoreObserver {
+public:
+    StoreReporter(const StoreMetrics& metrics, std::string backend) : metrics_(metrics), backend_(std::move(backend)) {}
+
+    void record(token::StoreOperation operation, token::StoreOutcome outcome, double seconds) override {
+        metrics_.record(operation, outcome, seconds);
+    }
+
+    void report(const token::StoreEvent& event) override {
+        LogLine line(event.level == token::StoreEvent::Level::warn ? LogLevel::warn : LogLevel::info, event.name);
+        line.field("backend", backend_);
+        if (!event.token_id.empty()) line.field("token", event.token_id);
+        if (!event.detail.empty()) line.field("detail", event.detail);
+        line.emit();
+    }
+
+private:
+    const StoreMetrics& metrics_;
+    const std::string backend_;
+};
+
 }  // namespace
 
 int run_server(std::shared_ptr<const conf::Config> config) {
     set_log_style(config->log.format == conf::LogFormat::json ? LogStyle::json : LogStyle::text);
 
-    auto opened = token::open_enrollment_store(config->store);
+    // Before the store: it reports to them from its first connection on.
+    ProxyMetrics metrics(*config);
+    StoreReporter store_reporter(metrics.store, config->store.backend);
+    auto opened = token::open_enrollment_store(config->store, &store_reporter);
     if (!opened.ok()) {
         LogLine(LogLevel::error, "store_open_failed").field("backend", config->store.backend)
             .field("detail", opened.message).emit();
@@ -96,7 +121,6 @@ int run_server(std::shared_ptr<const conf::Config> config) {
     }
     std::unique_ptr<token::EnrollmentStore> store = std::move(opened.value);
 
-    ProxyMetrics metrics(*config);
     WorkerShared shared;
     shared.config = config;
     shared.store = store.get();
