@@ -185,6 +185,15 @@ def _make_handler(mdm):
 
 # --- the shared background server ------------------------------------------------
 
+def _running(pid):
+    """True while the process exists and is not a zombie waiting for whoever reaps orphans."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _stop_background(state_dir):
     pid_file = os.path.join(state_dir, "pid")
     try:
@@ -201,12 +210,11 @@ def _stop_background(state_dir):
     try:
         if ours:
             os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while ours and time.monotonic() < deadline:
-            os.kill(pid, 0)
-            time.sleep(0.05)
     except ProcessLookupError:
-        pass
+        ours = False
+    deadline = time.monotonic() + 10
+    while ours and _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
     for name in ("pid", "url"):
         try:
             os.remove(os.path.join(state_dir, name))
