@@ -272,9 +272,7 @@ void AdminApiHandler::answer_now(HttpConnection& connection, AdminAnswer answer)
         .field_ms("total_ms", milliseconds_since(pending_->started_ns))
         .emit();
     pending_.reset();
-    // TODO(HttpConnection): pass answer.header_lines once respond() takes extra header lines; until
-    // then 401 goes without WWW-Authenticate and 405 without Allow.
-    connection.respond(answer.status, "application/json", answer.body, answer.reason);
+    connection.respond(answer.status, "application/json", answer.body, answer.reason, answer.header_lines);
 }
 
 void AdminApiHandler::run_on_pool(HttpConnection& connection, std::function<AdminAnswer()> work) {

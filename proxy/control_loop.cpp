@@ -13,6 +13,7 @@
 #include "proxy/http_connection.h"
 #include "proxy/log.h"
 #include "proxy/metrics_handler.h"
+#include "proxy/tls_transport.h"
 
 namespace scepproxy::proxy {
 
@@ -65,10 +66,12 @@ bool ControlLoop::init(std::string* error) {
 
 bool ControlLoop::init_admin(std::string* error) {
     if (config_->admin.tls) {
-        // Hook for admin.tls (TLS issue): build the server context here and wrap accepted sockets in accept_connection.
-        *error = "admin.tls: TLS for the admin API is not available in this build yet; remove admin.tls and "
-                 "keep the admin listener on a trusted address, or terminate TLS in front of it";
-        return false;
+        // With client_ca_file, a client certificate it signed is required: no certificate, no handshake.
+        admin_tls_ = make_server_tls_context(*config_->admin.tls, error);
+        if (!admin_tls_) {
+            *error = "admin.tls: " + *error;
+            return false;
+        }
     }
     auto bearer_token = challenge::read_secret_file(config_->admin.bearer_token_file, error);
     if (!bearer_token) {
@@ -96,8 +99,9 @@ bool ControlLoop::open_listener(const char* name, const conf::ListenAddress& add
     if (addresses.empty()) return false;
     const int fd = open_listening_socket(addresses.front(), false, 128, error);
     if (fd < 0) return false;
+    const bool tls = std::string_view(name) == "admin" && admin_tls_;
     LogLine(LogLevel::info, "listening").field("listener", name)
-        .field("address", local_address_of(fd).to_string()).emit();
+        .field("address", local_address_of(fd).to_string()).field("tls", tls ? "on" : "off").emit();
     listeners_.push_back(std::make_unique<Listener>(base_, fd, [this, name](int client, const SocketAddress& peer) {
         return accept_connection(name, client, peer);
     }));
@@ -111,9 +115,15 @@ bool ControlLoop::accept_connection(const char* name, int fd, const SocketAddres
         handler = std::make_unique<AdminApiHandler>(*admin_context_);
     else
         handler = std::make_unique<MetricsHandler>(metrics_);
-    // admin.tls (TLS issue): the admin listener's sockets get a TLS transport here.
-    auto* connection = new HttpConnection(*this, name, std::make_unique<PlainSocketTransport>(fd), peer,
-                                          std::move(handler));
+    std::unique_ptr<Transport> transport;
+    if (admin && admin_tls_) {
+        auto tls = std::make_unique<TlsTransport>(admin_tls_.get(), fd, TlsTransport::Role::server);
+        if (!tls->valid()) return true;  // dropped (out of memory); keep accepting
+        transport = std::move(tls);
+    } else {
+        transport = std::make_unique<PlainSocketTransport>(fd);
+    }
+    auto* connection = new HttpConnection(*this, name, std::move(transport), peer, std::move(handler));
     connections_->add(connection);
     connection->start();
     return connections_->size() < kMaxConnections;

@@ -16,6 +16,7 @@
 #include "proxy/listener.h"
 #include "proxy/loop_task_queue.h"
 #include "proxy/metrics.h"
+#include "proxy/tls_context.h"
 #include "token/enrollment_store.h"
 
 struct event;
@@ -69,6 +70,7 @@ private:
     std::optional<ConnectionSet> connections_;
     std::vector<std::unique_ptr<Listener>> listeners_;
     // Admin API (when configured). Destroyed pool first: its threads post into the task queue.
+    SslCtxPtr admin_tls_;  // admin.tls; null: plain HTTP
     std::unique_ptr<LoopTaskQueue> admin_tasks_;
     std::unique_ptr<AdminApiContext> admin_context_;
     std::unique_ptr<BlockingTaskPool> admin_pool_;

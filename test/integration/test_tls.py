@@ -115,6 +115,73 @@ class TlsListener(harness.IntegrationTestCase):
         self.assertIsNotNone(result.certificate, result.output)
 
 
+def make_client_cert(directory, name, ca):
+    """A client certificate signed by `ca`."""
+    ca_cert, ca_key = ca
+    key, csr, cert = (os.path.join(directory, f"{name}.{ext}") for ext in ("key", "csr", "pem"))
+    ext = os.path.join(directory, f"{name}.ext")
+    with open(ext, "w") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr,
+            "-subj", f"/CN={name}", cwd=directory)
+    openssl("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+            "-days", "2", "-extfile", ext, cwd=directory)
+    return cert, key
+
+
+class TlsAdminListener(harness.IntegrationTestCase):
+    """The admin API over TLS with required client certificates (mTLS), as the MDM calls it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server_ca = make_ca(cls.workdir, "admin-server-ca")
+        cls.client_ca = make_ca(cls.workdir, "mdm-client-ca")
+        cls.stranger_ca = make_ca(cls.workdir, "stranger-ca")
+        cert, key = make_server_cert(cls.workdir, "admin", cls.server_ca, "IP:127.0.0.1")
+        cls.mdm_cert = make_client_cert(cls.workdir, "mdm", cls.client_ca)
+        cls.stranger_cert = make_client_cert(cls.workdir, "stranger", cls.stranger_ca)
+        cls.bearer = uuid.uuid4().hex + uuid.uuid4().hex
+        token_file = cls.write_file("admin.token", cls.bearer)
+        cls.scepserver = cls.start_scepserver(CHALLENGE)
+        config = proxy_config(cls.workdir, [harness.Profile("demo", cls.scepserver.url)], admin_token_file=token_file)
+        config = config.replace(f"  bearer_token_file: {token_file}\n",
+                                f"  bearer_token_file: {token_file}\n"
+                                f"  tls: {{ cert_file: {cert}, key_file: {key}, client_ca_file: {cls.client_ca[0]} }}\n")
+        cls.proxy = cls.start_proxy(config)
+        cls.admin = cls.proxy.listener_address("admin")
+
+    def admin_get(self, client_cert, bearer):
+        context = ssl.create_default_context(cafile=self.server_ca[0])
+        if client_cert:
+            context.load_cert_chain(*client_cert)
+        connection = http.client.HTTPSConnection(self.admin[0], self.admin[1], timeout=10, context=context)
+        try:
+            headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+            connection.request("GET", "/api/v1/devices/some-device", headers=headers)
+            response = connection.getresponse()
+            return response.status, response.getheader("WWW-Authenticate"), response.read()
+        finally:
+            connection.close()
+
+    def test_the_mdm_with_its_certificate_and_token_gets_through(self):
+        status, _, body = self.admin_get(self.mdm_cert, self.bearer)
+        self.assertIn(status, (200, 404), body)  # an unknown device is a 404, not a refusal
+
+    def test_the_right_certificate_without_the_token_gets_401(self):
+        status, challenge, _ = self.admin_get(self.mdm_cert, None)
+        self.assertEqual(status, 401)
+        self.assertEqual(challenge, "Bearer")
+
+    def test_no_or_a_foreign_client_certificate_fails_the_handshake(self):
+        for cert in (None, self.stranger_cert):
+            with self.subTest(cert=cert):
+                # TLS 1.3 reports a refused client certificate after the handshake, on the first read.
+                with self.assertRaises((ssl.SSLError, ConnectionError, http.client.RemoteDisconnected, OSError)):
+                    self.admin_get(cert, self.bearer)
+        self.assertTrue(self.proxy.alive())
+
+
 class TlsUpstream(harness.IntegrationTestCase):
     """The proxy speaks HTTPS to the upstream (as to a real NDES), verifying its certificate."""
 
