@@ -267,8 +267,9 @@ public:
     const char* backend_name() const override { return backend_->backend_name(); }
 
     StoreStatus issue_token(const NewToken& token) override {
-        // A token asked about before it existed may be cached as unknown.
-        return invalidating(observed(StoreOperation::issue_token, [&] { return backend_->issue_token(token); }));
+        // No invalidation: nobody can have asked about a random token before it was made, and
+        // the device record it may create is new (so no cached answer depends on it).
+        return observed(StoreOperation::issue_token, [&] { return backend_->issue_token(token); });
     }
     StoreResult<TokenRecord> find_token(const TokenHash& hash) override {
         return observed(StoreOperation::find_token, [&] { return backend_->find_token(hash); });

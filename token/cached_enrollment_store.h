@@ -29,7 +29,7 @@ struct StoreCacheOptions {
 };
 
 // Wraps `backend` (which must not be null). Control-plane calls are forwarded and observed;
-// those that can change an access answer (issue, revoke, set_device) also invalidate every
+// those that can change an access answer (revoke, set_device) also invalidate every
 // session's cache at once (a store-wide epoch the sessions compare on each hit).
 // Sessions cache access answers per worker, without locks; bind and finish are never
 // cached. The blocking check_access is forwarded as it is (no cache, no on_error policy).

@@ -221,9 +221,6 @@ TEST_CASE("store cache: local writes through the store invalidate every session'
 
     SECTION("revoke") { front.store->revoke_token(token, kNow); }
     SECTION("device state") { front.store->set_device(DeviceRecord{"device-1", true, false, kNow}); }
-    SECTION("a new token (a cached token_unknown would be wrong now)") {
-        front.store->issue_token(NewToken{token, "wifi", "device-1", kNow, kNow + 60});
-    }
     front.backend->answers[token.hex()] = decision(AccessVerdict::token_revoked);
     CHECK(front.check(query_for(token)).verdict == AccessVerdict::token_revoked);
     RecordingCallback again;
@@ -386,6 +383,16 @@ TEST_CASE("store cache: on_error allow lets through what is known to be valid, a
     CHECK(front.observer.events[0].token_id == seen.id());
     CHECK(front.observer.events[0].detail == "connection refused");
     CHECK(front.observer.events[0].level == StoreEvent::Level::warn);
+}
+
+TEST_CASE("store cache: issuing a token leaves the caches alone", "[cache]") {
+    Front front;
+    const TokenHash token = hash_of(21);
+    front.backend->answers[token.hex()] = decision(AccessVerdict::allow);
+    front.check(query_for(token));
+    front.store->issue_token(NewToken{hash_of(22), "wifi", "device-2", kNow, kNow + 60});
+    front.check(query_for(token));
+    CHECK(front.backend->access_checks == 1);
 }
 
 TEST_CASE("store cache: control-plane operations are observed with their outcomes", "[cache]") {
