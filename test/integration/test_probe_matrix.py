@@ -360,8 +360,15 @@ class ProbeMatrix(harness.IntegrationTestCase):
         cls.relay = RecordingRelay(("127.0.0.1", cls.upstream.port))
         cls.addClassCleanup(cls.relay.stop)
         cls.proxy = cls.start_proxy(proxy_config(cls.workdir, [Profile("probe", cls.relay.url)]))
-        cls.token = cls.proxy.issue_token("probe", "device-probe")["token"]
-        cls.probe = Probe(f"/scep/{cls.token}/pkiclient.exe?operation=PKIOperation", cls.pki_request)
+        # The cases' token is never used by a valid request, so it is never consumed: a case or
+        # follow-up the proxy wrongly accepted would reach the upstream, not stop at a 403.
+        cls.probe = cls.fresh_probe()
+
+    @classmethod
+    def fresh_probe(cls, host="proxy.test"):
+        """A PKIOperation on a new token: a CertRep SUCCESS consumes the token it answers."""
+        token = cls.proxy.issue_token("probe", "device-probe")["token"]
+        return Probe(f"/scep/{token}/pkiclient.exe?operation=PKIOperation", cls.pki_request, host)
 
     def assertValidRequestForwarded(self, data, what):
         """`data` on a new connection: answered 200 with the upstream's CertRep; the upstream got
@@ -389,7 +396,7 @@ class ProbeMatrix(harness.IntegrationTestCase):
         return requests
 
     def valid_request_on_new_connection(self, what):
-        return self.assertValidRequestForwarded(self.probe.valid(), what)
+        return self.assertValidRequestForwarded(self.fresh_probe().valid(), what)
 
     def test_sanity_the_valid_probe_is_forwarded(self):
         head, body = self.valid_request_on_new_connection("valid probe")
@@ -423,9 +430,9 @@ class ProbeMatrix(harness.IntegrationTestCase):
     def test_headers_sent_upstream_are_rebuilt(self):
         marker = "spoof" + uuid.uuid4().hex
         spoof = "".join(line.format(m=marker) + "\r\n" for line in SPOOF_HEADERS).encode()
-        spoof_host = Probe(self.probe.target, self.probe.body, host=f"{marker}.example")
         for framing in ("content-length", "chunked"):
             with self.subTest(framing):
+                spoof_host = self.fresh_probe(host=f"{marker}.example")
                 if framing == "chunked":
                     data = spoof_host.head(b"Transfer-Encoding: chunked\r\n" + spoof) + spoof_host.chunked_body()
                 else:
