@@ -227,8 +227,9 @@ struct TokenFacts {
 };
 AccessVerdict access_verdict(const TokenFacts& facts, const AccessQuery& query);
 
-// The bind rules every backend shares, for a token the backend's atomic bind did not bind:
-// classifies its current state (unknown tokens are the caller's to report).
+// The bind rules every backend shares (token/transaction_binding.h runs them): the verdict
+// for a known token in its current state. `bound` means it is free to bind; the backend's
+// atomic conditional write does the binding. Unknown tokens are the caller's to report.
 struct BindingFacts {
     int64_t expires_at = 0;
     bool revoked = false;
@@ -236,11 +237,11 @@ struct BindingFacts {
     std::string transaction_id;   // empty: bound to nothing
 };
 BindVerdict bind_verdict(const BindingFacts& facts, const BindQuery& query);
-// The rules for finishing, from the token's current binding (the caller writes when ok and
-// `changes` says so).
+// The rules for finishing a transaction, from the token's current binding: the answer, and
+// whether the backend still has to write (false: already done, or refused).
 struct FinishPlan {
     StoreStatus status = StoreStatus::ok;
-    bool write = false;           // false: nothing to change (already done, or refused)
+    bool write = false;
 };
 FinishPlan finish_plan(const BindingFacts& facts, const FinishQuery& query);
 
