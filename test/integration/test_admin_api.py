@@ -70,6 +70,7 @@ class AdminApi(harness.IntegrationTestCase):
                                                     headers={"Content-Type": "application/json", **headers})
                     self.assertEqual(response.status, 401)
                     self.assertEqual(json.loads(response.body), {"error": "unauthorized"})
+                    self.assertEqual(response.headers.get("www-authenticate"), "Bearer")
         self.assertEqual(stored_token_count(self.workdir, "d"), 0)
 
     def test_two_authorization_fields_are_refused_even_with_the_right_token(self):
@@ -201,11 +202,14 @@ class AdminApi(harness.IntegrationTestCase):
             with self.subTest(path=path):
                 response, answer = self.call("GET", path)
                 self.assertEqual((response.status, answer), (404, {"error": "not_found"}))
-        for method, path in (("GET", "/api/v1/enrollments"), ("PUT", f"/api/v1/enrollments/{uuid.uuid4()}"),
-                             ("POST", "/api/v1/devices/d"), ("DELETE", "/api/v1/devices/d"), ("POST", "/healthz")):
+        for method, path, allow in (("GET", "/api/v1/enrollments", "POST"),
+                                    ("PUT", f"/api/v1/enrollments/{uuid.uuid4()}", "GET, DELETE"),
+                                    ("POST", "/api/v1/devices/d", "GET, PUT"), ("DELETE", "/api/v1/devices/d", "GET, PUT"),
+                                    ("POST", "/healthz", "GET")):
             with self.subTest(method=method, path=path):
                 response, answer = self.call(method, path)
                 self.assertEqual((response.status, answer), (405, {"error": "method_not_allowed"}))
+                self.assertEqual(response.headers.get("allow"), allow)
 
     def test_a_body_over_the_limit_is_413(self):
         body = json.dumps({"profile": "demo", "device_id": "x" * 10000}).encode()
