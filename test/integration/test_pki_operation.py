@@ -168,9 +168,15 @@ class TransactionBinding(harness.IntegrationTestCase):
         first = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "once-device")
         self.assertEqual(first.returncode, 0, first.output)
         self.assertIsNotNone(first.certificate, first.output)
-        second = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "twice-device")
+        before = [r for r in self.upstream.requests() if r.operation == "PKIOperation"]
+        second = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "twice-device")  # a new key
         self.assertIsNone(second.certificate, second.output)
         self.proxy.wait_for_request_log(token=harness.token_id(token), reason="token_consumed", status="403")
+        after = [r for r in self.upstream.requests() if r.operation == "PKIOperation"]
+        self.assertEqual(len(after), len(before), "the upstream saw the second enrollment")
+        fresh = self.proxy.issue_token("demo", "device-once-again")["token"]
+        third = enroll(self.workdir, self.proxy.scep_url(fresh), CHALLENGE, "once-again-device")
+        self.assertIsNotNone(third.certificate, third.output)
         # The CA certificate stays available on a used token (clients fetch it before anything else).
         self.assertEqual(http_get(self.proxy.address, f"/scep/{token}?operation=GetCACert").status, 200)
 
@@ -232,6 +238,38 @@ class PkiOperationThroughGetOnlyUpstream(harness.IntegrationTestCase):
         sent = [r.method for r in self.upstream.requests()[before:] if r.operation == "PKIOperation"]
         self.assertTrue(sent and set(sent) == {"GET"}, sent)
         self.assertIsNotNone(result.certificate, result.output)
+
+
+class ScepclientGetThroughGetOnlyUpstream(harness.IntegrationTestCase):
+    """No POSTPKIOperation anywhere (advertise_post_pki_operation: false): scepclient sends GET with
+    base64url; the proxy repairs it into the canonical standard base64 the upstream takes."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.scepserver = cls.start_scepserver(CHALLENGE)
+        caps = CannedAnswer(200, "text/plain", b"Renewal\nSHA-256\nAES\nDES3\n")
+        cls.upstream = cls.start_upstream(forward_to=f"127.0.0.1:{cls.scepserver.port}",
+                                          canned={"GetCACaps": caps})
+        challenge_file = cls.write_file("challenge", CHALLENGE)
+        config = proxy_config(cls.workdir, [Profile("demo", cls.upstream.url, challenge_file=challenge_file)])
+        config = config.replace("    timeout: 10s\n", "    timeout: 10s\n    advertise_post_pki_operation: false\n", 1)
+        cls.proxy = cls.start_proxy(config)
+
+    def test_scepclient_get_with_base64url_enrolls(self):
+        token = self.proxy.issue_token("demo", "device-get-base64url")["token"]
+        before = self.upstream.request_count()
+        result = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "base64url-device")
+        self.assertEqual(result.returncode, 0, result.output)
+        self.assertIsNotNone(result.certificate, result.output)
+        entry = self.proxy.wait_for_request_log(token=harness.token_id(token), op="PKIOperation", status="200")
+        self.assertEqual(entry.get("pki_status"), "SUCCESS")
+        sent = [r for r in self.upstream.requests()[before:] if r.operation == "PKIOperation"]
+        self.assertTrue(sent)
+        for request in sent:
+            self.assertEqual(request.method, "GET")
+            message = dict(pair.split("=", 1) for pair in request.query.split("&"))["message"]
+            self.assertFalse(set(message) & set("-_+/"), "not canonical percent-encoded standard base64")
 
 
 if __name__ == "__main__":
