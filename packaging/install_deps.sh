@@ -15,7 +15,7 @@ declare -A GROUPS_PACKAGES=(
             prometheus-cpp-dev catch2 libfmt-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev
             nlohmann-json3-dev libsystemd-dev scep sqlite3 python3 curl openssl postgresql"
     [bench]="nginx wrk nghttp2-client slowhttptest"
-    [fuzz]="clang libclang-rt-14-dev"
+    [fuzz]="clang-14 libclang-rt-14-dev"
 )
 
 usage() {

@@ -32,6 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (info.message_type == MessageType::cert_rep) FUZZ_CHECK(info.pki_status.has_value(), "CertRep without pkiStatus");
     FUZZ_CHECK(to_string(info.message_type) != nullptr, "messageType name");
-    if (info.content_digest_valid || info.signature_valid) FUZZ_CHECK(info.signer.has_value(), "verified without signer");
+    // The digest check needs no certificate; the signature check needs the signer's key.
+    if (info.signature_valid) FUZZ_CHECK(info.signer.has_value(), "a valid signature without a signer certificate");
     return 0;
 }
