@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Writes the hand-made fuzz seeds in test/fuzz/corpus/: HTTP requests (the probe matrix's cases included), upstream responses, message= values, configs.
+# Writes the hand-made fuzz seeds in test/fuzz/corpus/: HTTP requests (the probe matrix's cases included), upstream responses, message= values, configs, admin API requests.
 """Usage: test/fuzz/make_seeds.py   (rewrites the seed files it owns; commit them with this script)
 
 The request seeds take every case of test/integration/test_probe_matrix.py (PROBE_CASES), so
@@ -129,11 +129,39 @@ def config_seeds():
         write("config", name, data)
 
 
+def admin_request_seeds():
+    """First line "METHOD PATH", then the JSON body (fuzz_admin_request.cpp's input format)."""
+    enroll = "POST /api/v1/enrollments\n"
+    device = "PUT /api/v1/devices/dev%2F1\n"
+    seeds = {
+        "enrollment.txt": enroll + '{"profile": "wifi", "device_id": "d-1", "ttl": "30m"}',
+        "enrollment-no-ttl.txt": enroll + '{"device_id":"d\\u00e9","profile":"wifi"}',
+        "enrollment-duplicate-member.txt": enroll + '{"profile": "a", "profile": "b", "device_id": "d"}',
+        "enrollment-unknown-member.txt": enroll + '{"profile": "a", "device_id": "d", "admin": true}',
+        "enrollment-wrong-types.txt": enroll + '{"profile": 1, "device_id": ["d"], "ttl": 30}',
+        "enrollment-trailing-data.txt": enroll + '{"profile": "a", "device_id": "d"} {}',
+        "enrollment-nested.txt": enroll + '{"profile": ' + "[" * 40 + "]" * 40 + "}",
+        "enrollment-nul-escape.txt": enroll + '{"profile": "a\\u0000b", "device_id": "\\ud800"}',
+        "enrollment-bad-utf8.txt": (enroll + '{"profile": "\xff\xfe", "device_id": "d"}').encode("latin-1"),
+        "device.txt": device + '{"enrolled": true, "compliant": false}',
+        "device-missing-member.txt": device + '{"enrolled": true}',
+        "device-number-bool.txt": device + '{"enrolled": 1, "compliant": 1e999999}',
+        "get-enrollment.txt": "GET /api/v1/enrollments/6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b\n",
+        "delete-enrollment.txt": "DELETE /api/v1/enrollments/%zz\n",
+        "healthz.txt": "GET /healthz\n",
+        "wrong-method.txt": "PATCH /api/v1/devices/x\n[]",
+        "dot-segments.txt": "GET /api/v1/../v1/devices/a/b\n",
+    }
+    for name, data in seeds.items():
+        write("admin_request", name, data)
+
+
 def main():
     request_seeds()
     response_seeds()
     message_parameter_seeds()
     config_seeds()
+    admin_request_seeds()
     return 0
 
 
