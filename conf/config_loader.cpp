@@ -7,6 +7,7 @@
 #include "conf/config_loader.h"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -810,6 +811,44 @@ std::string LoadResult::error_text() const {
     return out;
 }
 
+namespace {
+
+// Where the second YAML document's first node is, if it has one (an empty trailing "---" is fine).
+class SecondDocumentFinder final : public YAML::EventHandler {
+public:
+    std::optional<YAML::Mark> content;
+    void OnDocumentStart(const YAML::Mark&) override { ++documents_; }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { note(mark); }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override { note(mark); }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        note(mark);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        note(mark);
+    }
+    void OnMapEnd() override {}
+
+private:
+    void note(const YAML::Mark& mark) {
+        if (documents_ >= 2 && !content) content = mark;
+    }
+    int documents_ = 0;
+};
+
+std::optional<YAML::Mark> second_document_content(const std::string& text) {
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    SecondDocumentFinder finder;
+    for (int document = 0; document < 2 && parser.HandleNextDocument(finder); ++document) {
+    }
+    return finder.content;
+}
+
+}  // namespace
+
 LoadResult load_config_text(const std::string& text, const std::string& source_name, const LoadOptions& options) {
     LoadResult result;
     result.source_name = source_name;
@@ -817,11 +856,11 @@ LoadResult load_config_text(const std::string& text, const std::string& source_n
     auto config = std::make_shared<Config>();
     config->source_path = source_name;
     try {
-        const std::vector<YAML::Node> documents = YAML::LoadAll(text);
-        for (size_t i = 1; i < documents.size(); ++i)
-            if (!documents[i].IsNull())
-                r.error(position_of_mark(documents[i].Mark()), "", "only one YAML document is allowed");
-        const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+        // Not YAML::LoadAll: on some broken input (",a") yaml-cpp 0.7 reports a next document for
+        // ever (yaml-cpp#1040). Load reads the first; a bounded look finds whether a second has content.
+        if (const auto second = second_document_content(text))
+            r.error(position_of_mark(*second), "", "only one YAML document is allowed");
+        const YAML::Node root = YAML::Load(text);
         // An empty document has no useful position: its errors name only the file.
         const Position root_position = root.IsNull() ? Position{} : position_of_mark(root.Mark());
         read_section(r, Item{"", root, root_position, root_position}, root_keys(), *config);

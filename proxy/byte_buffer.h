@@ -26,6 +26,7 @@ public:
     void commit(size_t n) { end_ += n; }
 
     void append(std::string_view bytes) {
+        if (bytes.empty()) return;  // an empty view may have a null data(): memcpy must not see it
         std::memcpy(prepare(bytes.size()), bytes.data(), bytes.size());
         commit(bytes.size());
     }

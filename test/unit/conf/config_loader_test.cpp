@@ -737,3 +737,24 @@ profiles:
                    });
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("broken input that made yaml-cpp's LoadAll loop for ever returns errors", "[config_loader]") {
+    // yaml-cpp 0.7's LoadAll never returned on ",a" (found by the config fuzz target).
+    for (const char* text : {",a", ",", "a: 1\n,b"}) {
+        INFO(text);
+        const LoadResult result = load_config_text(text, "broken.yaml", {{"sqlite"}});
+        CHECK_FALSE(result.ok());
+        CHECK_FALSE(result.errors.empty());
+    }
+}
+
+TEST_CASE("a second YAML document with content is an error, an empty one is not", "[config_loader]") {
+    const std::string config = "scep: {}\n---\nfoo: 1\n";
+    const LoadResult two = load_config_text(config, "two.yaml", {{"sqlite"}});
+    bool found = false;
+    for (const auto& error : two.errors)
+        if (error.message == "only one YAML document is allowed") found = error.line == 3 && error.column == 1;
+    CHECK(found);
+    const LoadResult trailing = load_config_text("scep: {}\n---\n", "trailing.yaml", {{"sqlite"}});
+    for (const auto& error : trailing.errors) CHECK(error.message != "only one YAML document is allowed");
+}
