@@ -5,14 +5,15 @@
 # Environment: SCEPPROXY_BUILD_DIR (default: build), CTEST_PARALLEL (default: 2),
 #   SCEPPROXY_SANITIZERS (1: always, 0: never; default: only when no CTEST_ARGS narrow the run),
 #   SCEPPROXY_FUZZ_SECONDS (default: 20, per fuzz target),
-#   SCEPPROXY_SANITIZE_INTEGRATION (default: 0; 1 also runs the integration tests under ASan+UBSan).
+#   SCEPPROXY_SANITIZE_INTEGRATION (default: 1; 0 skips the integration tests under ASan+UBSan).
 # Exit code: ctest's (or the failing build step's). The last line printed is ctest's summary.
 #
 # Sanitizer stages (on by default): the unit tests and fuzz corpus replays are built once more
 # with ASan+UBSan in BUILD-asan/ (gcc), and every libFuzzer target with ASan+UBSan in
-# BUILD-fuzz/ (clang). The main ctest runs them as tests sanitize.unit and sanitize.fuzz (label
-# sanitize), so the one summary covers them and any sanitizer report or fuzz finding fails it.
-# Integration tests run under the sanitizers only with SCEPPROXY_SANITIZE_INTEGRATION=1 (see test/fuzz/README.md).
+# BUILD-fuzz/ (clang); the integration tests run once more against the ASan+UBSan daemon. The
+# main ctest runs them as tests sanitize.unit, sanitize.integration and sanitize.fuzz (label
+# sanitize), so the one summary covers them and any sanitizer report or fuzz finding fails it
+# (see test/fuzz/README.md).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,7 +36,7 @@ if [[ "$run_sanitizers" == 1 ]]; then
     asan_dir="$(realpath -m "$build_dir-asan")"
     fuzz_dir="$(realpath -m "$build_dir-fuzz")"
     sanitizer_options=(-DSCEPPROXY_SANITIZED_BUILD_DIR="$asan_dir" -DSCEPPROXY_FUZZ_BUILD_DIR="$fuzz_dir"
-                       -DSCEPPROXY_SANITIZED_INTEGRATION="${SCEPPROXY_SANITIZE_INTEGRATION:-0}")
+                       -DSCEPPROXY_SANITIZED_INTEGRATION="${SCEPPROXY_SANITIZE_INTEGRATION:-1}")
 fi
 
 # RelWithDebInfo: optimised like a release, but with symbols for crash reports.
