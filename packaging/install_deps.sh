@@ -14,7 +14,7 @@ declare -A GROUPS_PACKAGES=(
     [base]="build-essential cmake pkg-config ccache libssl-dev libevent-dev libyaml-cpp-dev
             prometheus-cpp-dev catch2 libfmt-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev
             nlohmann-json3-dev libsystemd-dev scep sqlite3 python3 curl openssl postgresql"
-    [bench]="nginx wrk nghttp2-client slowhttptest"
+    [bench]="nginx wrk nghttp2-client slowhttptest gnuplot-nox strace valgrind"
     [fuzz]="clang-14 libclang-rt-14-dev"
 )
 

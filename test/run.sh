@@ -25,9 +25,9 @@ if [[ -z "$run_sanitizers" ]]; then
     if [[ $# -eq 0 ]]; then run_sanitizers=1; else run_sanitizers=0; fi
 fi
 if [[ "$run_sanitizers" == 1 ]]; then
-    ./packaging/install_deps.sh --with fuzz
+    ./packaging/install_deps.sh --with fuzz,bench
 else
-    ./packaging/install_deps.sh
+    ./packaging/install_deps.sh --with bench  # bench: the bench.smoke test (nginx, wrk, h2load, ...)
 fi
 
 # Empty values unregister the sanitize.* tests (the cache would otherwise keep old paths).
