@@ -145,7 +145,7 @@ prepare_machine() {
 dpkg_install() {
     local deb="$1" output
     # Other processes (apt) may hold dpkg's lock for a moment: retry, bounded.
-    for attempt in 1 2 3 4 5 6; do
+    for _ in 1 2 3 4 5 6; do
         if output="$(DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" 2>&1)"; then
             installed_by_us=true
             return 0
