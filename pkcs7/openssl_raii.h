@@ -15,6 +15,7 @@ namespace scepproxy::pkcs7 {
 
 struct OpensslFree {
     void operator()(BIO* p) const { BIO_free_all(p); }  // also frees chains (CMS_dataInit)
+    void operator()(ASN1_TYPE* p) const { ASN1_TYPE_free(p); }
     void operator()(BIGNUM* p) const { BN_free(p); }
     void operator()(CMS_ContentInfo* p) const { CMS_ContentInfo_free(p); }
     void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }

@@ -67,4 +67,12 @@ using PkiMessageParse = ParseResult<PkiMessageInfo>;
 // bad_attribute. An invalid signature is not an error: see signature_valid.
 PkiMessageParse parse_pki_message(std::span<const std::uint8_t> der, const PkiMessageLimits& limits = {});
 
+// What the request path needs, cheaply: the same attributes and the same errors as
+// parse_pki_message, read by walking the DER down to the signed attributes. No certificate is
+// decoded and nothing is verified: `signer` is absent, signature_valid and content_digest_valid
+// are false. Certificates and CRLs are only checked for framing (the CA reads them). Input the
+// walk doesn't cover (BER indefinite lengths, unexpected shapes, any structural error) goes to
+// parse_pki_message, whose answer (less the signer) is returned.
+PkiMessageParse read_pki_message_attributes(std::span<const std::uint8_t> der, const PkiMessageLimits& limits = {});
+
 }  // namespace scepproxy::pkcs7

@@ -209,6 +209,9 @@ void ScepRequestHandler::on_transaction_bound(const token::BindDecision& decisio
     if (!connection_) return;
     switch (decision.verdict) {
         case token::BindVerdict::bound:
+            check_binding_signature();
+            forward_by_caps();
+            return;
         case token::BindVerdict::already_bound:
             forward_by_caps();
             return;
@@ -285,7 +288,8 @@ bool ScepRequestHandler::inspect_pki_message() {
         decoded_message_ = std::move(*decoded.value);
         der = std::string_view(reinterpret_cast<const char*>(decoded_message_.data()), decoded_message_.size());
     }
-    auto parsed = pkcs7::parse_pki_message(
+    // Only the signed attributes: decoding the certificates costs more than the rest of the request.
+    auto parsed = pkcs7::read_pki_message_attributes(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size()));
     if (!parsed.ok()) {
         LogLine(LogLevel::info, "malformed_message").field("error", pkcs7::to_string(parsed.error))
@@ -300,14 +304,22 @@ bool ScepRequestHandler::inspect_pki_message() {
         take_connection()->respond_text(400, "message_type_not_allowed", "message_type_not_allowed");
         return false;
     }
-    if (!request_message_.signature_valid || !request_message_.content_digest_valid) {
-        // Forwarded anyway: the CA is the judge. Logged because a tampered message means something.
-        LogLine(LogLevel::warn, "pki_message_signature_invalid")
-            .field("token", connection_->log_fields().token_id)
-            .field("signature_valid", request_message_.signature_valid ? "true" : "false")
-            .field("content_digest_valid", request_message_.content_digest_valid ? "true" : "false").emit();
-    }
     return true;
+}
+
+// The message that binds a token to its transaction has its signature checked (the full parse);
+// resends and polls of a bound transaction don't pay for it again. Forwarded either way: the CA
+// is the judge. Logged because a tampered message means something.
+void ScepRequestHandler::check_binding_signature() {
+    auto parsed = pkcs7::parse_pki_message(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pki_der_.data()), pki_der_.size()));
+    if (!parsed.ok()) return;  // read once already: the walk and the full parse agree on what they both read
+    const pkcs7::PkiMessageInfo& info = *parsed.value;
+    if (info.signature_valid && info.content_digest_valid) return;
+    LogLine(LogLevel::warn, "pki_message_signature_invalid")
+        .field("token", connection_->log_fields().token_id)
+        .field("signature_valid", info.signature_valid ? "true" : "false")
+        .field("content_digest_valid", info.content_digest_valid ? "true" : "false").emit();
 }
 
 bool ScepRequestHandler::message_type_allowed(pkcs7::MessageType type) const {
@@ -445,7 +457,7 @@ void ScepRequestHandler::observe_cert_rep() {
     }
     const auto& counters = profile_->metrics->pki_status[type_index];
     if (upstream_status_ != 200) return;  // an HTTP error, counted as such
-    auto parsed = pkcs7::parse_pki_message(
+    auto parsed = pkcs7::read_pki_message_attributes(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(captured_.data()), captured_.size()));
     if (!parsed.ok() || parsed.value->message_type != pkcs7::MessageType::cert_rep || !parsed.value->pki_status) {
         counters[3]->Increment();

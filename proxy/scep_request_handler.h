@@ -45,6 +45,7 @@ private:
 
     void forward(WorkerProfile& profile);
     bool inspect_pki_message();
+    void check_binding_signature();
     void forward_by_caps();
     std::optional<token::FinishQuery> transaction_end() const;
     bool message_type_allowed(pkcs7::MessageType type) const;

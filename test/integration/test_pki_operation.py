@@ -148,6 +148,30 @@ class TransactionBinding(harness.IntegrationTestCase):
     def post(self, token, der):
         return http_post_pki(self.proxy.address, f"/scep/{token}?operation=PKIOperation", der)
 
+    def signature_warnings(self, token):
+        return [fields for fields in map(parse_logfmt, read_text(self.proxy.stdout_path).splitlines())
+                if fields.get("event") == "pki_message_signature_invalid"
+                and fields.get("token") == harness.token_id(token)]
+
+    def test_the_message_that_binds_the_token_has_its_signature_checked(self):
+        token = self.proxy.issue_token("demo", "device-tampered")["token"]
+        der = bytearray(fixture("pkcsreq-wrong-challenge.der"))
+        der[-1] ^= 0x01  # the last byte of the signerInfo's signature
+        self.assertNotEqual(self.post(token, bytes(der)).status, 403)  # forwarded: the CA judges
+        entry = self.proxy.wait_for_request_log(token=harness.token_id(token), op="PKIOperation")
+        self.assertEqual(entry.get("msg_type"), "PKCSReq")
+        warnings = self.signature_warnings(token)
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertEqual(warnings[0].get("signature_valid"), "false")
+        self.assertEqual(warnings[0].get("content_digest_valid"), "true")
+        # Resends of the bound transaction are not checked again; an intact message is never reported.
+        self.assertNotEqual(self.post(token, bytes(der)).status, 403)
+        intact = self.proxy.issue_token("demo", "device-intact")["token"]
+        self.assertNotEqual(self.post(intact, fixture("pkcsreq-wrong-challenge.der")).status, 403)
+        self.proxy.wait_for_request_log(token=harness.token_id(intact), op="PKIOperation")
+        self.assertEqual(len(self.signature_warnings(token)), 1)
+        self.assertEqual(self.signature_warnings(intact), [])
+
     def test_another_transaction_on_a_bound_token_is_refused(self):
         token = self.proxy.issue_token("demo", "device-bound")["token"]
         first, other = fixture("pkcsreq.der"), fixture("pkcsreq-wrong-challenge.der")  # two transactionIDs

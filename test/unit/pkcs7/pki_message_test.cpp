@@ -1,4 +1,4 @@
-// Tests for parse_pki_message: real scepclient/scepserver messages, synthesised SCEP messages, malformed input.
+// Tests for parse_pki_message and read_pki_message_attributes: real scepclient/scepserver messages, synthesised SCEP messages, malformed input.
 #include "pkcs7/pki_message.h"
 
 #include <algorithm>
@@ -26,18 +26,40 @@ namespace scep_oid = test::scep_oid;
 
 std::vector<std::uint8_t> bytes_of(const std::string& text) { return {text.begin(), text.end()}; }
 
+// The DER walk reads what the full parse reads, never verifying: checked wherever the full parse
+// accepts a message. (It may accept damage it doesn't look at, inside certificates or the envelope.)
+void require_same_attributes(const PkiMessageInfo& full, const PkiMessageParse& fast) {
+    INFO("walk: " << to_string(fast.error) << ": " << fast.detail);
+    REQUIRE(fast.ok());
+    const PkiMessageInfo& read = *fast.value;
+    CHECK(read.message_type == full.message_type);
+    CHECK(read.message_type_number == full.message_type_number);
+    CHECK(read.transaction_id == full.transaction_id);
+    CHECK(read.sender_nonce == full.sender_nonce);
+    CHECK(read.recipient_nonce == full.recipient_nonce);
+    CHECK(read.pki_status == full.pki_status);
+    CHECK(read.fail_info == full.fail_info);
+    CHECK(read.fail_info_text == full.fail_info_text);
+    CHECK_FALSE(read.signer.has_value());
+    CHECK_FALSE(read.signature_valid);
+    CHECK_FALSE(read.content_digest_valid);
+}
+
 PkiMessageInfo parse_ok(const std::vector<std::uint8_t>& der, const PkiMessageLimits& limits = {}) {
     PkiMessageParse parsed = parse_pki_message(der, limits);
     INFO("error " << to_string(parsed.error) << ": " << parsed.detail);
     REQUIRE(parsed.ok());
+    require_same_attributes(*parsed.value, read_pki_message_attributes(der, limits));
     return *parsed.value;
 }
 
+// Both readers refuse the message, for the same reason.
 void require_error(const std::vector<std::uint8_t>& der, ParseError error, const PkiMessageLimits& limits = {}) {
-    PkiMessageParse parsed = parse_pki_message(der, limits);
-    INFO("detail: " << parsed.detail);
-    REQUIRE_FALSE(parsed.ok());
-    REQUIRE(to_string(parsed.error) == std::string(to_string(error)));
+    for (const PkiMessageParse& parsed : {parse_pki_message(der, limits), read_pki_message_attributes(der, limits)}) {
+        INFO("detail: " << parsed.detail);
+        REQUIRE_FALSE(parsed.ok());
+        REQUIRE(to_string(parsed.error) == std::string(to_string(error)));
+    }
 }
 
 const test::TestSigner& unit_signer() {
@@ -184,10 +206,11 @@ TEST_CASE("every truncation of a real message is rejected", "[pkcs7][pki_message
     const std::vector<std::uint8_t> der = read_fixture("certrep-success.der");
     for (std::size_t length = 0; length < der.size(); ++length) {
         const std::vector<std::uint8_t> prefix(der.begin(), der.begin() + static_cast<long>(length));
-        const PkiMessageParse parsed = parse_pki_message(prefix, {});
         INFO("length " << length);
-        REQUIRE_FALSE(parsed.ok());
-        REQUIRE((parsed.error == ParseError::empty || parsed.error == ParseError::truncated));
+        for (const PkiMessageParse& parsed : {parse_pki_message(prefix, {}), read_pki_message_attributes(prefix, {})}) {
+            REQUIRE_FALSE(parsed.ok());
+            REQUIRE((parsed.error == ParseError::empty || parsed.error == ParseError::truncated));
+        }
     }
 }
 
@@ -203,6 +226,7 @@ TEST_CASE("truncations with a patched outer length reach OpenSSL and are rejecte
         prefix[3] = static_cast<std::uint8_t>(length - 4);
         INFO("length " << length);
         REQUIRE_FALSE(parse_pki_message(prefix, {}).ok());
+        REQUIRE_FALSE(read_pki_message_attributes(prefix, {}).ok());
     }
 }
 
@@ -225,6 +249,7 @@ TEST_CASE("random garbage is rejected", "[pkcs7][pki_message]") {
             junk[3] = static_cast<std::uint8_t>(junk.size() - 4);
         }
         REQUIRE_FALSE(parse_pki_message(junk, {}).ok());
+        REQUIRE_FALSE(read_pki_message_attributes(junk, {}).ok());
     }
 }
 
@@ -238,10 +263,13 @@ TEST_CASE("mutated real messages never crash and always give a reason", "[pkcs7]
         const int flips = 1 + static_cast<int>(random() % 4);
         for (int i = 0; i < flips; ++i) der[random() % der.size()] = static_cast<std::uint8_t>(random());
         const PkiMessageParse parsed = parse_pki_message(der, {});
+        const PkiMessageParse walked = read_pki_message_attributes(der, {});
+        if (parsed.ok()) require_same_attributes(*parsed.value, walked);
         if (!parsed.ok()) {
             ++rejected;
             REQUIRE(std::string(to_string(parsed.error)) != "unknown");
         }
+        if (!walked.ok()) REQUIRE(std::string(to_string(walked.error)) != "unknown");
     }
     CHECK(rejected > 0);
     CHECK(ERR_peek_error() == 0);  // nothing left on this thread's OpenSSL error queue
@@ -415,6 +443,36 @@ TEST_CASE("limits are configurable", "[pkcs7][pki_message]") {
     limits = {};
     limits.max_nonce_bytes = 15;
     require_error(der, ParseError::bad_attribute, limits);
+}
+
+TEST_CASE("the DER walk leaves BER (indefinite lengths) to the full parse, with the same answer", "[pkcs7][pki_message]") {
+    // The outer SEQUENCE re-encoded with an indefinite length (30 80 ... 00 00): BER, which OpenSSL reads.
+    const std::vector<std::uint8_t> der = synthesised(test::pkcs_req_attributes());
+    REQUIRE(der[1] == 0x82);
+    std::vector<std::uint8_t> ber = {0x30, 0x80};
+    ber.insert(ber.end(), der.begin() + 4, der.end());
+    ber.insert(ber.end(), {0x00, 0x00});
+    REQUIRE(ber[1] == 0x80);  // indefinite
+    const PkiMessageInfo info = parse_ok(ber);
+    CHECK(info.transaction_id == test::kTestTransactionId);
+}
+
+TEST_CASE("the DER walk reads the real messages' attributes without decoding a certificate", "[pkcs7][pki_message]") {
+    for (const char* name : {"pkcsreq.der", "certrep-success.der", "certrep-failure.der", "pkcsreq-wrong-challenge.der"}) {
+        INFO(name);
+        parse_ok(read_fixture(name));
+    }
+    // A certificate whose inside is damaged (not its framing): the walk doesn't look, the full parse refuses.
+    std::vector<std::uint8_t> der = read_fixture("pkcsreq.der");
+    const PkiMessageInfo original = parse_ok(der);
+    const std::vector<std::uint8_t> serial_tag = {0xA0, 0x03, 0x02, 0x01, 0x02};  // tbsCertificate's [0] version v3
+    auto at = std::search(der.begin(), der.end(), serial_tag.begin(), serial_tag.end());
+    REQUIRE(at != der.end());
+    at[2] = 0x04;  // the version INTEGER becomes an OCTET STRING
+    CHECK_FALSE(parse_pki_message(der, {}).ok());
+    const PkiMessageParse walked = read_pki_message_attributes(der, {});
+    REQUIRE(walked.ok());
+    CHECK(walked.value->transaction_id == original.transaction_id);
 }
 
 TEST_CASE("reason codes and names", "[pkcs7][pki_message]") {
