@@ -69,6 +69,7 @@ bool UpstreamConnection::try_next_address() {
             io_event_ = nullptr;
         }
         transport_.reset();
+        peer_closed_ = false;
         const int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) continue;
         const UpstreamTarget& target = pool_.target();
@@ -84,7 +85,9 @@ bool UpstreamConnection::try_next_address() {
         const int on = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         if (::connect(fd, address.get(), address.length) != 0 && errno != EINPROGRESS) continue;
-        io_event_ = event_new(worker_.base(), fd, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
+        // EV_CLOSED (EPOLLRDHUP): an EOF that arrives with the last bytes is reported in the same
+        // edge, so a short read can still end the loop without an extra read() per answer.
+        io_event_ = event_new(worker_.base(), fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
                               &UpstreamConnection::on_io, this);
         event_add(io_event_, nullptr);
         state_ = State::connecting;
@@ -136,20 +139,21 @@ void UpstreamConnection::close() {
 void UpstreamConnection::on_io(int, short what, void* arg) { static_cast<UpstreamConnection*>(arg)->handle_io(what); }
 
 void UpstreamConnection::handle_io(short what) {
+    if (what & EV_CLOSED) peer_closed_ = true;
     switch (state_) {
         case State::connecting:
             if (what & (EV_WRITE | EV_READ)) finish_connect();
             return;
         case State::idle:
             // Anything on an idle connection (EOF, stray bytes) makes it unusable.
-            if (what & EV_READ) close();
+            if (what & (EV_READ | EV_CLOSED)) close();
             return;
         case State::sending:
             if ((what & EV_WRITE) || transport_->write_wants_read()) flush_request();
-            if (state_ == State::awaiting_response && (what & EV_READ)) read_response();
+            if (state_ == State::awaiting_response && (what & (EV_READ | EV_CLOSED))) read_response();
             return;
         case State::awaiting_response:
-            if ((what & EV_READ) || transport_->read_wants_write()) read_response();
+            if ((what & (EV_READ | EV_CLOSED)) || transport_->read_wants_write()) read_response();
             return;
         case State::closed:
             return;
@@ -202,7 +206,8 @@ void UpstreamConnection::read_response() {
         if (r.status == IoStatus::ok) {
             in_.commit(r.bytes);
             if (!feed_response(false)) return;
-            if (r.bytes < room && transport_->short_read_means_drained()) return;
+            // Drained, unless the peer's EOF is already known: then read on until it shows.
+            if (r.bytes < room && transport_->short_read_means_drained() && !peer_closed_) return;
             continue;
         }
         if (r.status == IoStatus::would_block) return;

@@ -94,6 +94,7 @@ private:
     bool head_request_ = false;
     bool request_bytes_sent_ = false;
     bool response_started_ = false;
+    bool peer_closed_ = false;  // the socket reported EV_CLOSED (the upstream sent its FIN)
     uint64_t requests_sent_ = 0;
     ByteBuffer out_;
     ByteBuffer in_;
