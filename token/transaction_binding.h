@@ -10,12 +10,14 @@ namespace scepproxy::token {
 // How many times a write that lost to a concurrent change is tried again before giving up.
 inline constexpr int kBindingAttempts = 3;
 
+// `read_facts()` returns StoreResult<BindingFacts>, not_found for an unknown token.
 // `try_bind()` runs the backend's atomic "bind if free" write
 //   (UPDATE ... SET transaction_id = ? WHERE hash = ? AND transaction_id IS NULL AND not
 //   revoked, consumed or expired) and returns StoreResult<bool>: whether it changed a row.
-// `read_facts()` returns StoreResult<BindingFacts>, not_found for an unknown token.
-// The write is what makes racing binders safe: exactly one changes the row. Losers read
-// the row afterwards and learn why (usually transaction_mismatch).
+// The row is read first: a resend or poll of the bound transaction (the common case: clients
+// resend after PENDING) is answered by that read, without taking the write lock. Only a free
+// token is written to, and the write is what makes racing binders safe: exactly one changes
+// the row; losers read it again and learn why (usually transaction_mismatch).
 template <class TryBind, class ReadFacts>
 BindDecision run_bind(const BindQuery& query, TryBind&& try_bind, ReadFacts&& read_facts) {
     BindDecision decision;
@@ -25,17 +27,6 @@ BindDecision run_bind(const BindQuery& query, TryBind&& try_bind, ReadFacts&& re
         return decision;
     }
     for (int attempt = 0; attempt < kBindingAttempts; ++attempt) {
-        if (query.may_bind) {
-            auto changed = try_bind();
-            if (!changed.ok()) {
-                decision.message = std::move(changed.message);
-                return decision;   // store_unavailable
-            }
-            if (changed.value) {
-                decision.verdict = BindVerdict::bound;
-                return decision;
-            }
-        }
         auto facts = read_facts();
         if (facts.status == StoreStatus::not_found) {
             decision.verdict = BindVerdict::token_unknown;
@@ -43,12 +34,19 @@ BindDecision run_bind(const BindQuery& query, TryBind&& try_bind, ReadFacts&& re
         }
         if (!facts.ok()) {
             decision.message = std::move(facts.message);
-            return decision;
+            return decision;   // store_unavailable
         }
         decision.verdict = bind_verdict(facts.value, query);
-        // `bound` here means the token was free after all: someone released it between our
-        // write and our read. Try the write again.
+        // `bound` here means the token is free and this query may bind it: write.
         if (decision.verdict != BindVerdict::bound) return decision;
+        auto changed = try_bind();
+        if (!changed.ok()) {
+            decision.verdict = BindVerdict::store_unavailable;
+            decision.message = std::move(changed.message);
+            return decision;
+        }
+        if (changed.value) return decision;
+        // Changed between our read and our write (bound elsewhere, revoked, ...): read again.
     }
     decision.verdict = BindVerdict::store_unavailable;
     decision.message = "transaction binding kept changing under concurrent updates";
