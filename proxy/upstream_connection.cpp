@@ -101,6 +101,7 @@ void UpstreamConnection::send(ByteBuffer&& request, bool head_request, UpstreamR
     out_ = std::move(request);
     head_request_ = head_request;
     request_bytes_sent_ = false;
+    send_blocked_ = false;
     response_started_ = false;
     reusable_ = false;  // until a complete, cleanly framed response says otherwise
     parser_.begin(head_request);
@@ -189,13 +190,18 @@ void UpstreamConnection::flush_request() {
             out_.consume(r.bytes);
             continue;
         }
-        if (r.status == IoStatus::would_block) return;
+        if (r.status == IoStatus::would_block) {
+            send_blocked_ = true;
+            return;
+        }
         fail_io(r);
         return;
     }
     state_ = State::awaiting_response;
-    // The answer may already be waiting (edge-triggered: its readiness edge may have passed).
-    read_response();
+    // Edge-triggered: the answer's readiness edge is still to come, unless the request had to wait
+    // for the socket (an early answer's edge may have passed while sending) or TLS holds
+    // decrypted bytes no edge announces. Only then look now: otherwise it costs a read per request.
+    if (send_blocked_ || transport_->pending() > 0) read_response();
 }
 
 void UpstreamConnection::read_response() {
