@@ -3,8 +3,9 @@
 #
 # Usage: deb_package_test.sh build BUILD_DIR OUT_DIR   CPack's .deb of BUILD_DIR into OUT_DIR
 #        deb_package_test.sh install OUT_DIR           metadata and contents; dpkg -i; user, state
-#                                                      directory, admin token; `scepproxy check` and a
-#                                                      token issued as the scepproxy user; reinstall
+#                                                      directory, admin token; `scepproxy check`, a
+#                                                      token issued and `serve` (on loopback) as the
+#                                                      scepproxy user; reinstall
 #                                                      (idempotent postinst, conffile edits kept);
 #                                                      remove (data kept); purge (data gone)
 #        deb_package_test.sh systemd-verify OUT_DIR    dpkg -i; systemd-analyze verify and
@@ -119,8 +120,16 @@ check_contents() {
 # --- installing on this machine -----------------------------------------------------
 
 installed_by_us=false
+serve_pid=""
+serve_dir=""
 
+# The EXIT trap: a daemon the test started is killed, a package it installed purged.
 purge_package() {
+    if [[ -n "$serve_pid" ]]; then
+        kill -KILL "$serve_pid" 2>/dev/null || true
+        serve_pid=""
+    fi
+    [[ -z "$serve_dir" ]] || rm -rf "$serve_dir"
     if $installed_by_us; then
         dpkg --purge scepproxy >/dev/null 2>&1 || echo "deb_package_test: dpkg --purge scepproxy failed" >&2
         installed_by_us=false
@@ -176,13 +185,14 @@ check_installed_state() {
     [[ -x "$BINARY" ]] || fail "$BINARY is not executable"
 }
 
-# Prints the token it issued (its only output on stdout).
+# Sets issued_token to the token it issued.
+issued_token=""
 check_as_installed() {
     local output
     # What the unit's ExecStartPre runs, as the user it runs as.
     output="$(as_scepproxy "$BINARY" check -c "$CONFIG" 2>&1)" || fail "scepproxy check on the installed config: $output"
     expect_eq "scepproxy check" "$output" "$CONFIG: ok"
-    say "scepproxy check -c $CONFIG as the scepproxy user: ok" >&2
+    say "scepproxy check -c $CONFIG as the scepproxy user: ok"
     # The scepproxy user can create the store in its state directory and use it.
     output="$(as_scepproxy "$BINARY" token issue -c "$CONFIG" --profile ndes --device ci-package-test 2>&1)" ||
         fail "token issue as the scepproxy user: $output"
@@ -193,9 +203,66 @@ check_as_installed() {
     output="$(as_scepproxy "$BINARY" token show -c "$CONFIG" "$token" 2>&1)" || fail "token show: $output"
     expect_contains "token show" "$output" '"state": "active"'
     expect_eq "enrollments.db" "$(stat -c '%U:%G' /var/lib/scepproxy/enrollments.db)" scepproxy:scepproxy
-    # Root can't be tricked into writing the configuration as the service user.
+    # The service user can't change its own configuration.
     if as_scepproxy sh -c "echo x >> $CONFIG" 2>/dev/null; then fail "the scepproxy user can write $CONFIG"; fi
-    echo "$token"
+    serve_as_installed "$token"
+    issued_token="$token"
+}
+
+# `scepproxy serve` as the scepproxy user on the installed config, its listeners moved to
+# loopback port 0 (a CI machine may use 8080, 9443 or 9444) and its placeholder upstream (which
+# serve rightly refuses: the name doesn't resolve) to a closed loopback port: it starts, knows
+# the token issued above, serves /metrics and /healthz, and drains on SIGTERM.
+serve_as_installed() {
+    local token="$1" dir address metrics status
+    dir="$(mktemp -d)"
+    serve_dir="$dir"
+    chmod 0755 "$dir"
+    sed -E -e 's/^(  listen: )"[^"]*"/\1"127.0.0.1:0"/' \
+        -e 's#"https://ndes\.example\.invalid/#"http://127.0.0.1:9/#' "$CONFIG" >"$dir/scepproxy.yaml"
+    grep -q '"http://127.0.0.1:9/certsrv/mscep/mscep.dll"' "$dir/scepproxy.yaml" ||
+        fail "no placeholder upstream https://ndes.example.invalid/... in $CONFIG"
+    [[ "$(grep -c '^  listen: "127.0.0.1:0"' "$dir/scepproxy.yaml")" -eq 3 ]] ||
+        fail "expected three listen keys (scep, admin, metrics) in $CONFIG"
+    # setpriv execs the daemon (no runuser parent), so $! is the daemon's pid. It must not
+    # inherit the lock (fd 9), or a daemon left behind would block the next run.
+    setpriv --reuid=scepproxy --regid=scepproxy --init-groups -- "$BINARY" serve -c "$dir/scepproxy.yaml" \
+        >"$dir/out.log" 2>&1 9>&- &
+    serve_pid=$!
+    local pid=$serve_pid
+    for _ in $(seq 1 200); do  # 20 s at most
+        address="$(sed -n 's/.*event=listening listener=scep address=\([0-9.:]*\).*/\1/p' "$dir/out.log")"
+        [[ -n "$address" ]] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ -z "$address" ]]; then
+        kill -KILL "$pid" 2>/dev/null || true
+        cat "$dir/out.log" >&2
+        fail "scepproxy serve on the installed config did not start listening within 20 s"
+    fi
+    metrics="$(sed -n 's/.*event=listening listener=metrics address=\([0-9.:]*\).*/\1/p' "$dir/out.log")"
+    status="$(curl -s -o /dev/null -w '%{http_code}' "http://$address/scep/$token?operation=GetCACaps")"
+    # Nothing listens upstream: the proxy knew the token and tried the upstream (502), it did
+    # not refuse the token (403).
+    expect_eq "GetCACaps with the issued token (nothing listens upstream)" "$status" 502
+    expect_eq "/healthz on the metrics listener" "$(curl -s "http://$metrics/healthz")" ok
+    [[ "$(curl -s "http://$metrics/metrics")" == *$'\n'scepproxy_build_info\{* ]] || fail "no scepproxy_build_info on /metrics"
+    kill -TERM "$pid"
+    for _ in $(seq 1 150); do  # 15 s at most
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid"
+        fail "scepproxy did not exit within 15 s of SIGTERM"
+    fi
+    local exit_code=0
+    wait "$pid" || exit_code=$?
+    serve_pid=""
+    [[ $exit_code -eq 0 ]] || { cat "$dir/out.log" >&2; fail "scepproxy serve exited with $exit_code after SIGTERM"; }
+    rm -rf "$dir"
+    say "scepproxy serve as the scepproxy user on the installed config: listened, answered, stopped on SIGTERM"
 }
 
 run_install() {
@@ -205,7 +272,8 @@ run_install() {
     dpkg_install "$deb"
     say "dpkg -i $(basename "$deb"): installed in $((SECONDS - started)) s"
     check_installed_state
-    token="$(check_as_installed)"
+    check_as_installed
+    token="$issued_token"
 
     # Reinstalling runs postinst again (configure with the old version): nothing is recreated,
     # the administrator's conffile edit stays (dpkg keeps a changed conffile the package didn't change).
@@ -267,5 +335,5 @@ case "${1:-}" in
     build) [[ $# -eq 3 ]] || fail "usage: $0 build BUILD_DIR OUT_DIR"; build_package "$2" "$3" ;;
     install) [[ $# -eq 2 ]] || fail "usage: $0 install OUT_DIR"; run_install "$2" ;;
     systemd-verify) [[ $# -eq 2 ]] || fail "usage: $0 systemd-verify OUT_DIR"; run_systemd_verify "$2" ;;
-    *) sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
