@@ -44,6 +44,23 @@ struct MetricsConfig {
     ListenAddress listen{"127.0.0.1", 9100, "127.0.0.1:9100"};
 };
 
+// Limits per client address group: IPv4 addresses masked to ipv4_prefix bits, IPv6 to ipv6_prefix.
+struct ClientLimitsConfig {
+    uint32_t max_connections = 1000;     // open at once per group; 0: no limit
+    uint32_t requests_per_minute = 0;    // sustained request rate per group; 0: no limit
+    uint32_t request_burst = 100;        // requests allowed at once (the token bucket's size)
+    uint32_t ipv4_prefix = 32;
+    uint32_t ipv6_prefix = 64;
+    uint32_t table_size = 65536;         // groups whose request rate is remembered at most
+};
+
+// Limits per enrollment token (whatever client uses it).
+struct TokenLimitsConfig {
+    uint32_t requests_per_minute = 0;    // 0: no limit
+    uint32_t request_burst = 20;
+    uint32_t table_size = 65536;         // tokens whose request rate is remembered at most
+};
+
 struct LimitsConfig {
     uint32_t max_connections = 20000;
     uint32_t max_request_line_bytes = 16384;
@@ -53,7 +70,10 @@ struct LimitsConfig {
     Duration header_timeout = std::chrono::seconds(10);
     Duration body_timeout = std::chrono::seconds(30);
     Duration idle_timeout = std::chrono::seconds(60);
+    Duration send_timeout = std::chrono::seconds(30);
     Duration shutdown_timeout = std::chrono::seconds(30);
+    ClientLimitsConfig per_client;
+    TokenLimitsConfig per_token;
 };
 
 enum class LogFormat { text, json };

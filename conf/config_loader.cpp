@@ -488,6 +488,27 @@ const KeyTable<MetricsConfig>& metrics_keys() {
     return keys;
 }
 
+const KeyTable<ClientLimitsConfig>& client_limits_keys() {
+    static const KeyTable<ClientLimitsConfig> keys{
+        integer_key("max_connections", &ClientLimitsConfig::max_connections, 0, 1'000'000),  // 0: no limit
+        integer_key("requests_per_minute", &ClientLimitsConfig::requests_per_minute, 0, 6'000'000),  // 0: no limit
+        integer_key("request_burst", &ClientLimitsConfig::request_burst, 1, 1'000'000),
+        integer_key("ipv4_prefix", &ClientLimitsConfig::ipv4_prefix, 8, 32),
+        integer_key("ipv6_prefix", &ClientLimitsConfig::ipv6_prefix, 32, 128),
+        integer_key("table_size", &ClientLimitsConfig::table_size, 16, 16'000'000),
+    };
+    return keys;
+}
+
+const KeyTable<TokenLimitsConfig>& token_limits_keys() {
+    static const KeyTable<TokenLimitsConfig> keys{
+        integer_key("requests_per_minute", &TokenLimitsConfig::requests_per_minute, 0, 6'000'000),  // 0: no limit
+        integer_key("request_burst", &TokenLimitsConfig::request_burst, 1, 1'000'000),
+        integer_key("table_size", &TokenLimitsConfig::table_size, 16, 16'000'000),
+    };
+    return keys;
+}
+
 const KeyTable<LimitsConfig>& limits_keys() {
     static const KeyTable<LimitsConfig> keys{
         integer_key("max_connections", &LimitsConfig::max_connections, 1, 1'000'000),
@@ -498,7 +519,10 @@ const KeyTable<LimitsConfig>& limits_keys() {
         duration_key("header_timeout", &LimitsConfig::header_timeout),
         duration_key("body_timeout", &LimitsConfig::body_timeout),
         duration_key("idle_timeout", &LimitsConfig::idle_timeout),
+        duration_key("send_timeout", &LimitsConfig::send_timeout),
         duration_key("shutdown_timeout", &LimitsConfig::shutdown_timeout),
+        section_key("per_client", &LimitsConfig::per_client, client_limits_keys),
+        section_key("per_token", &LimitsConfig::per_token, token_limits_keys),
     };
     return keys;
 }

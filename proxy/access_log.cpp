@@ -29,4 +29,15 @@ void write_access_log(const AccessLogRecord& record) {
     line.field_ms("total_ms", record.total_ms).emit();
 }
 
+void write_connection_closed_log(std::string_view listener, std::string_view client, std::string_view reason,
+                                 uint64_t requests, double connection_ms) {
+    LogLine(LogLevel::info, "connection_closed")
+        .field("listener", listener)
+        .field("client", client)
+        .field("reason", reason)
+        .field("requests", static_cast<unsigned long long>(requests))
+        .field_ms("connection_ms", connection_ms)
+        .emit();
+}
+
 }  // namespace scepproxy::proxy

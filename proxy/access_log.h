@@ -25,4 +25,9 @@ struct AccessLogRecord {
 
 void write_access_log(const AccessLogRecord& record);
 
+// A connection the proxy closed without an answer (a deadline with nothing to answer, or a limit):
+// one `event=connection_closed` line in the access log.
+void write_connection_closed_log(std::string_view listener, std::string_view client, std::string_view reason,
+                                 uint64_t requests, double connection_ms);
+
 }  // namespace scepproxy::proxy

@@ -29,6 +29,8 @@ public:
     // The connection is done: the host frees it after the current loop iteration.
     virtual void connection_closed(HttpConnection* connection) = 0;
     virtual void request_done(const RequestOutcome& outcome) = 0;
+    // A connection deadline expired: "header_timeout", "body_timeout", "idle_timeout" or "send_timeout".
+    virtual void deadline_expired(std::string_view reason) = 0;
 protected:
     ~ConnectionHost() = default;
 };

@@ -48,6 +48,7 @@ public:
     bool draining() const override { return draining_; }
     void connection_closed(HttpConnection* connection) override;
     void request_done(const RequestOutcome&) override {}
+    void deadline_expired(std::string_view) override {}  // scepproxy_timeouts_total counts the SCEP listener
 
 private:
     static constexpr size_t kMaxConnections = 256;  // operators' tools, not devices

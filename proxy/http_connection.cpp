@@ -14,6 +14,9 @@ namespace {
 
 constexpr size_t kReadChunk = 16384;
 constexpr int64_t kLingerMs = 2000;  // how long a closing connection keeps discarding input
+// After a 408 the client is slow by definition: the answer gets a short linger, so that no slow
+// connection outlives its deadline by more than this.
+constexpr int64_t kDeadlineLingerMs = 500;
 constexpr size_t kKeepBufferBytes = 65536;
 
 http::HttpLimits limits_from(const conf::LimitsConfig& limits) {
@@ -35,7 +38,8 @@ HttpConnection::HttpConnection(ConnectionHost& host, std::string_view listener_n
       transport_(std::move(transport)),
       peer_text_(peer.to_string()),
       handler_(std::move(handler)),
-      parser_(limits_from(host.limits())) {}
+      parser_(limits_from(host.limits())),
+      linger_ms_(kLingerMs) {}
 
 HttpConnection::~HttpConnection() {
     if (state_ == State::handling) handler_->on_abort();
@@ -44,6 +48,7 @@ HttpConnection::~HttpConnection() {
 }
 
 void HttpConnection::start() {
+    accepted_ns_ = monotonic_ns();
     // Registered once for both directions, edge-triggered: no epoll_ctl per request.
     io_event_ = event_new(host_.base(), transport_->fd(), EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
                           &HttpConnection::on_io, this);
@@ -195,11 +200,12 @@ ConnectionHeader HttpConnection::connection_header() {
     return !keep_alive_ ? ConnectionHeader::close : http10_ ? ConnectionHeader::keep_alive : ConnectionHeader::none;
 }
 
-void HttpConnection::respond_text(int status, std::string_view reason, std::string_view body, bool close_after) {
+void HttpConnection::respond_text(int status, std::string_view reason, std::string_view body, bool close_after,
+                                  std::string_view extra_header_lines) {
     if (state_ != State::handling) return;
     if (close_after) keep_alive_ = false;
-    const std::string_view allow = status == 405 ? std::string_view("Allow: GET, POST\r\n") : std::string_view();
-    append_text_response(out_, status, body, connection_header(), allow);
+    if (status == 405) extra_header_lines = "Allow: GET, POST\r\n";
+    append_text_response(out_, status, body, connection_header(), extra_header_lines);
     response_body_bytes_ = body.size() + 1;
     finish_request(status, reason);
 }
@@ -256,6 +262,7 @@ void HttpConnection::finish_request(int status, std::string_view reason) {
 }
 
 void HttpConnection::log_request(int status, std::string_view reason) {
+    ++requests_;
     const double total_ms = request_start_ns_ ? milliseconds_since(request_start_ns_) : 0;
     host_.request_done(RequestOutcome{log_fields_.operation.empty() ? std::string_view("-") : log_fields_.operation,
                                       status, reason, total_ms / 1000});
@@ -287,12 +294,15 @@ void HttpConnection::flush_output() {
         }
         if (r.status == IoStatus::would_block) {
             write_blocked_ = true;
-            arm_timer(TimerPurpose::write, host_.limits().idle_timeout.count());
+            // Total, from the first blocked write: a client reading a byte now and then can't reset it.
+            if (timer_purpose_ != TimerPurpose::write) arm_timer(TimerPurpose::write, host_.limits().send_timeout.count());
             return;
         }
         close_now();  // peer gone
         return;
     }
+    // A streamed answer the client has caught up with: the send deadline starts again at the next block.
+    if (out_.empty() && timer_purpose_ == TimerPurpose::write) disarm_timer();
     if (out_.empty() && state_ == State::finishing) after_flush();
 }
 
@@ -343,7 +353,7 @@ void HttpConnection::begin_close(bool graceful) {
     ::shutdown(transport_->fd(), SHUT_WR);
     state_ = State::lingering;
     in_.clear();
-    arm_timer(TimerPurpose::linger, kLingerMs);
+    arm_timer(TimerPurpose::linger, linger_ms_);
     read_input();
 }
 
@@ -364,26 +374,39 @@ void HttpConnection::handle_timer() {
     switch (purpose) {
         case TimerPurpose::header:
             if (state_ != State::reading_head) return;
-            if (in_.empty()) {
-                close_now();  // never sent a byte of a request: nobody to answer
-                return;
-            }
+            // Never sent a byte of a request (since the last answer): nobody to answer.
+            if (in_.empty()) return close_for_deadline("header_timeout");
             request_start_ns_ = monotonic_ns();
-            state_ = State::handling;
-            respond_text(408, "header_timeout", "header_timeout", true);
+            answer_deadline("header_timeout");
             return;
         case TimerPurpose::body:
             if (state_ != State::reading_body) return;
-            state_ = State::handling;
-            respond_text(408, "body_timeout", "body_timeout", true);
+            answer_deadline("body_timeout");
             return;
         case TimerPurpose::idle:
+            return close_for_deadline("idle_timeout");
         case TimerPurpose::write:
+            return close_for_deadline("send_timeout");  // the client doesn't take its answer: nothing more to say
         case TimerPurpose::linger:
         case TimerPurpose::none:
             close_now();
             return;
     }
+}
+
+// 408 with the deadline's name as reason, then close after a short linger.
+void HttpConnection::answer_deadline(std::string_view reason) {
+    host_.deadline_expired(reason);
+    linger_ms_ = kDeadlineLingerMs;
+    state_ = State::handling;
+    respond_text(408, reason, reason, true);
+}
+
+void HttpConnection::close_for_deadline(std::string_view reason) {
+    host_.deadline_expired(reason);
+    if (host_.access_log_enabled())
+        write_connection_closed_log(listener_name_, peer_text_, reason, requests_, milliseconds_since(accepted_ns_));
+    close_now();
 }
 
 void HttpConnection::arm_timer(TimerPurpose purpose, int64_t milliseconds) {

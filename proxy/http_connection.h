@@ -44,7 +44,9 @@ public:
 
     // --- Answering the request in flight (from the handler, on the host's thread) ---
     // A short text/plain reason code; `close_after` ends the connection after it.
-    void respond_text(int status, std::string_view reason, std::string_view body, bool close_after = false);
+    // extra_header_lines: whole lines ending in CRLF (Retry-After).
+    void respond_text(int status, std::string_view reason, std::string_view body, bool close_after = false,
+                      std::string_view extra_header_lines = {});
     // A complete answer with a known body; extra_header_lines: whole lines ending in CRLF (Allow, WWW-Authenticate).
     void respond(int status, std::string_view content_type, std::string_view body, std::string_view reason,
                  std::string_view extra_header_lines = {});
@@ -88,6 +90,8 @@ private:
     void after_flush();
     void reset_for_next_request();
     void begin_close(bool graceful);
+    void answer_deadline(std::string_view reason);
+    void close_for_deadline(std::string_view reason);
     void close_now();
     void arm_timer(TimerPurpose purpose, int64_t milliseconds);
     void disarm_timer();
@@ -110,6 +114,7 @@ private:
     ByteBuffer in_;
     ByteBuffer out_;
     http::HttpRequestParser parser_;
+    int64_t linger_ms_;                // how long a closing connection discards input; shorter after a 408
     std::string body_;                 // the request body, decoded
     uint64_t body_consumed_ = 0;       // input bytes after the head that were body (framing included)
     size_t head_length_ = 0;
@@ -117,6 +122,8 @@ private:
     bool keep_alive_ = true;
     bool http10_ = false;
 
+    int64_t accepted_ns_ = 0;
+    uint64_t requests_ = 0;            // answered on this connection (for the log)
     int64_t request_start_ns_ = 0;
     RequestLogFields log_fields_;
     uint64_t response_body_bytes_ = 0;

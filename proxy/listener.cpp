@@ -10,22 +10,28 @@
 #include <cerrno>
 #include <cstring>
 
+#include "proxy/clock.h"
+#include "proxy/connection_budget.h"
 #include "proxy/log.h"
 
 namespace scepproxy::proxy {
 namespace {
 constexpr int kMaxAcceptsPerWakeup = 64;
+constexpr int kAcceptRetryMs = 100;  // after accept() ran out of descriptors or memory
+constexpr int64_t kFullWarningIntervalNs = 10'000'000'000;  // at most one warning per listener this often
 }
 
 Listener::Listener(event_base* base, int listen_fd, AcceptCallback on_accept)
     : listen_fd_(listen_fd), on_accept_(std::move(on_accept)) {
     accept_event_ = event_new(base, listen_fd_, EV_READ | EV_PERSIST, &Listener::on_readable, this);
     event_add(accept_event_, nullptr);
+    retry_event_ = event_new(base, -1, 0, &Listener::on_retry, this);
 }
 
 Listener::~Listener() {
     close();
     if (accept_event_) event_free(accept_event_);
+    if (retry_event_) event_free(retry_event_);
 }
 
 void Listener::pause() {
@@ -43,22 +49,48 @@ void Listener::resume() {
 void Listener::close() {
     if (listen_fd_ < 0) return;
     event_del(accept_event_);
+    event_del(retry_event_);
     ::close(listen_fd_);
     listen_fd_ = -1;
 }
 
 void Listener::on_readable(int, short, void* arg) { static_cast<Listener*>(arg)->accept_ready(); }
 
+void Listener::warn_budget_full() {
+    const int64_t now = monotonic_ns();
+    if (last_full_warning_ns_ && now - last_full_warning_ns_ < kFullWarningIntervalNs) return;
+    last_full_warning_ns_ = now;
+    LogLine(LogLevel::warn, "connection_limit_reached")
+        .field("max_connections", static_cast<unsigned long long>(budget_->max()))
+        .field("detail", "not accepting until a connection closes; new connections wait in the listen backlog")
+        .emit();
+}
+
+void Listener::on_retry(int, short, void* arg) { static_cast<Listener*>(arg)->resume(); }
+
 void Listener::accept_ready() {
     for (int i = 0; i < kMaxAcceptsPerWakeup && listen_fd_ >= 0 && !paused_; ++i) {
+        // Full: stop accepting rather than accept-and-close; the kernel backlog holds the rest.
+        if (budget_ && !budget_->try_reserve()) {
+            pause();
+            warn_budget_full();
+            if (!budget_->park(waiter_)) return;
+            resume();
+            continue;
+        }
         sockaddr_storage peer{};
         socklen_t peer_len = sizeof peer;
         const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && budget_) budget_->release();
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            // EMFILE/ENFILE/ENOBUFS: leave the rest in the backlog rather than spin.
+            // EMFILE/ENFILE/ENOBUFS: leave the rest in the backlog and retry a little later rather
+            // than spin on a socket that stays readable.
             LogLine(LogLevel::warn, "accept_failed").field("error", std::strerror(errno)).emit();
+            pause();
+            const timeval retry{0, kAcceptRetryMs * 1000};
+            event_add(retry_event_, &retry);
             return;
         }
         const int on = 1;

@@ -53,6 +53,16 @@ ProxyMetrics::ProxyMetrics(const conf::Config& config)
     for (size_t i = 0; i < kOperationLabels.size(); ++i)
         request_duration_by_operation[i] =
             &request_duration.Add({{"operation", std::string(kOperationLabels[i])}}, kLatencyBuckets);
+    auto& timeout_family = prometheus::BuildCounter().Name("scepproxy_timeouts_total")
+                               .Help("Client connection deadlines that expired (answered 408 or closed), by deadline")
+                               .Register(*registry_);
+    for (size_t i = 0; i < kTimeoutReasons.size(); ++i)
+        timeouts[i] = &timeout_family.Add({{"reason", std::string(kTimeoutReasons[i])}});
+    refused_client_connection_limit =
+        &prometheus::BuildCounter().Name("scepproxy_connections_refused_total")
+             .Help("Client connections closed at accept, by reason (client_connection_limit: the client's "
+                   "address group had limits.per_client.max_connections open)")
+             .Register(*registry_).Add({{"reason", "client_connection_limit"}});
     config_reloads.Add({{"result", "success"}});
     config_reloads.Add({{"result", "failure"}});
     prometheus::BuildGauge().Name("scepproxy_build_info").Help("Build information; the value is always 1")
@@ -128,6 +138,11 @@ std::string ProxyMetrics::render() const {
     std::ostringstream out;
     prometheus::TextSerializer().Serialize(out, registry_->Collect());
     return out.str();
+}
+
+void WorkerMetrics::count_timeout(std::string_view reason) {
+    for (size_t i = 0; i < kTimeoutReasons.size(); ++i)
+        if (kTimeoutReasons[i] == reason) metrics_.timeouts[i]->Increment();
 }
 
 void WorkerMetrics::count_request(const RequestOutcome& outcome) {

@@ -37,6 +37,10 @@ size_t operation_label_index(std::string_view operation);
 constexpr std::array<std::string_view, 5> kPkiRequestTypeLabels = {"PKCSReq", "RenewalReq", "CertPoll", "GetCert", "GetCRL"};
 constexpr std::array<std::string_view, 4> kPkiStatusLabels = {"SUCCESS", "FAILURE", "PENDING", "unparsable"};
 
+// The `reason` label of scepproxy_timeouts_total: the connection deadlines.
+constexpr std::array<std::string_view, 4> kTimeoutReasons = {"header_timeout", "body_timeout", "idle_timeout",
+                                                             "send_timeout"};
+
 struct ProfileMetrics {
     // [request type][status], indices into the label arrays above.
     std::array<std::array<prometheus::Counter*, kPkiStatusLabels.size()>, kPkiRequestTypeLabels.size()> pki_status{};
@@ -80,6 +84,8 @@ public:
     prometheus::Counter& ca_cache_hit;
     prometheus::Counter& ca_cache_miss;
     prometheus::Gauge& scep_connections;
+    std::array<prometheus::Counter*, kTimeoutReasons.size()> timeouts{};  // {reason}, in kTimeoutReasons order
+    prometheus::Counter* refused_client_connection_limit = nullptr;  // scepproxy_connections_refused_total
     StoreMetrics store;
 
 private:
@@ -96,6 +102,8 @@ public:
     void connection_opened() { metrics_.scep_connections.Increment(); }
     void connection_closed() { metrics_.scep_connections.Decrement(); }
     void count_ca_cache(bool hit) { (hit ? metrics_.ca_cache_hit : metrics_.ca_cache_miss).Increment(); }
+    void count_timeout(std::string_view reason);
+    void count_refused_connection() { metrics_.refused_client_connection_limit->Increment(); }
 
 private:
     struct StringHash {

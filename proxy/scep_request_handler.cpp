@@ -76,8 +76,20 @@ void ScepRequestHandler::release_request() {
     pki_der_ = {};
 }
 
+// Over the request rate of `limiter` for `key`: 429 with Retry-After (the connection stays usable).
+bool ScepRequestHandler::refuse_if_rate_limited(RateLimiter& limiter, const LimitKey& key, std::string_view reason) {
+    if (!limiter.enabled()) return false;
+    const RateLimiter::Decision decision = limiter.take(key, monotonic_ns());
+    if (decision.allowed) return false;
+    const std::string retry_after =
+        "Retry-After: " + std::to_string(retry_after_seconds(decision.retry_after_ns)) + "\r\n";
+    take_connection()->respond_text(429, reason, reason, false, retry_after);
+    return true;
+}
+
 void ScepRequestHandler::on_request(HttpConnection& connection, const IncomingRequest& request) {
     connection_ = &connection;
+    if (refuse_if_rate_limited(worker_.client_request_limiter(), client_, "client_rate_limited")) return;
     is_post_ = request.head.method == http::HttpMethod::post;
     body_ = request.body;
     const RouteResult routed = route_scep_request(request.head.path, request.head.query);
@@ -121,6 +133,8 @@ void ScepRequestHandler::on_request(HttpConnection& connection, const IncomingRe
     }
     const token::TokenHash hash = token->hash();
     connection.log_fields().token_id = hash.id();
+    // Before the store: a token hammered by a leak or a loop costs the store nothing.
+    if (refuse_if_rate_limited(worker_.token_request_limiter(), token_limit_key(hash), "token_rate_limited")) return;
     token::AccessQuery query;
     query.token_hash = hash;
     query.check_device = route_.operation == ScepOperation::pki_operation;

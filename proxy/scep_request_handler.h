@@ -7,7 +7,10 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/client_connection_counter.h"
+#include "proxy/limit_key.h"
 #include "proxy/metrics.h"
+#include "proxy/rate_limiter.h"
 #include "proxy/request_handler.h"
 #include "proxy/scep_route.h"
 #include "proxy/upstream_connection.h"
@@ -26,7 +29,9 @@ class ScepRequestHandler final : public RequestHandler,
                                  public token::SessionCallback,
                                  public UpstreamResponseSink {
 public:
-    explicit ScepRequestHandler(Worker& worker) : worker_(worker) {}
+    // client: the client's address group; client_slot: its place in the per-client connection count.
+    ScepRequestHandler(Worker& worker, const LimitKey& client, ClientConnectionCounter::Slot client_slot)
+        : worker_(worker), client_(client), client_slot_(std::move(client_slot)) {}
     ~ScepRequestHandler() override;
 
     void on_request(HttpConnection& connection, const IncomingRequest& request) override;
@@ -57,9 +62,12 @@ private:
     std::string shown_to_device(ScepOperation op, std::string_view body) const;
     void record_upstream(UpstreamOutcome outcome);
     HttpConnection* take_connection();
+    bool refuse_if_rate_limited(RateLimiter& limiter, const LimitKey& key, std::string_view reason);
     void release_request();
 
     Worker& worker_;
+    const LimitKey client_;
+    const ClientConnectionCounter::Slot client_slot_;
     // The request in flight (null between requests).
     HttpConnection* connection_ = nullptr;
     bool is_post_ = false;

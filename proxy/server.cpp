@@ -10,9 +10,13 @@
 #include <thread>
 
 #include "proxy/challenge/challenge_source.h"
+#include "proxy/client_connection_counter.h"
+#include "proxy/connection_budget.h"
 #include "proxy/control_loop.h"
+#include "proxy/descriptor_limit.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
+#include "proxy/rate_limiter.h"
 #include "proxy/socket_address.h"
 #include "proxy/tls_context.h"
 #include "proxy/worker.h"
@@ -105,10 +109,32 @@ private:
     const std::string backend_;
 };
 
+// Every client connection needs a descriptor (two while its request is upstream): say at start
+// when the limit the process got can't carry limits.max_connections.
+void raise_and_check_descriptor_limit(const conf::Config& config) {
+    const DescriptorLimit limit = raise_descriptor_limit();
+    if (!limit.error.empty())
+        LogLine(LogLevel::warn, "descriptor_limit_unchanged").field("detail", limit.error).emit();
+    const uint64_t needed = descriptors_needed(config);
+    LogLine(LogLevel::info, "descriptor_limit").field("nofile", static_cast<unsigned long long>(limit.soft))
+        .field("was", static_cast<unsigned long long>(limit.soft_before))
+        .field("hard", static_cast<unsigned long long>(limit.hard)).emit();
+    if (limit.soft < needed)
+        LogLine(LogLevel::warn, "descriptor_limit_too_small")
+            .field("nofile", static_cast<unsigned long long>(limit.soft))
+            .field("needed", static_cast<unsigned long long>(needed))
+            .field("max_connections", static_cast<unsigned long long>(config.limits.max_connections))
+            .field("detail", "max_connections client connections, one upstream connection each and the idle "
+                             "upstream pools need more descriptors than RLIMIT_NOFILE allows: raise LimitNOFILE "
+                             "(systemd) or ulimit -Hn, or lower limits.max_connections")
+            .emit();
+}
+
 }  // namespace
 
 int run_server(std::shared_ptr<const conf::Config> config) {
     set_log_style(config->log.format == conf::LogFormat::json ? LogStyle::json : LogStyle::text);
+    raise_and_check_descriptor_limit(*config);
 
     // Before the store: it reports to them from its first connection on.
     ProxyMetrics metrics(*config);
@@ -142,6 +168,17 @@ int run_server(std::shared_ptr<const conf::Config> config) {
     }
 
     const unsigned worker_count = config->workers;
+    ConnectionBudget connection_budget(config->limits.max_connections, worker_count);
+    shared.connection_budget = &connection_budget;
+    const auto& limits = config->limits;
+    ClientConnectionCounter client_connections(limits.per_client.max_connections);
+    RateLimiter client_requests(RateLimit{limits.per_client.requests_per_minute, limits.per_client.request_burst},
+                                limits.per_client.table_size);
+    RateLimiter token_requests(RateLimit{limits.per_token.requests_per_minute, limits.per_token.request_burst},
+                               limits.per_token.table_size);
+    shared.client_connections = &client_connections;
+    shared.client_requests = &client_requests;
+    shared.token_requests = &token_requests;
     std::vector<int> fds;
     std::string bound;
     if (!open_worker_sockets(config->scep.listen, worker_count, &fds, &bound, &error)) {

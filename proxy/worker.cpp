@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "proxy/access_log.h"
 #include "proxy/http_connection.h"
 #include "proxy/log.h"
 #include "proxy/scep_request_handler.h"
@@ -67,9 +68,6 @@ bool Worker::init(std::string* error) {
     shutdown_deadline_event_ = event_new(base_, -1, 0, &Worker::on_shutdown_deadline, this);
     event_add(stop_event_, nullptr);
 
-    const unsigned workers = std::max(1u, shared_.config->workers);
-    max_connections_ = std::max<size_t>(1, (shared_.config->limits.max_connections + workers - 1) / workers);
-
     tasks_ = std::make_unique<LoopTaskQueue>(base_);
     if (!tasks_->valid()) {
         *error = std::string("eventfd: ") + std::strerror(errno);
@@ -93,6 +91,8 @@ bool Worker::init(std::string* error) {
         return accept_connection(fd, peer);
     });
     listen_fd_ = -1;  // the listener owns it now
+    listener_->use_budget(shared_.connection_budget, index_);
+    shared_.connection_budget->set_wake(index_, [this] { post([this] { resume_accepting(); }); });
     return true;
 }
 
@@ -115,31 +115,49 @@ WorkerProfile* Worker::find_profile(std::string_view name) {
     return nullptr;
 }
 
-// Returns false when this worker is now full: the listener pauses rather than accept-and-close.
+// The listener reserved this connection's place in the connection budget; it is given back when
+// the connection closes (or now, when it is refused).
 bool Worker::accept_connection(int fd, const SocketAddress& peer) {
+    const auto& per_client = shared_.config->limits.per_client;
+    const LimitKey client = client_limit_key(peer, per_client.ipv4_prefix, per_client.ipv6_prefix);
+    auto client_slot = shared_.client_connections->try_acquire(client);
+    if (!client_slot) {
+        // Refused at accept, before any byte is read or a TLS handshake is paid for.
+        ::close(fd);
+        shared_.connection_budget->release();
+        metrics_.count_refused_connection();
+        if (shared_.config->log.access_log)
+            write_connection_closed_log(kListenerName, peer.to_string(), "client_connection_limit", 0, 0);
+        return true;
+    }
     std::unique_ptr<Transport> transport;
     if (shared_.scep_tls) {
         auto tls = std::make_unique<TlsTransport>(shared_.scep_tls, fd, TlsTransport::Role::server);
-        if (!tls->valid()) return true;  // out of memory for this one: it is closed, keep accepting
+        if (!tls->valid()) {  // out of memory for this one: it is closed, keep accepting
+            shared_.connection_budget->release();
+            return true;
+        }
         transport = std::move(tls);
     } else {
         transport = std::make_unique<PlainSocketTransport>(fd);
     }
     auto* connection = new HttpConnection(*this, kListenerName, std::move(transport), peer,
-                                          std::make_unique<ScepRequestHandler>(*this));
+                                          std::make_unique<ScepRequestHandler>(*this, client, std::move(*client_slot)));
     connections_->add(connection);
     metrics_.connection_opened();
     connection->start();
-    if (connections_->size() < max_connections_) return true;
-    LogLine(LogLevel::warn, "connection_limit").field("worker", index_)
-        .field("max_connections", static_cast<unsigned long>(max_connections_)).emit();
-    return false;
+    return true;
 }
 
 void Worker::connection_closed(HttpConnection* connection) {
     connections_->remove(connection);
     metrics_.connection_closed();
-    if (listener_->paused() && !draining_ && connections_->size() < max_connections_) listener_->resume();
+    shared_.connection_budget->release();
+}
+
+// Woken by the connection budget (a connection closed somewhere while this listener was parked).
+void Worker::resume_accepting() {
+    if (!draining_) listener_->resume();
 }
 
 void Worker::upstream_closed(UpstreamConnection* connection) { connections_->delete_later(connection); }

@@ -9,11 +9,14 @@
 
 #include "conf/config.h"
 #include "proxy/ca_answer_cache.h"
+#include "proxy/client_connection_counter.h"
+#include "proxy/connection_budget.h"
 #include "proxy/connection_host.h"
 #include "proxy/connection_set.h"
 #include "proxy/listener.h"
 #include "proxy/loop_task_queue.h"
 #include "proxy/metrics.h"
+#include "proxy/rate_limiter.h"
 #include "proxy/tls_context.h"
 #include "proxy/upstream_target.h"
 #include "token/enrollment_store.h"
@@ -33,6 +36,10 @@ struct WorkerShared {
     token::EnrollmentStore* store = nullptr;
     ProxyMetrics* metrics = nullptr;
     SSL_CTX* scep_tls = nullptr;  // the SCEP listener's TLS context; null: plain HTTP
+    ConnectionBudget* connection_budget = nullptr;  // limits.max_connections, one waiter per worker
+    ClientConnectionCounter* client_connections = nullptr;  // limits.per_client.max_connections
+    RateLimiter* client_requests = nullptr;                 // limits.per_client.requests_per_minute
+    RateLimiter* token_requests = nullptr;                  // limits.per_token.requests_per_minute
 };
 
 // A profile's upstreams as this worker sees them: one pool per upstream, round-robin start.
@@ -65,11 +72,14 @@ public:
     bool draining() const override { return draining_; }
     void connection_closed(HttpConnection* connection) override;
     void request_done(const RequestOutcome& outcome) override { metrics_.count_request(outcome); }
+    void deadline_expired(std::string_view reason) override { metrics_.count_timeout(reason); }
 
     const conf::Config& config() const { return *shared_.config; }
     token::EnrollmentSession& store_session() { return *store_session_; }
     WorkerProfile* find_profile(std::string_view name);
     WorkerMetrics& metrics() { return metrics_; }
+    RateLimiter& client_request_limiter() { return *shared_.client_requests; }
+    RateLimiter& token_request_limiter() { return *shared_.token_requests; }
     // Thread-safe: runs `task` on this worker's thread (how asynchronous backends hand back answers).
     void post(std::function<void()> task) { tasks_->post(std::move(task)); }
     void upstream_closed(UpstreamConnection* connection);  // freed after this loop iteration
@@ -78,6 +88,7 @@ private:
     static void on_stop_signal(int fd, short what, void* arg);
     static void on_shutdown_deadline(int fd, short what, void* arg);
     bool accept_connection(int fd, const SocketAddress& peer);
+    void resume_accepting();
     void begin_drain();
     void maybe_finish_drain();
 
@@ -89,7 +100,6 @@ private:
     event* stop_event_ = nullptr;
     event* shutdown_deadline_event_ = nullptr;
     bool draining_ = false;
-    size_t max_connections_ = 0;     // this worker's share of limits.max_connections
 
     WorkerMetrics metrics_;
     std::unique_ptr<token::EnrollmentSession> store_session_;

@@ -389,6 +389,17 @@ class Proxy:
     def alive(self):
         return self.process is not None and self.process.poll() is None
 
+    def metric(self, name, **labels):
+        """One sample of the proxy's /metrics (needs proxy_config(metrics=True)) with exactly these
+        labels, 0 when absent; e.g. metric("scepproxy_connections", listener="scep")."""
+        text = http_get(self.listener_address("metrics"), "/metrics").body.decode()
+        wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+        for line in text.splitlines():
+            match = re.match(r"^(\w+)(?:\{([^}]*)\})? (\S+)$", line)
+            if match and match.group(1) == name and ",".join(sorted((match.group(2) or "").split(","))) == wanted:
+                return float(match.group(3))
+        return 0.0
+
     def stop(self):
         """SIGTERM; returns (exit code, exited within STOP_TIMEOUT)."""
         if self.process is None:
@@ -405,12 +416,12 @@ class Proxy:
     def output(self):
         return read_text(self.stdout_path) + read_text(self.stderr_path)
 
-    def request_log(self):
-        """Access log entries (event=request), parsed, in order."""
+    def request_log(self, event="request"):
+        """Access log entries (event=request, or event=connection_closed), parsed, in order."""
         entries = []
         for line in read_text(self.stdout_path).splitlines():
             fields = parse_logfmt(line)
-            if fields.get("event") == "request":
+            if fields.get("event") == event:
                 entries.append(fields)
         return entries
 

@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 # Integration: two proxies sharing one PostgreSQL store (scale-out), and a store outage (stopped or frozen server) and recovery.
 import os
-import re
 import time
 import uuid
 
@@ -25,17 +24,6 @@ def postgres_store(conninfo_file, cache_ttl=CACHE_TTL):
             f"postgres: {{ conninfo_file: {conninfo_file}, pool_size: 2, timeout: {int(STORE_TIMEOUT * 1000)}ms, "
             f"connect_timeout: {int(STORE_TIMEOUT * 1000)}ms }}",
             f"cache_ttl: {int(cache_ttl * 1000)}ms"]
-
-
-def metric_value(proxy, name, **labels):
-    """The value of one sample on the proxy's /metrics, 0 when absent."""
-    text = http_get(proxy.listener_address("metrics"), "/metrics").body.decode()
-    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    for line in text.splitlines():
-        match = re.match(r"^(\w+)\{([^}]*)\} (\S+)$", line)
-        if match and match.group(1) == name and ",".join(sorted(match.group(2).split(","))) == wanted:
-            return float(match.group(3))
-    return 0.0
 
 
 class SharedStore(harness.IntegrationTestCase):
@@ -124,16 +112,16 @@ class SharedStore(harness.IntegrationTestCase):
 
     def test_store_operations_are_counted_by_backend_op_and_outcome(self):
         token = self.issue_through(self.proxy_a, "demo", "device-counted")["token"]
-        before = metric_value(self.proxy_b, "scepproxy_store_operations_total",
+        before = self.proxy_b.metric("scepproxy_store_operations_total",
                               backend="postgres", op="check_access", outcome="ok")
         self.assertEqual(http_get(self.proxy_b.address, f"/scep/{token}?operation=GetCACaps").status, 200)
-        after = metric_value(self.proxy_b, "scepproxy_store_operations_total",
+        after = self.proxy_b.metric("scepproxy_store_operations_total",
                              backend="postgres", op="check_access", outcome="ok")
-        hits = metric_value(self.proxy_b, "scepproxy_store_operations_total",
+        hits = self.proxy_b.metric("scepproxy_store_operations_total",
                             backend="postgres", op="check_access", outcome="cache_hit")
         # Asked once, or answered from the cache of the worker that asked before.
         self.assertGreaterEqual(after - before + hits, 1)
-        issued = metric_value(self.proxy_a, "scepproxy_store_operations_total",
+        issued = self.proxy_a.metric("scepproxy_store_operations_total",
                               backend="postgres", op="issue_token", outcome="ok")
         self.assertGreaterEqual(issued, 1)
         text = http_get(self.proxy_b.listener_address("metrics"), "/metrics").body.decode()
@@ -178,7 +166,7 @@ class StoreOutage(harness.IntegrationTestCase):
         self.assertTrue(self.proxy.alive())
 
     def unavailable_count(self):
-        return metric_value(self.proxy, "scepproxy_store_operations_total",
+        return self.proxy.metric("scepproxy_store_operations_total",
                             backend="postgres", op="check_access", outcome="unavailable")
 
     def test_a_stopped_server_means_503_with_a_log_line_and_a_count_then_recovery(self):
@@ -190,7 +178,7 @@ class StoreOutage(harness.IntegrationTestCase):
             self.assertRefusedWithin(token, STORE_TIMEOUT + 2.0, "with the server stopped")
         self.assertTrue(self.proxy.alive())
         self.assertGreaterEqual(self.unavailable_count() - counted_before, 3)
-        rejected = metric_value(self.proxy, "scepproxy_rejections_total", reason="store_unavailable")
+        rejected = self.proxy.metric("scepproxy_rejections_total", reason="store_unavailable")
         self.assertGreaterEqual(rejected, 3)
         warnings = [harness.parse_logfmt(line) for line in harness.read_text(self.proxy.stdout_path).splitlines()]
         unavailable = [w for w in warnings if w.get("event") == "store_unavailable"]
