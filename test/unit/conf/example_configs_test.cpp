@@ -105,3 +105,67 @@ TEST_CASE("the annotated example says restart exactly where the schema needs one
     }
     CHECK(restart_keys == 6);  // workers, admin, metrics, and the three listen addresses
 }
+
+namespace {
+
+// The Debian package's /etc/scepproxy/scepproxy.yaml, with the commented-out blocks that follow
+// a line "# KEY:" (and are indented under it) uncommented when `uncomment` is true.
+std::string packaged_config(bool uncomment) {
+    std::ifstream in(std::string(SCEPPROXY_SOURCE_DIR) + "/packaging/debian/scepproxy.yaml");
+    std::string text;
+    bool in_block = false;
+    for (std::string line; std::getline(in, line);) {
+        static const std::regex block_start(R"(^( *)# (tls|challenge):$)");
+        static const std::regex block_line(R"(^( *)#   (.*)$)");
+        std::smatch m;
+        if (uncomment && std::regex_match(line, m, block_start)) {
+            line = m[1].str() + m[2].str() + ":";
+            in_block = true;
+        } else if (uncomment && in_block && std::regex_match(line, m, block_line)) {
+            line = m[1].str() + "  " + m[2].str();
+        } else {
+            in_block = false;
+        }
+        text += line + "\n";
+    }
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("the Debian package's config loads: loopback admin and metrics, sqlite under /var/lib/scepproxy", "[conf][examples]") {
+    const auto result = load_config_text(packaged_config(false), "scepproxy.yaml", LoadOptions{{"sqlite"}});
+    INFO(result.error_text());
+    REQUIRE(result.ok());
+    const Config& c = *result.config;
+    CHECK_FALSE(c.scep.tls);
+    REQUIRE(c.admin.enabled);
+    CHECK(c.admin.listen.host == "127.0.0.1");
+    CHECK(c.admin.bearer_token_file == "/etc/scepproxy/admin.token");  // postinst creates it
+    REQUIRE(c.metrics.enabled);
+    CHECK(c.metrics.listen.host == "127.0.0.1");
+    CHECK(c.metrics.listen.port != 9100);  // prometheus-node-exporter's port
+    CHECK(c.store.backend == "sqlite");
+    CHECK(c.store.sqlite.path.rfind("/var/lib/scepproxy/", 0) == 0);  // the unit's StateDirectory
+    REQUIRE(c.profiles.size() == 1);
+    CHECK(c.profiles[0].challenge.type == ChallengeType::none);
+    // The unit's TimeoutStopSec=45s leaves room for the drain.
+    CHECK(c.limits.shutdown_timeout < std::chrono::seconds(45));
+    // No file but the admin token is referenced: `scepproxy check` passes as installed.
+    REQUIRE(result.referenced_files.size() == 1);
+    CHECK(result.referenced_files[0].path == "/etc/scepproxy/admin.token");
+}
+
+TEST_CASE("the Debian package's config stays valid with its TLS and NDES blocks uncommented", "[conf][examples]") {
+    const std::string text = packaged_config(true);
+    INFO(text);
+    const auto result = load_config_text(text, "scepproxy.yaml", LoadOptions{{"sqlite"}});
+    INFO(result.error_text());
+    REQUIRE(result.ok());
+    const Config& c = *result.config;
+    CHECK(c.scep.tls);
+    REQUIRE(c.profiles.size() == 1);
+    CHECK(c.profiles[0].tls);
+    CHECK(c.profiles[0].challenge.type == ChallengeType::dynamic);
+    CHECK(c.profiles[0].challenge.auth == ChallengeAuth::ntlm);
+}
