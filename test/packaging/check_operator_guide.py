@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # The operator's guide (packaging/README.md) against the code: its troubleshooting tables name exactly what the proxy reports.
 """The code has no single list of rejection reasons: they come from literals at the answer
-sites and from a few enums' to_string() functions. This reads them from the sources the
+sites (respond_text, abort_response, the connection_closed log line, and any function that
+passes its `std::string_view reason` on to them) and from a few enums' to_string() functions. This reads them from the sources the
 way they are written (and fails if it finds none, so a refactoring can't silently turn the
 check into a no-op), then compares them with the tables of the guide that follow a marker
 comment `<!-- checked: KIND -->`:
@@ -56,14 +57,88 @@ def nonempty(name, values):
     return set(values)
 
 
+# Where a request's reason ends up: the answer, or the access log line of a connection closed
+# without one. The reasons of answers that aren't refusals are left out.
+REASON_SINKS = ("respond_text", "abort_response", "write_connection_closed_log")
+NOT_REJECTIONS = {"forwarded", "cache_hit", "ok"}
+DEFINITION = re.compile(r"\b(?:\w+::)?(\w+)\(([^()]*\bstd::string_view reason\b[^()]*)\)\s*(?:const\s*)?\{")
+
+
+def split_arguments(text):
+    """Top-level comma-separated pieces of an argument list."""
+    pieces, depth, current, quoted = [], 0, "", False
+    for i, ch in enumerate(text):
+        if ch == '"' and (i == 0 or text[i - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted and ch in "([{":
+            depth += 1
+        elif not quoted and ch in ")]}":
+            depth -= 1
+        elif not quoted and depth == 0 and ch == ",":
+            pieces.append(current.strip())
+            current = ""
+            continue
+        current += ch
+    return pieces + [current.strip()]
+
+
+def reason_passers(texts):
+    """{function: index of its `reason` parameter} for the sinks and every function that takes a
+    `std::string_view reason` and hands it on to one of them (answer_deadline, close_for_deadline,
+    refuse_if_rate_limited, ...)."""
+    passers = {}
+    changed = True
+    while changed:
+        changed = False
+        for text in texts:
+            for m in DEFINITION.finditer(text):
+                name = m.group(1)
+                if name in passers:
+                    continue
+                index = [piece.split()[-1] for piece in split_arguments(m.group(2))].index("reason")
+                body = text[m.end():text.find("\n}\n", m.end())]
+                if name in REASON_SINKS or re.search(rf"\b(?:{'|'.join(sorted(passers) or ['^'])})\([^;]*\breason\b", body):
+                    passers[name] = index
+                    changed = True
+    missing = set(REASON_SINKS) - set(passers)
+    assert not missing, f"no definitions with a `std::string_view reason` parameter for {missing}"
+    return passers
+
+
+def calls(text, name):
+    """The argument lists of the calls of `name` in `text` (balanced parentheses)."""
+    found = []
+    for m in re.finditer(rf"\b{name}\(", text):
+        depth, i = 1, m.end()
+        while depth and i < len(text):
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            i += 1
+        arguments = text[m.end():i - 1]
+        if "std::string_view" in arguments:
+            continue  # a definition or declaration: typed parameters
+        found.append(split_arguments(arguments))
+    return found
+
+
+def literal_reasons(texts, passers):
+    """The literal `reason` arguments of calls to `passers`; a call answering with a status below
+    400 is no refusal."""
+    reasons = set()
+    for text in texts:
+        for name, index in passers.items():
+            for arguments in calls(text, name):
+                if re.fullmatch(r"\d{3}", arguments[0]) and int(arguments[0]) < 400:
+                    continue
+                if index < len(arguments) and (literal := re.fullmatch(r'"([a-z0-9_]+)"', arguments[index])):
+                    reasons.add(literal.group(1))
+    return reasons - NOT_REJECTIONS
+
+
 def scep_rejection_reasons():
     proxy = sources("proxy/*.cpp")
-    reasons = set()
-    # Literal reasons at the answer sites: respond_text(403, "token_malformed", ...).
-    for text in proxy.values():
-        for status, reason in re.findall(r'respond_text\(\s*(\d{3})\s*,\s*"([a-z0-9_]+)"', text):
-            if int(status) >= 400:
-                reasons.add(reason)
+    # Literal reasons at the answer sites: respond_text(403, "token_malformed", ...), and at the
+    # calls of functions that pass theirs on: answer_deadline("header_timeout"), ...
+    reasons = literal_reasons(proxy.values(), reason_passers(proxy.values()))
     nonempty("respond_text(STATUS, \"reason\", ...) calls", reasons)
 
     handler = proxy["proxy/scep_request_handler.cpp"]
