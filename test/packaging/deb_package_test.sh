@@ -91,7 +91,8 @@ check_contents() {
     local deb="$1" listing control
     listing="$(dpkg-deb -c "$deb")"
     for path in ./usr/sbin/scepproxy ./etc/scepproxy/scepproxy.yaml ./lib/systemd/system/scepproxy.service \
-                ./usr/share/doc/scepproxy/copyright ./usr/share/doc/scepproxy/README.md \
+                ./usr/share/doc/scepproxy/copyright ./usr/share/doc/scepproxy/changelog.Debian.gz \
+                ./usr/share/doc/scepproxy/README.md \
                 ./usr/share/doc/scepproxy/scepproxy.example.yaml \
                 ./usr/share/doc/scepproxy/grafana/scepproxy-dashboard.json \
                 ./usr/share/doc/scepproxy/prometheus/scepproxy-alerts.yml; do
@@ -107,10 +108,13 @@ check_contents() {
         grep -qE "^-rwxr-xr-x .* \./$script\$" <<<"$control" || fail "control lacks an executable $script: $control"
     done
     expect_eq "conffiles" "$(dpkg-deb -I "$deb" conffiles)" "$CONFIG"
-    # A stripped daemon: symbols stay in the build tree.
+    # A stripped daemon: symbols stay in the build tree. The changelog names this version.
     local tmp sections
     tmp="$(mktemp -d)"
     dpkg-deb -x "$deb" "$tmp"
+    expect_eq "changelog.Debian's version" \
+        "$(zcat "$tmp/usr/share/doc/scepproxy/changelog.Debian.gz" | dpkg-parsechangelog -l - -S Version 2>&1)" \
+        "$(dpkg-deb -f "$deb" Version)"
     sections="$(readelf -S --wide "$tmp/usr/sbin/scepproxy")" || { rm -rf "$tmp"; fail "readelf on the packaged scepproxy"; }
     rm -rf "$tmp"
     grep -qE '\.(debug_info|symtab) ' <<<"$sections" && fail "the packaged scepproxy is not stripped"
