@@ -151,6 +151,7 @@ bool HttpConnection::parse_head() {
     }
     body_.reserve(request.content_length.value_or(host_.limits().max_body_bytes));
     state_ = State::reading_body;
+    body_deadline_ns_ = monotonic_ns() + host_.limits().body_timeout.count() * 1'000'000;
     arm_timer(TimerPurpose::body, host_.limits().body_timeout.count());
     // The client waits for this before sending its body, unless the body is already here.
     if (request.expect_continue && in_.size() == head_length_) {
@@ -301,8 +302,14 @@ void HttpConnection::flush_output() {
         close_now();  // peer gone
         return;
     }
-    // A streamed answer the client has caught up with: the send deadline starts again at the next block.
-    if (out_.empty() && timer_purpose_ == TimerPurpose::write) disarm_timer();
+    // The client took what was waiting: a streamed answer's send deadline starts again at its next
+    // block; a 100 Continue sent while the body arrives hands back to the body's deadline.
+    if (out_.empty() && timer_purpose_ == TimerPurpose::write) {
+        if (state_ == State::reading_body)
+            arm_timer(TimerPurpose::body, std::max<int64_t>(0, (body_deadline_ns_ - monotonic_ns()) / 1'000'000));
+        else
+            disarm_timer();
+    }
     if (out_.empty() && state_ == State::finishing) after_flush();
 }
 

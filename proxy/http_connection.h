@@ -125,6 +125,7 @@ private:
     int64_t accepted_ns_ = 0;
     uint64_t requests_ = 0;            // answered on this connection (for the log)
     int64_t request_start_ns_ = 0;
+    int64_t body_deadline_ns_ = 0;     // when the body must be complete (monotonic)
     RequestLogFields log_fields_;
     uint64_t response_body_bytes_ = 0;
     bool response_started_ = false;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Integration: connection deadlines, the global and per-client connection limits and the request-rate limits, each at N and N+1.
-import re
+import resource
 import socket
 import time
 
@@ -249,6 +249,37 @@ class RequestRateLimits(LimitsTestCase):
         self.proxy.wait_for_request_log(status=429, reason="token_rate_limited")
         self.assertEqual(self.proxy.metric("scepproxy_rejections_total", reason="token_rate_limited"), 1)
         self.assertEqual(self.proxy.metric("scepproxy_rejections_total", reason="client_rate_limited"), 1)
+
+
+class DescriptorLimit(harness.IntegrationTestCase):
+    """At start the proxy raises its soft RLIMIT_NOFILE to the hard one and says when that is too few."""
+
+    def start_with(self, name, max_connections):
+        upstream = self.start_upstream(canned=CANNED)
+        proxy = self.start_proxy(proxy_config(self.workdir, [Profile("demo", upstream.url)],
+                                              limits={"max_connections": max_connections}), name=name)
+        lines = [harness.parse_logfmt(line) for line in harness.read_text(proxy.stdout_path).splitlines()]
+        return {entry.get("event"): entry for entry in lines}
+
+    def test_the_soft_limit_is_raised_to_the_hard_one_and_a_too_small_one_is_named(self):
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if hard == resource.RLIM_INFINITY or hard >= 2_000_000:
+            self.skipTest(f"the hard descriptor limit ({hard}) carries even a million connections")
+        events = self.start_with("too_many", 1_000_000)
+        self.assertEqual(int(events["descriptor_limit"]["nofile"]), hard)
+        warning = events["descriptor_limit_too_small"]
+        self.assertEqual((int(warning["nofile"]), int(warning["max_connections"])), (hard, 1_000_000))
+        self.assertGreater(int(warning["needed"]), 2_000_000)
+        # Started with a low soft limit (inherited from here): raised; enough descriptors, no warning.
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+        try:
+            events = self.start_with("few", 100)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        self.assertEqual(int(events["descriptor_limit"]["was"]), min(1024, hard))
+        self.assertEqual(int(events["descriptor_limit"]["nofile"]), hard)
+        self.assertNotIn("descriptor_limit_too_small", events)
 
 
 if __name__ == "__main__":

@@ -334,6 +334,40 @@ TEST_CASE("integers: bounds are enforced and named in the message", "[conf][load
                               });
 }
 
+TEST_CASE("per-client and per-token limits: defaults, values, bounds, unknown keys", "[conf][loader]") {
+    const auto defaults = load(kValid);
+    REQUIRE(defaults.ok());
+    const auto& limits = defaults.config->limits;
+    CHECK(limits.per_client.max_connections == 1000);
+    CHECK(limits.per_client.requests_per_minute == 0);
+    CHECK(limits.per_client.ipv4_prefix == 32);
+    CHECK(limits.per_client.ipv6_prefix == 64);
+    CHECK(limits.per_token.requests_per_minute == 0);
+    CHECK(limits.send_timeout == std::chrono::seconds(30));
+
+    const auto set = load(kValid + "limits:\n  send_timeout: 2s\n  per_client: { max_connections: 0, requests_per_minute: 600,"
+                                   " request_burst: 50, ipv4_prefix: 24, ipv6_prefix: 48, table_size: 16 }\n"
+                                   "  per_token: { requests_per_minute: 10, request_burst: 5, table_size: 100 }\n");
+    REQUIRE(set.ok());
+    const auto& c = set.config->limits.per_client;
+    CHECK((c.max_connections == 0 && c.requests_per_minute == 600 && c.request_burst == 50 && c.ipv4_prefix == 24 &&
+           c.ipv6_prefix == 48 && c.table_size == 16));
+    const auto& t = set.config->limits.per_token;
+    CHECK((t.requests_per_minute == 10 && t.request_burst == 5 && t.table_size == 100));
+    CHECK(set.config->limits.send_timeout == std::chrono::seconds(2));
+
+    const auto bad = load(kValid + "limits:\n  per_client:\n    ipv6_prefix: 31\n    ipv4_prefix: 33\n"
+                                   "    request_burst: 0\n    table_size: 15\n    burst: 3\n");
+    CHECK(error_lines(bad) == std::vector<std::string>{
+                                  "test.yaml:9:18: limits.per_client.ipv6_prefix: expected an integer between 32 and 128",
+                                  "test.yaml:10:18: limits.per_client.ipv4_prefix: expected an integer between 8 and 32",
+                                  "test.yaml:11:20: limits.per_client.request_burst: expected an integer between 1 and 1000000",
+                                  "test.yaml:12:17: limits.per_client.table_size: expected an integer between 16 and 16000000",
+                                  error_lines(bad).back(),
+                              });
+    CHECK(error_lines(bad).back().starts_with("test.yaml:13:5: limits.per_client.burst: unknown key"));
+}
+
 TEST_CASE("workers: auto, a count, or an error", "[conf][loader]") {
     CHECK(load(kValid + "workers: auto\n").config->workers == 0);
     CHECK(load(kValid + "workers: 1024\n").config->workers == 1024);
