@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # Integration: slowhttptest's slowloris (-H), slow body (-B) and slow read (-X) on loopback: no slow connection outlives its deadline + 1 s, and scepclient enrolls during each attack.
 """How a connection's life is measured: `ss` lists the proxy's side of every connection to its
-port in state ESTABLISHED or CLOSE-WAIT (the proxy hasn't closed or shut it down yet) every
-SAMPLE seconds. A connection's life is at least from the end of the first listing that shows it
+port in state ESTABLISHED or CLOSE-WAIT (the proxy hasn't closed or shut it down yet; waiting in
+the listen backlog counts too) every SAMPLE seconds. A connection's life is at least from the end of the first listing that shows it
 to the start of the last one: never more than it really lived, so a connection seen living
 longer than its deadline + 1 s really did. Connections the enrollment used (their client ports
 appear in the access log with the enrollment's token) are left out: a kept-alive device
@@ -46,40 +46,34 @@ def raise_descriptor_limit():
 
 
 class ConnectionLives:
-    """First and last sighting of each proxy-side connection, from repeated ss listings."""
+    """First and last sighting of each proxy-side connection, from repeated ss listings. A
+    connection is known by its socket cookie (ss -e "sk:"), unique for the kernel's uptime and
+    the same before and after accept(): a client port reused by a later connection is another one."""
 
     def __init__(self, port):
         self.port = port
-        self.pattern = re.compile(rf"127\.0\.0\.1:{port}\s+127\.0\.0\.1:(\d+)")
-        self.lives = []          # [client port, first seen (end of listing), last seen (start of listing)]
-        self.current = {}        # client port -> index in lives, for connections in the last listing
+        self.pattern = re.compile(rf"127\.0\.0\.1:{port}\s+127\.0\.0\.1:(\d+)\s.*?\bsk:([0-9a-f]+)")
+        self.lives = {}          # cookie -> [client port, first seen (end of listing), last seen (start of listing)]
         self.peak = 0
 
     def sample(self):
         started = time.monotonic()
-        listing = subprocess.run(["ss", "-Htn", "state", "established", "state", "close-wait",
+        listing = subprocess.run(["ss", "-Htne", "state", "established", "state", "close-wait",
                                   f"( sport = :{self.port} )"], capture_output=True, text=True, timeout=10).stdout
         ended = time.monotonic()
-        ports = {int(port) for port in self.pattern.findall(listing)}
-        seen = {}
-        for port in ports:
-            if port in self.current:
-                index = self.current[port]
-                self.lives[index][2] = started
-            else:  # new, or a port reused after its connection left a listing: a new connection
-                index = len(self.lives)
-                self.lives.append([port, ended, started])
-            seen[port] = index
-        self.current = seen
-        self.peak = max(self.peak, len(ports))
-        return len(ports)
+        found = self.pattern.findall(listing)
+        for port, cookie in found:
+            life = self.lives.setdefault(cookie, [int(port), ended, started])
+            life[2] = started
+        self.peak = max(self.peak, len(found))
+        return len(found)
 
     def longest(self, excluded_ports):
-        lives = [(last - first, port) for port, first, last in self.lives if port not in excluded_ports]
+        lives = [(last - first, port) for port, first, last in self.lives.values() if port not in excluded_ports]
         return max(lives, default=(0.0, None))
 
     def count(self, excluded_ports):
-        return sum(1 for port, _, _ in self.lives if port not in excluded_ports)
+        return sum(1 for port, _, _ in self.lives.values() if port not in excluded_ports)
 
 
 class SlowClients(harness.IntegrationTestCase):
