@@ -121,6 +121,16 @@ struct UpstreamConfig {
     uint16_t port = 0;      // default 80/443 from the scheme
     std::string path;       // "/certsrv/mscep/mscep.dll"; "/" when empty
     std::string host_header; // "host" or "host:port" when the port is not the default
+    std::string name;       // label in logs and metrics: as configured, else "host:port" (unique per profile)
+};
+
+// Active health checks of a profile's upstreams: GetCACaps every `interval`; an upstream is
+// taken out after `fall` failed checks in a row and back in after `rise` good ones.
+struct HealthCheckConfig {
+    Duration interval = std::chrono::seconds(5);
+    Duration timeout = std::chrono::seconds(2);   // one check, connect included
+    uint32_t fall = 3;
+    uint32_t rise = 2;
 };
 
 struct UpstreamTlsConfig {
@@ -151,12 +161,17 @@ struct ChallengeConfig {
 };
 
 struct ProfileConfig {
+    static constexpr size_t kMaxUpstreams = 16;
     std::string name;
-    std::vector<UpstreamConfig> upstreams;  // at least one
+    std::vector<UpstreamConfig> upstreams;  // at least one, at most kMaxUpstreams
     std::optional<UpstreamTlsConfig> tls;
+    // Present: active checks, and an upstream that refuses a connection is taken out until
+    // `rise` checks pass. Absent: every upstream is always tried (a failed one is skipped per request).
+    std::optional<HealthCheckConfig> health_check;
     Duration connect_timeout = std::chrono::seconds(5);
     Duration timeout = std::chrono::seconds(30);      // whole upstream response
     uint32_t max_idle_connections = 32;               // per worker, per upstream
+    uint32_t max_response_bytes = 4 << 20;            // an upstream answer's body; larger: 502
     Duration ca_cache_ttl = std::chrono::minutes(5);
     Duration token_ttl = std::chrono::minutes(55);
     // PKIOperation: devices send PKCSReq, RenewalReq and CertPoll; GetCert and GetCRL only if allowed.

@@ -139,6 +139,18 @@ std::optional<UpstreamConfig> read_url(Reader& r, const Item& item) {
     return r.take(item, parse_http_url(Reader::text(item)));
 }
 
+// Upstream names are log fields and metric labels: short and plain.
+std::optional<std::string> read_upstream_name(Reader& r, const Item& item) {
+    const std::string text = Reader::text(item);
+    const auto plain = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+               c == '.' || c == ':';
+    };
+    if (!text.empty() && text.size() <= 63 && std::all_of(text.begin(), text.end(), plain)) return text;
+    r.error(item.position, item.path, "invalid upstream name: use 1 to 63 of A-Z, a-z, 0-9, '_', '-', '.' and ':'");
+    return std::nullopt;
+}
+
 // Reads one of `choices` (a fixed word, like "auto" or "true"), reporting `expected` otherwise.
 template <class V>
 std::optional<V> read_choice(Reader& r, const Item& item, const std::vector<std::pair<std::string_view, V>>& choices,
@@ -579,8 +591,22 @@ const KeyTable<StoreConfig>& store_keys() {
 const KeyTable<UpstreamConfig>& upstream_keys() {
     static const KeyTable<UpstreamConfig> keys{
         required(Key<UpstreamConfig>{"url", [](Reader& r, const Item& item, UpstreamConfig& target) {
-                                         if (auto url = read_url(r, item)) target = std::move(*url);
+                                         auto url = read_url(r, item);
+                                         if (!url) return;
+                                         if (!target.name.empty()) url->name = std::move(target.name);  // `name:` came first
+                                         target = std::move(*url);
                                      }}),
+        value_key("name", &UpstreamConfig::name, read_upstream_name),
+    };
+    return keys;
+}
+
+const KeyTable<HealthCheckConfig>& health_check_keys() {
+    static const KeyTable<HealthCheckConfig> keys{
+        duration_key("interval", &HealthCheckConfig::interval, 100ms),
+        duration_key("timeout", &HealthCheckConfig::timeout),
+        integer_key("fall", &HealthCheckConfig::fall, 1, 100),
+        integer_key("rise", &HealthCheckConfig::rise, 1, 100),
     };
     return keys;
 }
@@ -623,9 +649,11 @@ const KeyTable<ProfileConfig>& profile_keys() {
     static const KeyTable<ProfileConfig> keys{
         required(list_key("upstreams", &ProfileConfig::upstreams, upstream_keys)),
         optional_section_key("tls", &ProfileConfig::tls, upstream_tls_keys),
+        optional_section_key("health_check", &ProfileConfig::health_check, health_check_keys),
         duration_key("connect_timeout", &ProfileConfig::connect_timeout),
         duration_key("timeout", &ProfileConfig::timeout),
         integer_key("max_idle_connections", &ProfileConfig::max_idle_connections, 0, 10'000),  // 0: no keep-alive
+        integer_key("max_response_bytes", &ProfileConfig::max_response_bytes, 1024, 64 << 20),
         duration_key("ca_cache_ttl", &ProfileConfig::ca_cache_ttl, 0ms),  // 0: no cache
         duration_key("token_ttl", &ProfileConfig::token_ttl),
         bool_key("allow_get_cert", &ProfileConfig::allow_get_cert),
@@ -788,6 +816,22 @@ void check_profile(Reader& r, const ProfileConfig& profile) {
     if (profile.connect_timeout > profile.timeout)
         r.error(r.nearest_position(key + ".connect_timeout"), key + ".connect_timeout",
                 "longer than timeout (" + format_duration(profile.timeout) + "), which includes the connect");
+    if (profile.upstreams.size() > ProfileConfig::kMaxUpstreams)
+        r.error(r.nearest_position(key + ".upstreams"), key + ".upstreams",
+                "at most " + std::to_string(ProfileConfig::kMaxUpstreams) + " upstreams per profile");
+    for (size_t i = 0; i < profile.upstreams.size(); ++i) {
+        for (size_t j = 0; j < i; ++j) {
+            if (profile.upstreams[i].name != profile.upstreams[j].name) continue;
+            const std::string path = key + ".upstreams[" + std::to_string(i) + "]";
+            r.error(r.nearest_position(path + ".name"), path + ".name",
+                    "upstream name '" + profile.upstreams[i].name + "' already used by upstreams[" + std::to_string(j) +
+                        "] (give each upstream its own `name:`)");
+            break;
+        }
+    }
+    if (profile.health_check && profile.health_check->timeout > profile.health_check->interval)
+        r.error(r.nearest_position(key + ".health_check.timeout"), key + ".health_check.timeout",
+                "longer than health_check.interval (" + format_duration(profile.health_check->interval) + ")");
     if (profile.tls) {
         const bool any_https = std::any_of(profile.upstreams.begin(), profile.upstreams.end(),
                                            [](const UpstreamConfig& u) { return u.scheme == "https"; });

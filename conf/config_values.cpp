@@ -183,7 +183,8 @@ Parsed<UpstreamConfig> parse_http_url(std::string_view text) {
     out.path = path.empty() ? "/" : std::string(path);
 
     out.host_header = ipv6 ? "[" + out.host + "]" : out.host;
-    if (out.port != default_port) out.host_header += ":" + std::to_string(out.port);
+    out.name = out.host_header + ":" + std::to_string(out.port);
+    if (out.port != default_port) out.host_header = out.name;
     return Result::ok(std::move(out));
 }
 

@@ -89,7 +89,7 @@ ProxyMetrics::ProxyMetrics(const conf::Config& config)
     auto& upstream_duration = prometheus::BuildHistogram().Name("scepproxy_upstream_duration_seconds")
                                   .Help("Time from sending a request upstream to the end of its answer").Register(*registry_);
     auto& upstream_up = prometheus::BuildGauge().Name("scepproxy_upstream_up")
-                            .Help("1 if the last exchange with this upstream succeeded, 0 if it failed").Register(*registry_);
+                            .Help("1 if the upstream is in service, 0 if it is taken out (health checks, refused connections)").Register(*registry_);
     auto& pki_status = prometheus::BuildCounter().Name("scepproxy_pki_status_total")
                            .Help("CertRep answers seen from upstreams, by profile, request type and pkiStatus").Register(*registry_);
     auto& challenge_fetches = prometheus::BuildCounter().Name("scepproxy_challenge_fetch_total")
@@ -111,7 +111,7 @@ ProxyMetrics::ProxyMetrics(const conf::Config& config)
                 {{"profile", profile.name}, {"outcome", to_string(static_cast<UpstreamOutcome>(i))}});
         m.upstream_duration = &upstream_duration.Add({{"profile", profile.name}}, kLatencyBuckets);
         for (const auto& upstream : profile.upstreams) {
-            auto& gauge = upstream_up.Add({{"profile", profile.name}, {"upstream", upstream.host_header}});
+            auto& gauge = upstream_up.Add({{"profile", profile.name}, {"upstream", upstream.name}});
             gauge.Set(1);  // presumed up until an exchange fails
             m.upstream_up.push_back(&gauge);
         }

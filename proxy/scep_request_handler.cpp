@@ -18,6 +18,8 @@ namespace {
 
 constexpr size_t kMaxTokenText = 64;
 constexpr size_t kMaxCertRepBytes = 256 * 1024;  // pkcs7's default message limit
+// A request goes to at most two upstreams: one retry, so a failing CA costs a device at most twice.
+constexpr unsigned kMaxUpstreamAttempts = 2;
 
 // The one answer for unknown, expired and revoked tokens: nothing tells them apart on the wire.
 constexpr std::string_view kInvalidTokenBody = "invalid_token";
@@ -179,6 +181,7 @@ void ScepRequestHandler::on_access_decided(const token::AccessDecision& decision
 void ScepRequestHandler::forward(WorkerProfile& profile) {
     profile_ = &profile;
     upstream_attempts_ = 0;
+    upstreams_tried_ = 0;
     upstream_start_ns_ = monotonic_ns();
     const ScepOperation op = route_.operation;
     upstream_operation_ = route_.operation_text;
@@ -371,22 +374,36 @@ void ScepRequestHandler::forward_with_caps(std::string_view caps) {
     send_upstream();
 }
 
-// Tries upstreams until one accepts a connection; answers 502 if none does.
+// Sends to the next upstream; answers 502 if no connection could even be started.
 void ScepRequestHandler::send_upstream() {
-    while (!start_upstream_attempt()) {
-        if (upstream_attempts_ >= profile_->pools.size()) {
-            take_connection()->respond_text(502, "upstream_connect_failed", "upstream_unavailable");
-            return;
-        }
-    }
+    if (!try_upstreams()) take_connection()->respond_text(502, "upstream_connect_failed", "upstream_unavailable");
 }
 
-// Picks the next upstream round-robin and sends. False if no connection could even be started.
-bool ScepRequestHandler::start_upstream_attempt() {
-    WorkerProfile& profile = *profile_;
-    upstream_index_ = profile.next_upstream++ % profile.pools.size();
-    upstream_pool_ = profile.pools[upstream_index_].get();
+// Starts an attempt on the next upstream the profile picks, within kMaxUpstreamAttempts. False
+// when none could be started (no upstream left to try, or no connection could even be opened).
+bool ScepRequestHandler::try_upstreams() {
+    while (upstream_attempts_ < kMaxUpstreamAttempts) {
+        const std::optional<size_t> index = profile_->pick_upstream(upstreams_tried_);
+        if (!index) return false;
+        if (start_upstream_attempt(*index)) return true;
+        record_upstream(UpstreamOutcome::connect_failed);
+    }
+    return false;
+}
+
+// Whether a failed or refused attempt may be followed by another (on an upstream not tried yet).
+bool ScepRequestHandler::may_retry_upstream() const {
+    return upstream_attempts_ < kMaxUpstreamAttempts && profile_->can_pick_upstream(upstreams_tried_);
+}
+
+// Sends to upstream `index`. False if no connection could even be started.
+bool ScepRequestHandler::start_upstream_attempt(size_t index) {
+    upstream_index_ = index;
+    upstream_pool_ = profile_->pools[index].get();
     ++upstream_attempts_;
+    upstreams_tried_ |= 1u << index;
+    discarding_answer_ = false;
+    held_.clear();
     upstream_ = upstream_pool_->acquire();
     if (!upstream_) return false;
     ByteBuffer request;
@@ -405,6 +422,10 @@ bool ScepRequestHandler::start_upstream_attempt() {
 
 void ScepRequestHandler::on_upstream_head(const http::HttpResponse& head) {
     upstream_status_ = head.status;
+    // A server error to a GetCACert/GetCACaps while another upstream may answer: ask that one instead.
+    discarding_answer_ = head.status >= 500 && idempotent() && connection_ && !connection_->response_started() &&
+                         may_retry_upstream();
+    if (discarding_answer_) return;
     if (capture_ != Capture::none && head.status == 200) captured_content_type_ = head.content_type;
     if (probing_caps_ || holding_answer_ || !connection_) return;  // nothing goes to the device yet
     const bool length_known = head.framing == http::BodyFraming::content_length || head.framing == http::BodyFraming::none;
@@ -414,6 +435,7 @@ void ScepRequestHandler::on_upstream_head(const http::HttpResponse& head) {
 }
 
 void ScepRequestHandler::on_upstream_body(std::string_view data) {
+    if (discarding_answer_) return;
     if (holding_answer_ && upstream_status_ != 200) {
         // Not a capability list: passed on unchanged, once complete.
         if (held_.size() + data.size() <= CaAnswerCache::kMaxBodyBytes) held_.append(data);
@@ -454,8 +476,12 @@ void ScepRequestHandler::record_upstream(UpstreamOutcome outcome) {
     metrics.upstream_requests[static_cast<size_t>(outcome)]->Increment();
     if (outcome == UpstreamOutcome::ok) metrics.upstream_duration->Observe(milliseconds_since(upstream_start_ns_) / 1000);
     // Passive health: the last exchange decides (active checks come with upstream failover).
+    // With health checks, a refused connection takes the upstream out until `rise` checks pass
+    // (passive ejection); without them, the gauge shows whether the last exchange reached it.
     const bool reachable = outcome != UpstreamOutcome::connect_failed && outcome != UpstreamOutcome::connect_timeout;
-    metrics.upstream_up[upstream_index_]->Set(reachable ? 1 : 0);
+    UpstreamHealth& health = *upstream_pool_->target().health;
+    if (!reachable) health.mark(false, to_string(outcome));
+    else if (!profile_->targets->profile->health_check) health.mark(true, "exchange_ok");
 }
 
 // Reads the upstream's CertRep (in the clear, like the request) for the log and metrics; the
@@ -501,6 +527,13 @@ void ScepRequestHandler::on_upstream_complete() {
     upstream_pool_->release(upstream);
     record_upstream(UpstreamOutcome::ok);
     if (!connection_) return;
+    if (discarding_answer_) {
+        LogLine(LogLevel::warn, "upstream_error_status").field("profile", profile_->targets->profile->name)
+            .field("upstream", upstream_pool_->target().label).field("status", upstream_status_).emit();
+        discarding_answer_ = false;
+        if (!try_upstreams()) take_connection()->respond_text(502, "upstream_connect_failed", "upstream_unavailable");
+        return;
+    }
     if (holding_answer_) {
         // GetCACaps, held to be shown with POSTPKIOperation (the cache keeps the upstream's own words).
         holding_answer_ = false;
@@ -523,6 +556,7 @@ void ScepRequestHandler::on_upstream_complete() {
             return;
         }
         upstream_attempts_ = 0;
+        upstreams_tried_ = 0;
         forward_with_caps(caps->body);
         return;
     }
@@ -553,14 +587,12 @@ void ScepRequestHandler::on_upstream_failed(UpstreamFailure failure, bool reques
         take_connection()->abort_response(upstream_status_, to_string(failure));
         return;
     }
-    // Nothing reached the upstream: safe to try the next one, even for a PKIOperation.
-    // GetCACert/GetCACaps are idempotent and may be retried even after bytes went out;
-    // a PKIOperation never is (its challenge is single-use).
-    const bool idempotent = route_.operation != ScepOperation::pki_operation || probing_caps_;
-    const bool retriable = failure != UpstreamFailure::response_timeout && (!request_bytes_sent || idempotent);
-    while (retriable && upstream_attempts_ < profile_->pools.size()) {
-        if (start_upstream_attempt()) return;
-    }
+    // GetCACert/GetCACaps are idempotent: retried elsewhere after any failure the device saw
+    // nothing of. A PKIOperation only when its connect failed, so no byte of it went out: its
+    // challenge is single-use and the CA may already be working on it.
+    const bool connect_failed = failure == UpstreamFailure::connect_failed || failure == UpstreamFailure::connect_timeout;
+    const bool retriable = idempotent() || (connect_failed && !request_bytes_sent);
+    if (retriable && try_upstreams()) return;
     release_request();
     switch (failure) {
         case UpstreamFailure::response_timeout:

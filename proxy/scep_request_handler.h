@@ -57,7 +57,10 @@ private:
     void forward_with_caps(std::string_view caps);
     void observe_cert_rep();
     void send_upstream();
-    bool start_upstream_attempt();
+    bool try_upstreams();
+    bool start_upstream_attempt(size_t index);
+    bool may_retry_upstream() const;
+    bool idempotent() const { return route_.operation != ScepOperation::pki_operation || probing_caps_; }
     void store_captured_answer();
     std::string shown_to_device(ScepOperation op, std::string_view body) const;
     void record_upstream(UpstreamOutcome outcome);
@@ -89,6 +92,8 @@ private:
     size_t upstream_index_ = 0;
     UpstreamConnection* upstream_ = nullptr;
     unsigned upstream_attempts_ = 0;
+    uint32_t upstreams_tried_ = 0;     // bit i: the profile's upstream i was tried for this request
+    bool discarding_answer_ = false;   // an idempotent request's 5xx, dropped for a retry elsewhere
     int64_t upstream_start_ns_ = 0;
     int upstream_status_ = 0;
     bool probing_caps_ = false;        // asking the upstream's GetCACaps before forwarding another operation

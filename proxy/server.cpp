@@ -19,6 +19,7 @@
 #include "proxy/rate_limiter.h"
 #include "proxy/socket_address.h"
 #include "proxy/tls_context.h"
+#include "proxy/upstream_health_checker.h"
 #include "proxy/worker.h"
 #include "token/store_registry.h"
 
@@ -156,6 +157,11 @@ int run_server(std::shared_ptr<const conf::Config> config) {
         LogLine(LogLevel::error, "upstream_resolve_failed").field("detail", error).emit();
         return 1;
     }
+    for (auto& targets : shared.profiles) {
+        const ProfileMetrics& profile_metrics = metrics.profile(targets.profile->name);
+        for (size_t i = 0; i < targets.upstreams.size(); ++i)
+            targets.upstreams[i].health->set_gauge(profile_metrics.upstream_up[i]);
+    }
 
     SslCtxPtr scep_tls;
     if (config->scep.tls) {
@@ -206,6 +212,8 @@ int run_server(std::shared_ptr<const conf::Config> config) {
         LogLine(LogLevel::error, "listen_failed").field("detail", error).emit();
         return 1;
     }
+    // On the control loop: off the data path, which only reads the health flags it publishes.
+    UpstreamHealthChecker health_checker(control.base(), shared.profiles);
 
     std::vector<std::unique_ptr<Worker>> workers;
     for (unsigned i = 0; i < worker_count; ++i) {
@@ -216,6 +224,7 @@ int run_server(std::shared_ptr<const conf::Config> config) {
         }
     }
     for (auto& worker : workers) worker->start();
+    health_checker.start();  // before the control loop's thread touches its event_base
     control.start();
     LogLine(LogLevel::info, "listening").field("listener", "scep").field("address", bound)
         .field("tls", scep_tls ? "on" : "off")

@@ -11,23 +11,28 @@
 
 #include "proxy/log.h"
 #include "proxy/tls_transport.h"
+#include "proxy/upstream_host.h"
 #include "proxy/upstream_pool.h"
-#include "proxy/worker.h"
 
 namespace scepproxy::proxy {
 namespace {
 
 constexpr size_t kReadChunk = 16384;
 constexpr int64_t kIdleKeepMs = 30000;           // shorter than IIS's 120 s, so we close first
-constexpr uint64_t kMaxUpstreamBodyBytes = 4 << 20;  // SCEP answers are a few KB; bound the worst case
-
-http::HttpResponseLimits response_limits() {
+// SCEP answers are a few KB: the profile's max_response_bytes bounds the worst case.
+http::HttpResponseLimits response_limits(const conf::ProfileConfig& profile) {
     http::HttpResponseLimits limits;
     limits.max_status_line_bytes = 8192;
     limits.max_header_bytes = 65536;
     limits.max_headers = 128;
-    limits.max_body_bytes = kMaxUpstreamBodyBytes;
+    limits.max_body_bytes = profile.max_response_bytes;
     return limits;
+}
+
+// What a parse error in the answer means for the exchange.
+UpstreamFailure failure_of(const http::HttpResponseParser& parser) {
+    return parser.error().code == http::HttpErrorCode::upstream_body_too_large ? UpstreamFailure::body_too_large
+                                                                              : UpstreamFailure::protocol_error;
 }
 
 }  // namespace
@@ -45,8 +50,8 @@ const char* to_string(UpstreamFailure failure) {
     return "upstream_error";
 }
 
-UpstreamConnection::UpstreamConnection(Worker& worker, UpstreamPool& pool)
-    : worker_(worker), pool_(pool), parser_(response_limits()) {}
+UpstreamConnection::UpstreamConnection(UpstreamHost& host, UpstreamPool& pool)
+    : host_(host), pool_(pool), parser_(response_limits(pool.profile())) {}
 
 UpstreamConnection::~UpstreamConnection() {
     if (io_event_) event_free(io_event_);
@@ -54,7 +59,7 @@ UpstreamConnection::~UpstreamConnection() {
 }
 
 bool UpstreamConnection::connect() {
-    timer_event_ = event_new(worker_.base(), -1, 0, &UpstreamConnection::on_timer, this);
+    timer_event_ = event_new(host_.base(), -1, 0, &UpstreamConnection::on_timer, this);
     arm_timer(pool_.profile().connect_timeout.count());
     return try_next_address();
 }
@@ -87,7 +92,7 @@ bool UpstreamConnection::try_next_address() {
         if (::connect(fd, address.get(), address.length) != 0 && errno != EINPROGRESS) continue;
         // EV_CLOSED (EPOLLRDHUP): an EOF that arrives with the last bytes is reported in the same
         // edge, so a short read can still end the loop without an extra read() per answer.
-        io_event_ = event_new(worker_.base(), fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
+        io_event_ = event_new(host_.base(), fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
                               &UpstreamConnection::on_io, this);
         event_add(io_event_, nullptr);
         state_ = State::connecting;
@@ -134,7 +139,7 @@ void UpstreamConnection::close() {
     if (io_event_) event_del(io_event_);
     if (timer_event_) event_del(timer_event_);
     transport_.reset();  // closes the socket
-    worker_.upstream_closed(this);
+    host_.upstream_closed(this);
 }
 
 void UpstreamConnection::on_io(int, short what, void* arg) { static_cast<UpstreamConnection*>(arg)->handle_io(what); }
@@ -231,7 +236,7 @@ bool UpstreamConnection::feed_response(bool at_eof) {
     if (!response_started_) {
         const http::ParseStatus status = parser_.parse_head(in_.view());
         if (status == http::ParseStatus::error) {
-            fail(UpstreamFailure::protocol_error);
+            fail(failure_of(parser_));  // a Content-Length over the limit is refused here, before any body byte
             return false;
         }
         if (status == http::ParseStatus::need_more) {
@@ -248,8 +253,7 @@ bool UpstreamConnection::feed_response(bool at_eof) {
     while (!input.empty()) {
         const http::ResponseBodyPiece piece = parser_.read_body(input);
         if (piece.status == http::BodyStatus::error) {
-            fail(parser_.error().code == http::HttpErrorCode::upstream_body_too_large ? UpstreamFailure::body_too_large
-                                                                                      : UpstreamFailure::protocol_error);
+            fail(failure_of(parser_));
             return false;
         }
         if (!piece.data.empty() && sink_) sink_->on_upstream_body(piece.data);  // streamed as it arrives

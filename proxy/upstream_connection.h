@@ -14,8 +14,8 @@ struct event;
 
 namespace scepproxy::proxy {
 
+class UpstreamHost;
 class UpstreamPool;
-class Worker;
 struct UpstreamTarget;
 
 enum class UpstreamFailure {
@@ -46,7 +46,7 @@ protected:
 
 class UpstreamConnection {
 public:
-    UpstreamConnection(Worker& worker, UpstreamPool& pool);
+    UpstreamConnection(UpstreamHost& host, UpstreamPool& pool);
     ~UpstreamConnection();
     UpstreamConnection(const UpstreamConnection&) = delete;
     UpstreamConnection& operator=(const UpstreamConnection&) = delete;
@@ -82,7 +82,7 @@ private:
     void arm_timer(int64_t milliseconds);
     bool try_next_address();
 
-    Worker& worker_;
+    UpstreamHost& host_;
     UpstreamPool& pool_;
     State state_ = State::connecting;
     std::unique_ptr<Transport> transport_;

@@ -4,12 +4,13 @@
 #include <algorithm>
 
 #include "proxy/upstream_connection.h"
-#include "proxy/worker.h"
+#include "proxy/upstream_host.h"
 
 namespace scepproxy::proxy {
 
-UpstreamPool::UpstreamPool(Worker& worker, const conf::ProfileConfig& profile, const UpstreamTarget& target)
-    : worker_(worker), profile_(profile), target_(target) {}
+UpstreamPool::UpstreamPool(UpstreamHost& host, const conf::ProfileConfig& profile, const UpstreamTarget& target,
+                           uint32_t max_idle_connections)
+    : host_(host), profile_(profile), target_(target), max_idle_(max_idle_connections) {}
 
 UpstreamPool::~UpstreamPool() {
     close_idle();
@@ -29,7 +30,7 @@ UpstreamConnection* UpstreamPool::acquire() {
         if (connection->reusable()) return connection;
         connection->close();
     }
-    auto* connection = new UpstreamConnection(worker_, *this);
+    auto* connection = new UpstreamConnection(host_, *this);
     if (!connection->connect()) {
         connection->close();
         return nullptr;
@@ -38,7 +39,7 @@ UpstreamConnection* UpstreamPool::acquire() {
 }
 
 void UpstreamPool::release(UpstreamConnection* connection) {
-    if (connection->reusable() && !worker_.draining() && idle_.size() < profile_.max_idle_connections) {
+    if (connection->reusable() && !host_.draining() && idle_.size() < max_idle_) {
         connection->enter_idle();
         idle_.push_back(connection);
         return;

@@ -1,4 +1,4 @@
-// UpstreamPool: one worker's idle keep-alive connections to one upstream (no locks: per worker).
+// UpstreamPool: one loop's idle keep-alive connections to one upstream (no locks: per worker, or the health checker's).
 #pragma once
 
 #include <openssl/ssl.h>
@@ -11,11 +11,13 @@
 namespace scepproxy::proxy {
 
 class UpstreamConnection;
-class Worker;
+class UpstreamHost;
 
 class UpstreamPool {
 public:
-    UpstreamPool(Worker& worker, const conf::ProfileConfig& profile, const UpstreamTarget& target);
+    // max_idle_connections: 0 closes each connection after its exchange.
+    UpstreamPool(UpstreamHost& host, const conf::ProfileConfig& profile, const UpstreamTarget& target,
+                 uint32_t max_idle_connections);
     ~UpstreamPool();
     UpstreamPool(const UpstreamPool&) = delete;
     UpstreamPool& operator=(const UpstreamPool&) = delete;
@@ -36,9 +38,10 @@ public:
     const conf::ProfileConfig& profile() const { return profile_; }
 
 private:
-    Worker& worker_;
+    UpstreamHost& host_;
     const conf::ProfileConfig& profile_;
     const UpstreamTarget& target_;
+    const size_t max_idle_;
     std::vector<UpstreamConnection*> idle_;
     SSL_SESSION* tls_session_ = nullptr;
 };

@@ -29,7 +29,8 @@ bool resolve_profile_targets(const conf::Config& config, std::vector<ProfileTarg
                 *error = "profile '" + profile.name + "': upstream " + upstream.url + ": " + resolve_error;
                 return false;
             }
-            target.label = upstream.host + ":" + std::to_string(upstream.port);
+            target.label = upstream.name;
+            target.health = std::make_unique<UpstreamHealth>(profile.name, upstream.name);
             if (upstream.scheme == "https") target.tls_context = targets.tls_context.get();
             targets.upstreams.push_back(std::move(target));
         }

@@ -1,20 +1,23 @@
 // UpstreamTarget / ProfileTargets: each profile's upstreams with addresses resolved once at start-up.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "conf/config.h"
 #include "proxy/socket_address.h"
 #include "proxy/tls_context.h"
+#include "proxy/upstream_health.h"
 
 namespace scepproxy::proxy {
 
 struct UpstreamTarget {
     const conf::UpstreamConfig* config = nullptr;
     std::vector<SocketAddress> addresses;  // tried in order on connect failure
-    std::string label;                     // "host:port", bounded: safe as a log field
+    std::string label;                     // the configured name ("host:port" by default): bounded, a log field
     SSL_CTX* tls_context = nullptr;        // https: the profile's context; null for http
+    std::unique_ptr<UpstreamHealth> health;  // shared by every worker
 };
 
 struct ProfileTargets {

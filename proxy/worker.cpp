@@ -83,7 +83,8 @@ bool Worker::init(std::string* error) {
         profile.targets = &targets;
         profile.metrics = &shared_.metrics->profile(targets.profile->name);
         for (const auto& upstream : targets.upstreams)
-            profile.pools.push_back(std::make_unique<UpstreamPool>(*this, *targets.profile, upstream));
+            profile.pools.push_back(
+                std::make_unique<UpstreamPool>(*this, *targets.profile, upstream, targets.profile->max_idle_connections));
         profiles_.push_back(std::move(profile));
     }
     connections_.emplace(base_, [this] { maybe_finish_drain(); });
@@ -107,6 +108,21 @@ void Worker::request_stop() {
 
 void Worker::join() {
     if (thread_.joinable()) thread_.join();
+}
+
+std::optional<size_t> WorkerProfile::pick_upstream(uint32_t tried) { return find_upstream(next_upstream++, tried); }
+
+std::optional<size_t> WorkerProfile::find_upstream(size_t start, uint32_t tried) const {
+    const size_t count = pools.size();
+    const bool checked = targets->profile->health_check.has_value();
+    std::optional<size_t> fallback;
+    for (size_t step = 0; step < count; ++step) {
+        const size_t index = (start + step) % count;
+        if (tried & (1u << index)) continue;
+        if (!checked || pools[index]->target().health->up()) return index;
+        if (!fallback && tried == 0) fallback = index;
+    }
+    return fallback;
 }
 
 WorkerProfile* Worker::find_profile(std::string_view name) {

@@ -18,6 +18,7 @@
 #include "proxy/metrics.h"
 #include "proxy/rate_limiter.h"
 #include "proxy/tls_context.h"
+#include "proxy/upstream_host.h"
 #include "proxy/upstream_target.h"
 #include "token/enrollment_store.h"
 
@@ -49,9 +50,20 @@ struct WorkerProfile {
     size_t next_upstream = 0;
     CaAnswerCache ca_cache;
     const ProfileMetrics* metrics = nullptr;
+
+    // The next upstream round-robin among those in service and not in `tried` (bit i: pools[i]).
+    // Without health checks every upstream counts as in service. With them and none in service,
+    // a first attempt (`tried` empty) takes the next one anyway: a stale state never locks a
+    // profile out. nullopt when there is none to try.
+    std::optional<size_t> pick_upstream(uint32_t tried);
+    // Whether pick_upstream(tried) would find one, without moving the round-robin on.
+    bool can_pick_upstream(uint32_t tried) const { return find_upstream(next_upstream, tried).has_value(); }
+
+private:
+    std::optional<size_t> find_upstream(size_t start, uint32_t tried) const;
 };
 
-class Worker final : public ConnectionHost {
+class Worker final : public ConnectionHost, public UpstreamHost {
 public:
     static constexpr const char* kListenerName = "scep";
 
@@ -82,7 +94,7 @@ public:
     RateLimiter& token_request_limiter() { return *shared_.token_requests; }
     // Thread-safe: runs `task` on this worker's thread (how asynchronous backends hand back answers).
     void post(std::function<void()> task) { tasks_->post(std::move(task)); }
-    void upstream_closed(UpstreamConnection* connection);  // freed after this loop iteration
+    void upstream_closed(UpstreamConnection* connection) override;  // freed after this loop iteration
 
 private:
     static void on_stop_signal(int fd, short what, void* arg);

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-# Fake SCEP upstream for integration tests: forwards to a real SCEP server or serves canned answers, records every request, can stall.
+# Fake SCEP upstream for integration tests: forwards to a real SCEP server or serves canned answers, records every request, can stall or misbehave.
 """Usage in a test (in-process, threads):
 
     upstream = RecordingUpstream(forward_to="127.0.0.1:PORT").start()
     ... point the proxy at upstream.url ...
     assert upstream.request_count() == 0
     upstream.set_stall(True)    # later requests are held open without an answer (504 tests)
+    upstream.set_fault("reset") # later requests get one of FAULTS instead of an answer
     upstream.stop()
 
-Standalone, for poking at the proxy by hand:
-    recording_upstream.py --forward 127.0.0.1:8081 [--stall]
+Standalone (a process a test can SIGKILL and restart on the same port), or by hand:
+    recording_upstream.py --forward 127.0.0.1:8081 [--port P] [--stall] [--stall-operation OP]
 prints its URL, then one JSON line per request it receives.
 """
 
@@ -17,6 +18,8 @@ import argparse
 import http.client
 import http.server
 import json
+import socket
+import struct
 import sys
 import threading
 import urllib.parse
@@ -25,6 +28,14 @@ from dataclasses import dataclass, field
 # A stalled request is released after this long at the latest, so a forgotten
 # stall never keeps a thread (and the test run) alive for ever.
 MAX_STALL_SECONDS = 120
+
+# What set_fault() can make the upstream do instead of answering:
+#   reset      the head and half the body, then a TCP reset (SO_LINGER 0)
+#   garbage    bytes that are no HTTP response, then close
+#   oversized  a 200 announcing (and sending up to) OVERSIZED_BODY_BYTES
+#   close      close without a byte
+FAULTS = ("reset", "garbage", "oversized", "close")
+OVERSIZED_BODY_BYTES = 8 << 20
 
 
 @dataclass
@@ -52,13 +63,16 @@ class RecordingUpstream:
     canned: {operation: CannedAnswer}; used for operations listed there (before forwarding).
     """
 
-    def __init__(self, forward_to=None, canned=None, path="/scep"):
+    def __init__(self, forward_to=None, canned=None, path="/scep", port=0, stall_operation=None):
         self.forward_to = forward_to
         self.canned = dict(canned or {})
         self.path = path
+        self._port = port
+        self._stall_operation = stall_operation   # stall only this operation (None: as set_stall says)
         self._records = []
         self._lock = threading.Lock()
         self._stalling = False
+        self._fault = None
         self._release_stalled = threading.Event()
         self._server = None
         self._thread = None
@@ -66,7 +80,7 @@ class RecordingUpstream:
     # --- lifecycle -------------------------------------------------------
 
     def start(self):
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self._port), _make_handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
@@ -107,12 +121,20 @@ class RecordingUpstream:
             else:
                 self._release_stalled.set()
 
+    def set_fault(self, fault):
+        """One of FAULTS for every later request (recorded first), or None to answer again."""
+        assert fault is None or fault in FAULTS, fault
+        with self._lock:
+            self._fault = fault
+
     # --- used by the handler ---------------------------------------------
 
     def _record(self, request):
+        """Records the request; returns (stall it?, fault or None)."""
         with self._lock:
             self._records.append(request)
-            return self._stalling
+            stall = self._stalling or (self._stall_operation is not None and request.operation == self._stall_operation)
+            return stall, self._fault
 
     def _answer(self, request):
         """Returns (status, content_type, body)."""
@@ -167,13 +189,37 @@ def _make_handler(upstream):
                 self.close_connection = True
                 return
             body = self.rfile.read(int(headers.get("content-length", "0") or "0"))
-            request, stalling = self._record(headers, body)
+            request, (stalling, fault) = self._record(headers, body)
             if stalling:
                 upstream._release_stalled.wait(MAX_STALL_SECONDS)
                 self.close_connection = True   # never answer a stalled request
                 return
+            if fault is not None:
+                self.close_connection = True
+                self._misbehave(fault)
+                return
             status, content_type, payload = upstream._answer(request)
             self._send(status, content_type, payload)
+
+        def _misbehave(self, fault):
+            try:
+                if fault == "reset":
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-x509-ca-cert\r\n"
+                                     b"Content-Length: 4096\r\n\r\n" + b"\x30" * 2048)
+                    self.wfile.flush()
+                    # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                elif fault == "garbage":
+                    self.wfile.write(b"\x00\xffSSH-2.0-not-http\r\n\r\n" + bytes(range(256)))
+                elif fault == "oversized":
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-x509-ca-cert\r\n"
+                                     b"Content-Length: " + str(OVERSIZED_BODY_BYTES).encode() + b"\r\n\r\n")
+                    chunk = b"\x30" * 65536
+                    for _ in range(OVERSIZED_BODY_BYTES // len(chunk)):   # until the proxy hangs up
+                        self.wfile.write(chunk)
+                self.wfile.flush()
+            except OSError:
+                pass  # the proxy hung up: that's what it should do
 
         def _record(self, headers, body):
             path, _, query = self.path.partition("?")
@@ -195,7 +241,9 @@ def _make_handler(upstream):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--forward", help="host:port of the real SCEP server")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: the kernel picks)")
     parser.add_argument("--stall", action="store_true", help="record requests, never answer")
+    parser.add_argument("--stall-operation", help="record requests for this operation, never answer them")
     args = parser.parse_args()
 
     class PrintingUpstream(RecordingUpstream):
@@ -205,7 +253,7 @@ def main():
                   flush=True)
             return super()._record(request)
 
-    upstream = PrintingUpstream(forward_to=args.forward).start()
+    upstream = PrintingUpstream(forward_to=args.forward, port=args.port, stall_operation=args.stall_operation).start()
     upstream.set_stall(args.stall)
     print(f"listening url={upstream.url}", flush=True)
     try:

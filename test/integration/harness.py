@@ -210,6 +210,75 @@ class ScepServer:
             self.process = None
 
 
+# --- a recording upstream in its own process -------------------------------------
+
+class UpstreamProcess:
+    """test/fakes/recording_upstream.py as a child process, so that a test can SIGKILL it (the
+    kernel closes its sockets, as when a CA's host dies) and start it again on the same port.
+    requests() reads the JSON line it prints per request."""
+
+    SCRIPT = os.path.join(FAKES_DIR, "recording_upstream.py")
+
+    def __init__(self, workdir, name, forward_to, stall_operation=None):
+        self.workdir = workdir
+        self.name = name
+        self.forward_to = forward_to
+        self.stall_operation = stall_operation
+        self.port = None
+        self.process = None
+        self._starts = 0
+        self._earlier = []   # requests seen by earlier runs
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/scep"
+
+    @property
+    def log_prefix(self):
+        return os.path.join(self.workdir, f"upstream-{self.name}.{self._starts}")
+
+    def start(self):
+        args = [sys.executable, self.SCRIPT, "--forward", self.forward_to, "--port", str(self.port or 0)]
+        if self.stall_operation:
+            args += ["--stall-operation", self.stall_operation]
+        self._starts += 1
+        self.process = spawn(args, self.workdir, self.log_prefix)
+
+        def listening():
+            for line in read_text(self.log_prefix + ".stdout").splitlines():
+                if line.startswith("listening url="):
+                    return int(line.rpartition(":")[2].partition("/")[0])
+            if self.process.poll() is not None:
+                raise RuntimeError(f"recording upstream exited:\n{tail(self.log_prefix + '.stderr')}")
+            return None
+        self.port = wait_until(listening, START_TIMEOUT, f"upstream {self.name} to listen")
+        return self
+
+    def kill(self):
+        """SIGKILL: no goodbye, its connections are closed by the kernel."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(STOP_TIMEOUT)
+        if self.process is not None:
+            self._earlier += self._read_requests()
+        self.process = None
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def _read_requests(self):
+        return [json.loads(line) for line in read_text(self.log_prefix + ".stdout").splitlines()
+                if line.startswith("{")]
+
+    def requests(self):
+        """Every request received by this upstream, over all its runs: dicts with method, path, query,
+        operation, body_length."""
+        return self._earlier + (self._read_requests() if self.process is not None else [])
+
+    def operations(self):
+        return [r["operation"] for r in self.requests()]
+
+
 # --- PostgreSQL -----------------------------------------------------------------
 
 class PostgresServer:
@@ -285,14 +354,16 @@ class PostgresServer:
 
 @dataclasses.dataclass
 class Profile:
-    """One `profiles:` entry of a generated config."""
+    """One `profiles:` entry of a generated config. upstream_url: one URL, or a list of them.
+    lines: more keys of the profile as written, e.g. ["ca_cache_ttl: 0s"]."""
     name: str
-    upstream_url: str
+    upstream_url: str | list
     connect_timeout: str = "2s"
     timeout: str = "10s"
     challenge_file: str | None = None
     challenge: str | None = None   # a YAML flow mapping, e.g. '{ type: dynamic, url: "...", ... }'
     token_ttl: str | None = None
+    lines: tuple = ()
 
 
 def proxy_config(workdir, profiles, limits=None, public_url="http://127.0.0.1:8080", admin_token_file=None,
@@ -323,13 +394,14 @@ def proxy_config(workdir, profiles, limits=None, public_url="http://127.0.0.1:80
         lines += [f"  {key}: {value}" for key, value in limits.items()]
     lines.append("profiles:")
     for profile in profiles:
+        urls = [profile.upstream_url] if isinstance(profile.upstream_url, str) else profile.upstream_url
+        lines += [f"  {profile.name}:", "    upstreams:"]
+        lines += [f'      - url: "{url}"' for url in urls]
         lines += [
-            f"  {profile.name}:",
-            "    upstreams:",
-            f'      - url: "{profile.upstream_url}"',
             f"    connect_timeout: {profile.connect_timeout}",
             f"    timeout: {profile.timeout}",
         ]
+        lines += [f"    {line}" for line in profile.lines]
         if profile.token_ttl:
             lines.append(f"    token_ttl: {profile.token_ttl}")
         if profile.challenge_file:
@@ -424,6 +496,23 @@ class Proxy:
             if fields.get("event") == event:
                 entries.append(fields)
         return entries
+
+    def pid(self):
+        return self.process.pid
+
+    def metric_value(self, name, **labels):
+        """One sample of /metrics (the metrics listener must be on): the first line of `name`
+        whose labels include these; None when there is none."""
+        text = http_get(self.listener_address("metrics"), "/metrics").body.decode()
+        for line in text.splitlines():
+            if line.startswith(name + "{") and all(f'{key}="{value}"' in line for key, value in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def log_events(self, event):
+        """The daemon's log lines with event=EVENT (not access log lines), parsed, in order."""
+        return [fields for fields in map(parse_logfmt, read_text(self.stdout_path).splitlines())
+                if fields.get("event") == event]
 
     def wait_for_request_log(self, timeout=5.0, **fields):
         """Waits for the first access log entry whose fields have these values, e.g.
@@ -659,6 +748,12 @@ class IntegrationTestCase(unittest.TestCase):
     def start_upstream(cls, **kwargs):
         upstream = RecordingUpstream(**kwargs)
         cls.addClassCleanup(upstream.stop)
+        return upstream.start()
+
+    @classmethod
+    def start_upstream_process(cls, name, forward_to, stall_operation=None):
+        upstream = UpstreamProcess(cls.workdir, name, forward_to, stall_operation)
+        cls.addClassCleanup(upstream.kill)
         return upstream.start()
 
     @classmethod

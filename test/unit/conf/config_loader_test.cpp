@@ -204,7 +204,7 @@ profiles:
 )");
     CHECK(error_lines(result) == std::vector<std::string>{
                                      "test.yaml:3:3: scep.lisen: unknown key (did you mean 'listen'?)",
-                                     "test.yaml:8:9: profiles.p.upstreams[0].weight: unknown key (known keys: url)",
+                                     "test.yaml:8:9: profiles.p.upstreams[0].weight: unknown key (known keys: url, name)",
                                      "test.yaml:10:7: profiles.p.challenge.typ: unknown key (did you mean 'type'?)",
                                  });
 }
@@ -693,8 +693,8 @@ profiles:
               "test.yaml:5:19: limits.header_timeout: expected a duration like 500ms, 10s, 5m, 1h or 1d",
               "test.yaml:7:12: store.backend: unknown backend 'mysql' (have: sqlite, postgres)",
               "test.yaml:11:14: profiles.p.upstreams[0].url: a query (?...) is not allowed in the URL",
-              "test.yaml:12:5: profiles.p.colour: unknown key (known keys: upstreams, tls, connect_timeout, timeout, "
-              "max_idle_connections, ca_cache_ttl, token_ttl, allow_get_cert, allow_get_crl, "
+              "test.yaml:12:5: profiles.p.colour: unknown key (known keys: upstreams, tls, health_check, connect_timeout, timeout, "
+              "max_idle_connections, max_response_bytes, ca_cache_ttl, token_ttl, allow_get_cert, allow_get_crl, "
         "release_on_failure, advertise_post_pki_operation, challenge)",
           });
     CHECK(result.error_text() == error_lines(result)[0] + "\n" + error_lines(result)[1] + "\n" + error_lines(result)[2] +
@@ -791,4 +791,64 @@ TEST_CASE("a second YAML document with content is an error, an empty one is not"
     CHECK(found);
     const LoadResult trailing = load_config_text("scep: {}\n---\n", "trailing.yaml", {{"sqlite"}});
     for (const auto& error : trailing.errors) CHECK(error.message != "only one YAML document is allowed");
+}
+
+TEST_CASE("upstreams are named host:port unless named, and health checks are off unless configured", "[conf][loader]") {
+    const auto plain = load(kValid);
+    REQUIRE(plain.ok());
+    const ProfileConfig& p = plain.config->profiles[0];
+    CHECK(p.upstreams[0].name == "ndes:80");
+    CHECK_FALSE(p.health_check);
+    CHECK(p.max_response_bytes == 4u << 20);
+
+    const auto result = load(R"(
+scep:
+  public_url: "http://scep.example.com"
+profiles:
+  p:
+    upstreams:
+      - name: ndes-a
+        url: "https://ndes1/certsrv/mscep/mscep.dll"
+      - url: "http://[::1]:8080/scep"
+        name: b.local:1
+    health_check: { interval: 2s, timeout: 500ms, fall: 2, rise: 4 }
+    max_response_bytes: 2048
+)");
+    INFO(result.error_text());
+    REQUIRE(result.ok());
+    const ProfileConfig& named = result.config->profiles[0];
+    CHECK(named.upstreams[0].name == "ndes-a");
+    CHECK(named.upstreams[0].host == "ndes1");
+    CHECK(named.upstreams[1].name == "b.local:1");
+    CHECK(named.upstreams[1].port == 8080);
+    REQUIRE(named.health_check);
+    CHECK(named.health_check->interval == 2s);
+    CHECK(named.health_check->timeout == 500ms);
+    CHECK(named.health_check->fall == 2);
+    CHECK(named.health_check->rise == 4);
+    CHECK(named.max_response_bytes == 2048);
+
+    const auto defaults = load(kValid + "    health_check:\n");
+    REQUIRE(defaults.ok());
+    CHECK(defaults.config->profiles[0].health_check->interval == HealthCheckConfig{}.interval);
+    CHECK(defaults.config->profiles[0].health_check->fall == 3);
+}
+
+TEST_CASE("upstream names are unique, plain and bounded; health check values are checked", "[conf][loader]") {
+    const auto twice = load(kValid + "      - url: \"http://ndes:80/other\"\n");
+    CHECK(error_for(twice, "profiles.p.upstreams[1].name").message ==
+          "upstream name 'ndes:80' already used by upstreams[0] (give each upstream its own `name:`)");
+    CHECK(error_for(load(kValid + "        name: \"a b\"\n"), "profiles.p.upstreams[0].name").message ==
+          "invalid upstream name: use 1 to 63 of A-Z, a-z, 0-9, '_', '-', '.' and ':'");
+    CHECK(error_for(load(kValid + "    health_check: { interval: 1s, timeout: 2s }\n"), "profiles.p.health_check.timeout")
+              .message == "longer than health_check.interval (1s)");
+    CHECK(error_for(load(kValid + "    health_check: { fall: 0 }\n"), "profiles.p.health_check.fall").message ==
+          "expected an integer between 1 and 100");
+    CHECK(error_for(load(kValid + "    health_check: { interval: 10ms }\n"), "profiles.p.health_check.interval")
+              .message == "expected a duration of at least 100ms");
+    CHECK(error_for(load(kValid + "    max_response_bytes: 10\n"), "profiles.p.max_response_bytes").message ==
+          "expected an integer between 1024 and 67108864");
+    std::string many = kValid;
+    for (int i = 1; i <= 16; ++i) many += "      - url: \"http://ndes" + std::to_string(i) + "/\"\n";
+    CHECK(error_for(load(many), "profiles.p.upstreams").message == "at most 16 upstreams per profile");
 }

@@ -1,0 +1,23 @@
+// UpstreamHealth: the in-service flag, its transitions logged once and mirrored in scepproxy_upstream_up.
+#include "proxy/upstream_health.h"
+
+#include <prometheus/gauge.h>
+
+#include "proxy/log.h"
+
+namespace scepproxy::proxy {
+
+void UpstreamHealth::set_gauge(prometheus::Gauge* gauge) {
+    gauge_ = gauge;
+    if (gauge_) gauge_->Set(up() ? 1 : 0);
+}
+
+void UpstreamHealth::mark(bool up, std::string_view reason) {
+    // A read first: the common case (no change) then writes no shared cache line.
+    if (up_.load(std::memory_order_relaxed) == up || up_.exchange(up, std::memory_order_relaxed) == up) return;
+    if (gauge_) gauge_->Set(up ? 1 : 0);
+    LogLine(up ? LogLevel::info : LogLevel::warn, up ? "upstream_up" : "upstream_down")
+        .field("profile", profile_).field("upstream", upstream_).field("reason", reason).emit();
+}
+
+}  // namespace scepproxy::proxy
