@@ -17,7 +17,6 @@ constexpr int64_t kLingerMs = 2000;  // how long a closing connection keeps disc
 // After a 408 the client is slow by definition: the answer gets a short linger, so that no slow
 // connection outlives its deadline by more than this.
 constexpr int64_t kDeadlineLingerMs = 500;
-constexpr size_t kKeepBufferBytes = 65536;
 
 http::HttpLimits limits_from(const conf::LimitsConfig& limits) {
     http::HttpLimits http_limits;
@@ -339,7 +338,11 @@ void HttpConnection::reset_for_next_request() {
     parser_.reset();
     state_ = State::reading_head;
     if (in_.empty()) {
-        in_.shrink_if_empty(kKeepBufferBytes);
+        // Between requests an idle keep-alive connection holds no buffer: thousands of them must
+        // stay small, and the next request's allocation costs less than a page per connection.
+        in_.shrink_if_empty(0);
+        out_.shrink_if_empty(0);
+        std::string().swap(body_);
         if (close_after_response_) {
             close_now();
             return;

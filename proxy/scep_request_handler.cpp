@@ -63,17 +63,18 @@ HttpConnection* ScepRequestHandler::take_connection() {
     return connection;
 }
 
+// Frees what the request held, not just empties it: the connection may now sit idle for long.
 void ScepRequestHandler::release_request() {
     connection_ = nullptr;
     profile_ = nullptr;
     upstream_pool_ = nullptr;
     probing_caps_ = false;
     capture_ = Capture::none;
-    captured_.clear();
+    std::string().swap(captured_);
     holding_answer_ = false;
-    held_.clear();
-    decoded_message_.clear();
-    upstream_message_param_.clear();
+    std::string().swap(held_);
+    std::vector<uint8_t>().swap(decoded_message_);
+    std::string().swap(upstream_message_param_);
     cert_rep_status_.reset();
     pki_der_ = {};
 }
