@@ -221,6 +221,9 @@ def proxy_conf(workdir, name, port, upstream_port, access_log, tls=None):
         "limits:",
         "  max_connections: 19000",
         "  idle_timeout: 600s",
+        # Every bench client is 127.0.0.1: the per-client connection limit (default 1000) would
+        # refuse the idle-connection stage's 10,000.
+        "  per_client: { max_connections: 0 }",
         "log:",
         f"  access_log: {'true' if access_log else 'false'}",
         "store:",
