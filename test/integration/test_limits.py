@@ -50,13 +50,14 @@ def wait_closed(s, timeout):
 
 class LimitsTestCase(harness.IntegrationTestCase):
     LIMITS = {}
+    LISTEN = "127.0.0.1:0"
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.upstream = cls.start_upstream(canned=CANNED)
         cls.proxy = cls.start_proxy(proxy_config(cls.workdir, [Profile("demo", cls.upstream.url)],
-                                                 limits=cls.LIMITS, metrics=True))
+                                                 limits=cls.LIMITS, metrics=True, scep_listen=cls.LISTEN))
         cls.token = cls.proxy.issue_token("demo", "device-limits")["token"]
 
     def connections(self):
@@ -212,6 +213,11 @@ class PerClientConnectionLimit(LimitsTestCase):
         text = harness.http_get(self.proxy.listener_address("metrics"), "/metrics").body.decode()
         refused = [line for line in text.splitlines() if line.startswith("scepproxy_connections_refused_total{")]
         self.assertEqual(refused, ['scepproxy_connections_refused_total{reason="client_connection_limit"} 1'])
+
+
+class PerClientConnectionLimitIpv6(PerClientConnectionLimit):
+    """The same over IPv6 (::1, grouped by its /64)."""
+    LISTEN = "[::1]:0"
 
 
 class RequestRateLimits(LimitsTestCase):
