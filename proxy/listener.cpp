@@ -18,7 +18,7 @@ namespace scepproxy::proxy {
 namespace {
 constexpr int kMaxAcceptsPerWakeup = 64;
 constexpr int kAcceptRetryMs = 100;  // after accept() ran out of descriptors or memory
-constexpr int64_t kFullWarningIntervalNs = 10'000'000'000;  // at most one warning per listener this often
+constexpr int64_t kWarningIntervalNs = 10'000'000'000;  // at most one warning of a kind per listener this often
 }
 
 Listener::Listener(event_base* base, int listen_fd, AcceptCallback on_accept)
@@ -56,10 +56,16 @@ void Listener::close() {
 
 void Listener::on_readable(int, short, void* arg) { static_cast<Listener*>(arg)->accept_ready(); }
 
-void Listener::warn_budget_full() {
+// Both warnings repeat while their condition lasts: one line per listener per interval is enough.
+bool Listener::time_to_warn(int64_t* last_warning_ns) {
     const int64_t now = monotonic_ns();
-    if (last_full_warning_ns_ && now - last_full_warning_ns_ < kFullWarningIntervalNs) return;
-    last_full_warning_ns_ = now;
+    if (*last_warning_ns && now - *last_warning_ns < kWarningIntervalNs) return false;
+    *last_warning_ns = now;
+    return true;
+}
+
+void Listener::warn_budget_full() {
+    if (!time_to_warn(&last_full_warning_ns_)) return;
     LogLine(LogLevel::warn, "connection_limit_reached")
         .field("max_connections", static_cast<unsigned long long>(budget_->max()))
         .field("detail", "not accepting until a connection closes; new connections wait in the listen backlog")
@@ -81,13 +87,16 @@ void Listener::accept_ready() {
         sockaddr_storage peer{};
         socklen_t peer_len = sizeof peer;
         const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0 && budget_) budget_->release();
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            const int error = errno;  // before release(): waking another worker may set errno
+            if (budget_) budget_->release();
+            if (error == EINTR || error == ECONNABORTED) continue;
+            if (error == EAGAIN || error == EWOULDBLOCK) return;
             // EMFILE/ENFILE/ENOBUFS: leave the rest in the backlog and retry a little later rather
             // than spin on a socket that stays readable.
-            LogLine(LogLevel::warn, "accept_failed").field("error", std::strerror(errno)).emit();
+            if (time_to_warn(&last_accept_warning_ns_))
+                LogLine(LogLevel::warn, "accept_failed").field("error", std::strerror(error))
+                    .field("detail", "retrying every 100 ms; see descriptor_limit at start-up").emit();
             pause();
             const timeval retry{0, kAcceptRetryMs * 1000};
             event_add(retry_event_, &retry);

@@ -41,6 +41,7 @@ private:
     static void on_retry(int fd, short what, void* arg);
     void accept_ready();
     void warn_budget_full();
+    static bool time_to_warn(int64_t* last_warning_ns);
 
     int listen_fd_;
     event* accept_event_ = nullptr;
@@ -50,6 +51,7 @@ private:
     ConnectionBudget* budget_ = nullptr;
     size_t waiter_ = 0;
     int64_t last_full_warning_ns_ = 0;
+    int64_t last_accept_warning_ns_ = 0;
 };
 
 }  // namespace scepproxy::proxy

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 # Integration: connection deadlines, the global and per-client connection limits and the request-rate limits, each at N and N+1.
+import os
 import resource
 import socket
+import subprocess
 import time
 
 import harness
@@ -255,6 +257,48 @@ class RequestRateLimits(LimitsTestCase):
         self.proxy.wait_for_request_log(status=429, reason="token_rate_limited")
         self.assertEqual(self.proxy.metric("scepproxy_rejections_total", reason="token_rate_limited"), 1)
         self.assertEqual(self.proxy.metric("scepproxy_rejections_total", reason="client_rate_limited"), 1)
+
+
+class OutOfDescriptors(LimitsTestCase):
+    """accept() failing with EMFILE: the listener backs off instead of spinning, and recovers."""
+    LIMITS = {"header_timeout": "30s"}
+    SPARE = 3   # descriptors left to the proxy for client connections
+
+    def proxy_descriptors(self):
+        return len(os.listdir(f"/proc/{self.proxy.process.pid}/fd"))
+
+    def proxy_cpu_seconds(self):
+        with open(f"/proc/{self.proxy.process.pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    def test_accept_out_of_descriptors_backs_off_and_recovers(self):
+        # The proxy's child process (setpriv execs it): lower its limit to what it has open plus SPARE.
+        limit = self.proxy_descriptors() + self.SPARE
+        subprocess.run(["prlimit", "--pid", str(self.proxy.process.pid), f"--nofile={limit}:{limit}"], check=True,
+                       timeout=harness.CLI_TIMEOUT)
+        held = open_idle(self.proxy.address, self.SPARE)
+        waiting = open_idle(self.proxy.address, 1)   # complete in the kernel, but accept() fails
+        try:
+            # (No /metrics here: the metrics listener can't accept either while the process is out.)
+            harness.wait_until(lambda: "accept_failed" in self.proxy.output(), 10, "an accept_failed warning")
+            cpu_before = self.proxy_cpu_seconds()
+            time.sleep(1.0)
+            # A listener spinning on a readable socket it can't accept from would burn the whole second.
+            self.assertLess(self.proxy_cpu_seconds() - cpu_before, 0.2)
+            # One warning per listener (two workers) at most, not one per retry (ten a second).
+            self.assertIn(self.proxy.output().count("event=accept_failed"), (1, 2))
+            for s in held:
+                s.close()
+            held = []
+            waiting[0].sendall(request_bytes(self.token))
+            waiting[0].settimeout(10)
+            answer = waiting[0].recv(4096)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer)
+        finally:
+            for s in held + waiting:
+                s.close()
+        self.wait_connections(0)
 
 
 class DescriptorLimit(harness.IntegrationTestCase):
