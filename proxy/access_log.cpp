@@ -1,6 +1,7 @@
 // Writes the per-request access log line.
 #include "proxy/access_log.h"
 
+#include "proxy/access_log_batch.h"
 #include "proxy/log.h"
 
 namespace scepproxy::proxy {
@@ -26,18 +27,18 @@ void write_access_log(const AccessLogRecord& record) {
         line.field_ms("upstream_ms", record.upstream_ms);
     else
         line.field("upstream_ms", "-");
-    line.field_ms("total_ms", record.total_ms).emit();
+    write_access_line(line.field_ms("total_ms", record.total_ms).take());
 }
 
 void write_connection_closed_log(std::string_view listener, std::string_view client, std::string_view reason,
                                  uint64_t requests, double connection_ms) {
-    LogLine(LogLevel::info, "connection_closed")
+    write_access_line(LogLine(LogLevel::info, "connection_closed")
         .field("listener", listener)
         .field("client", client)
         .field("reason", reason)
         .field("requests", static_cast<unsigned long long>(requests))
         .field_ms("connection_ms", connection_ms)
-        .emit();
+        .take());
 }
 
 }  // namespace scepproxy::proxy

@@ -129,13 +129,22 @@ LogLine& LogLine::field_ms(std::string_view key, double milliseconds) {
     return *this;
 }
 
-void LogLine::emit() {
-    if (line_.empty()) return;
+std::string LogLine::take() {
+    if (line_.empty()) return {};
     if (g_style == LogStyle::json) line_ += '}';
     line_ += '\n';
+    return std::move(line_);
+}
+
+void LogLine::emit() {
     // One write per line keeps lines whole when several workers log at once.
-    const char* p = line_.data();
-    size_t left = line_.size();
+    write_log_text(take());
+    line_.clear();
+}
+
+void write_log_text(std::string_view text) {
+    const char* p = text.data();
+    size_t left = text.size();
     while (left > 0) {
         const ssize_t n = ::write(STDOUT_FILENO, p, left);
         if (n < 0 && errno == EINTR) continue;
@@ -143,7 +152,6 @@ void LogLine::emit() {
         p += n;
         left -= static_cast<size_t>(n);
     }
-    line_.clear();
 }
 
 }  // namespace scepproxy::proxy

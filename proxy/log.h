@@ -25,12 +25,17 @@ public:
     LogLine& field(std::string_view key, const std::string& value) { return field(key, std::string_view(value)); }
     LogLine& field_ms(std::string_view key, double milliseconds);
     void emit();
+    // The finished line with its newline, for a caller that writes it later; empty when filtered out.
+    std::string take();
 
 private:
     void begin_field(std::string_view key);
     void append_value(std::string_view value);
     std::string line_;
 };
+
+// Writes whole lines to stdout with one write(2) (retrying partial writes); never fails loudly.
+void write_log_text(std::string_view text);
 
 // Process-wide settings, set once at start-up (before worker threads start).
 void set_log_style(LogStyle style);

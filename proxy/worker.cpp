@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "proxy/access_log.h"
+#include "proxy/access_log_batch.h"
 #include "proxy/http_connection.h"
 #include "proxy/log.h"
 #include "proxy/scep_request_handler.h"
@@ -98,7 +99,11 @@ bool Worker::init(std::string* error) {
 }
 
 void Worker::start() {
-    thread_ = std::thread([this] { event_base_dispatch(base_); });
+    thread_ = std::thread([this] {
+        AccessLogBatch access_log(base_);  // lives as long as the loop: written out when it ends
+        access_log.install();
+        event_base_dispatch(base_);
+    });
 }
 
 void Worker::request_stop() {
