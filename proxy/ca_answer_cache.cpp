@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <span>
+
+#include "pkcs7/ca_certificates.h"
 
 namespace scepproxy::proxy {
 
@@ -10,6 +13,30 @@ const CachedAnswer* CaAnswerCache::find(std::string_view operation, std::string_
     for (const auto& entry : entries_)
         if (entry.operation == operation && entry.message == message && entry.expires_ns > now_ns) return &entry;
     return nullptr;
+}
+
+const CachedAnswer* CaAnswerCache::find_for_upstream_failure(std::string_view operation, std::string_view message,
+                                                             int64_t now_ns) const {
+    for (const auto& entry : entries_)
+        if (entry.operation == operation && entry.message == message && entry.stale_until_ns > now_ns) return &entry;
+    return nullptr;
+}
+
+void set_cache_lifetime(CachedAnswer& answer, int64_t now_ns, int64_t ttl_ns, int64_t unix_now) {
+    answer.expires_ns = now_ns + ttl_ns;
+    answer.stale_until_ns = answer.expires_ns + CaAnswerCache::kMaxStaleNs;
+    if (answer.operation != "GetCACert") return;
+    const auto parsed = pkcs7::parse_ca_certificates(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(answer.body.data()), answer.body.size()));
+    if (!parsed.ok()) return;
+    for (const auto& certificate : parsed.value->certificates) {
+        if (certificate.not_after <= 0) continue;
+        constexpr int64_t kCenturySeconds = int64_t{100} * 365 * 24 * 3600;  // keeps the nanoseconds in range
+        const int64_t seconds_left = std::clamp<int64_t>(certificate.not_after - unix_now, 0, kCenturySeconds);
+        const int64_t until = now_ns + seconds_left * 1'000'000'000;
+        answer.expires_ns = std::min(answer.expires_ns, until);
+        answer.stale_until_ns = std::min(answer.stale_until_ns, until);
+    }
 }
 
 void CaAnswerCache::store(CachedAnswer answer) {

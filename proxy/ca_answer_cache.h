@@ -13,7 +13,10 @@ struct CachedAnswer {
     std::string message;       // GetCACert's CA name as sent ("" for GetCACaps: its answer doesn't depend on it)
     std::string content_type;
     std::string body;
-    int64_t expires_ns = 0;    // monotonic clock
+    int64_t expires_ns = 0;    // monotonic clock: fresh until then
+    // Monotonic clock: until then it may still be served when the upstream fails (stale-if-error).
+    // Never past the CA certificate's own expiry.
+    int64_t stale_until_ns = 0;
 };
 
 class CaAnswerCache {
@@ -22,7 +25,13 @@ public:
     static constexpr size_t kMaxBodyBytes = 65536;
     static constexpr size_t kMaxMessageBytes = 256;
 
+    static constexpr int64_t kMaxStaleNs = int64_t{24} * 3600 * 1'000'000'000;  // stale-if-error, at most
+
+    // A fresh entry, or null.
     const CachedAnswer* find(std::string_view operation, std::string_view message, int64_t now_ns) const;
+    // An entry that may be served because the upstream failed (fresh or stale), or null.
+    const CachedAnswer* find_for_upstream_failure(std::string_view operation, std::string_view message,
+                                                  int64_t now_ns) const;
     // Keeps a copy; replaces an entry with the same key, else evicts the one closest to expiry when full.
     void store(CachedAnswer answer);
     static bool cacheable(std::string_view message, size_t body_bytes) {
@@ -32,6 +41,12 @@ public:
 private:
     std::vector<CachedAnswer> entries_;
 };
+
+// Sets answer.expires_ns and stale_until_ns from now, the ttl and, for a GetCACert answer, the
+// earliest notAfter of the certificates it carries (`unix_now`: the same instant in Unix seconds):
+// fresh for ttl, served stale on upstream failure for at most kMaxStaleNs more, neither past the
+// moment a certificate of it expires. An answer whose certificates can't be read gets ttl only.
+void set_cache_lifetime(CachedAnswer& answer, int64_t now_ns, int64_t ttl_ns, int64_t unix_now);
 
 // Whether a GetCACaps answer lists `capability` (one keyword per line, case-insensitive, CR/LF tolerant).
 bool caps_list_has(std::string_view caps_body, std::string_view capability);

@@ -49,6 +49,7 @@ ProxyMetrics::ProxyMetrics(const conf::Config& config)
                          .Help("Configuration reloads (SIGHUP), by result").Register(*registry_)),
       ca_cache_hit(ca_cache.Add({{"result", "hit"}})),
       ca_cache_miss(ca_cache.Add({{"result", "miss"}})),
+      ca_cache_stale(ca_cache.Add({{"result", "stale"}})),
       scep_connections(connections.Add({{"listener", "scep"}})) {
     for (size_t i = 0; i < kOperationLabels.size(); ++i)
         request_duration_by_operation[i] =

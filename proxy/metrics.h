@@ -83,6 +83,7 @@ public:
     std::array<prometheus::Histogram*, kOperationLabels.size()> request_duration_by_operation{};
     prometheus::Counter& ca_cache_hit;
     prometheus::Counter& ca_cache_miss;
+    prometheus::Counter& ca_cache_stale;                       // served after every upstream failed
     prometheus::Gauge& scep_connections;
     std::array<prometheus::Counter*, kTimeoutReasons.size()> timeouts{};  // {reason}, in kTimeoutReasons order
     prometheus::Counter* refused_client_connection_limit = nullptr;  // scepproxy_connections_refused_total
@@ -102,6 +103,7 @@ public:
     void connection_opened() { metrics_.scep_connections.Increment(); }
     void connection_closed() { metrics_.scep_connections.Decrement(); }
     void count_ca_cache(bool hit) { (hit ? metrics_.ca_cache_hit : metrics_.ca_cache_miss).Increment(); }
+    void count_ca_cache_stale() { metrics_.ca_cache_stale.Increment(); }
     void count_timeout(std::string_view reason);
     void count_refused_connection() { metrics_.refused_client_connection_limit->Increment(); }
 

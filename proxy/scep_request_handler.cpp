@@ -377,7 +377,26 @@ void ScepRequestHandler::forward_with_caps(std::string_view caps) {
 
 // Sends to the next upstream; answers 502 if no connection could even be started.
 void ScepRequestHandler::send_upstream() {
-    if (!try_upstreams()) take_connection()->respond_text(502, "upstream_connect_failed", "upstream_unavailable");
+    if (!try_upstreams() && !answer_stale_on_failure())
+        take_connection()->respond_text(502, "upstream_connect_failed", "upstream_unavailable");
+}
+
+// GetCACert/GetCACaps when no upstream could answer: the cache's earlier answer, stale or not, if
+// it still has one (stale-if-error; never past the CA certificate's expiry). True when answered.
+bool ScepRequestHandler::answer_stale_on_failure() {
+    const ScepOperation op = route_.operation;
+    if (probing_caps_ || (op != ScepOperation::get_ca_cert && op != ScepOperation::get_ca_caps)) return false;
+    if (profile_->targets->profile->ca_cache_ttl.count() == 0) return false;
+    const std::string_view key = op == ScepOperation::get_ca_caps ? std::string_view() : route_.message;
+    const CachedAnswer* kept = profile_->ca_cache.find_for_upstream_failure(to_string(op), key, monotonic_ns());
+    if (!kept) return false;
+    worker_.metrics().count_ca_cache_stale();
+    LogLine(LogLevel::warn, "ca_cache_stale_served").field("profile", profile_->targets->profile->name)
+        .field("operation", to_string(op)).emit();
+    const std::string body = shown_to_device(op, kept->body);
+    const std::string content_type = kept->content_type;
+    take_connection()->respond(200, content_type, body, "cache_stale");
+    return true;
 }
 
 // Starts an attempt on the next upstream the profile picks, within kMaxUpstreamAttempts. False
@@ -468,7 +487,7 @@ void ScepRequestHandler::store_captured_answer() {
     answer.content_type = captured_content_type_;
     answer.body = std::move(captured_);
     // With a zero ttl an answer still settles this request's capability question, then is stale at once.
-    answer.expires_ns = monotonic_ns() + ttl_ns(profile_->targets->profile->ca_cache_ttl);
+    set_cache_lifetime(answer, monotonic_ns(), ttl_ns(profile_->targets->profile->ca_cache_ttl), unix_now());
     profile_->ca_cache.store(std::move(answer));
 }
 
@@ -594,6 +613,7 @@ void ScepRequestHandler::on_upstream_failed(UpstreamFailure failure, bool reques
     const bool connect_failed = failure == UpstreamFailure::connect_failed || failure == UpstreamFailure::connect_timeout;
     const bool retriable = idempotent() || (connect_failed && !request_bytes_sent);
     if (retriable && try_upstreams()) return;
+    if (answer_stale_on_failure()) return;
     release_request();
     switch (failure) {
         case UpstreamFailure::response_timeout:

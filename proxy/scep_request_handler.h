@@ -57,6 +57,7 @@ private:
     void forward_with_caps(std::string_view caps);
     void observe_cert_rep();
     void send_upstream();
+    bool answer_stale_on_failure();
     bool try_upstreams();
     bool start_upstream_attempt(size_t index);
     bool may_retry_upstream() const;

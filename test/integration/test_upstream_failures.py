@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # Integration: an upstream that refuses connections gives 502, one that stalls gives 504, each in bounded time; the proxy keeps serving.
 import socket
+import time
 import uuid
 
 import harness
@@ -121,6 +122,43 @@ class UpstreamFailures(harness.IntegrationTestCase):
         self.assertIsNone(result.certificate)
         self.assertProxyServes(self.proxy, self.good_token)
 
+
+
+class StaleIfError(harness.IntegrationTestCase):
+    """GetCACert/GetCACaps answers outlive their ca_cache_ttl for when the upstream is down."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.scepserver = cls.start_scepserver(CHALLENGE)
+        cls.upstream = cls.start_upstream(forward_to=f"127.0.0.1:{cls.scepserver.port}")
+        config = proxy_config(cls.workdir, [
+            Profile("cached", cls.upstream.url, connect_timeout="1s", timeout="1s", lines=("ca_cache_ttl: 1s",)),
+            Profile("uncached", cls.upstream.url, connect_timeout="1s", timeout="1s", lines=("ca_cache_ttl: 0s",)),
+        ])
+        # One worker: each worker has its own cache, and a connection's worker can't be chosen.
+        cls.proxy = cls.start_proxy(config.replace("workers: 2\n", "workers: 1\n"))
+        cls.cached = cls.proxy.issue_token("cached", "device-cached")["token"]
+        cls.uncached = cls.proxy.issue_token("uncached", "device-uncached")["token"]
+
+    def test_an_expired_answer_is_served_when_the_upstream_is_down(self):
+        fresh = {op: http_get(self.proxy.address, f"/scep/{self.cached}?operation={op}")
+                 for op in ("GetCACert", "GetCACaps")}
+        for op, response in fresh.items():
+            self.assertEqual(response.status, 200, (op, response.body))
+        self.assertEqual(http_get(self.proxy.address, f"/scep/{self.uncached}?operation=GetCACert").status, 200)
+        self.upstream.set_stall(True)  # answers nothing: each try ends in the 1 s timeout
+        time.sleep(1.2)  # past ca_cache_ttl: the cache asks the upstream first
+        for op, response in fresh.items():
+            with self.subTest(op=op):
+                stale = http_get(self.proxy.address, f"/scep/{self.cached}?operation={op}")
+                self.assertEqual(stale.status, 200, stale.body)
+                self.assertEqual(stale.body, response.body)
+                self.proxy.wait_for_request_log(token=harness.token_id(self.cached), op=op, reason="cache_stale")
+        self.assertIn("event=ca_cache_stale_served", self.proxy.output())
+        # Without a cache there is nothing to fall back on.
+        down = http_get(self.proxy.address, f"/scep/{self.uncached}?operation=GetCACert")
+        self.assertEqual(down.status, 504, down.body)
 
 if __name__ == "__main__":
     harness.main()

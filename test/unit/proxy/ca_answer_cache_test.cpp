@@ -1,4 +1,7 @@
 // Tests for the per-worker GetCACert/GetCACaps answer cache and the capability check.
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include <catch2/catch.hpp>
 
 #include "proxy/ca_answer_cache.h"
@@ -58,4 +61,73 @@ TEST_CASE("POSTPKIOperation is added once, in the answer's own line endings", "[
     const std::string listed = "POSTPKIOperation\nRenewal\n";
     CHECK(caps_with_post_pki_operation(listed) == listed);
     CHECK(caps_with_post_pki_operation("postpkioperation") == "postpkioperation");
+}
+
+namespace {
+// DER of a throwaway self-signed CA certificate valid for `seconds_left` more seconds from `unix_now`.
+std::string certificate_expiring(int64_t unix_now, int64_t seconds_left) {
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    X509* cert = X509_new();
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("cache test CA"), -1, -1, 0);
+    X509_set_issuer_name(cert, X509_get_subject_name(cert));
+    ASN1_TIME_set(X509_getm_notBefore(cert), static_cast<time_t>(unix_now - 3600));
+    ASN1_TIME_set(X509_getm_notAfter(cert), static_cast<time_t>(unix_now + seconds_left));
+    X509_set_pubkey(cert, key);
+    X509_sign(cert, key, EVP_sha256());
+    unsigned char* der = nullptr;
+    const int length = i2d_X509(cert, &der);
+    std::string bytes(reinterpret_cast<const char*>(der), static_cast<size_t>(length));
+    OPENSSL_free(der);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return bytes;
+}
+
+constexpr int64_t kSecond = 1'000'000'000;
+}  // namespace
+
+TEST_CASE("a GetCACert answer is fresh for the ttl, never past its certificate's expiry", "[ca_answer_cache]") {
+    const int64_t unix_now = 2'000'000'000;  // any instant: only differences matter
+    const int64_t now = 5 * kSecond;         // the monotonic clock's reading at that instant
+    CachedAnswer far = answer("GetCACert", "", "", 0);
+    far.body = certificate_expiring(unix_now, 30 * 24 * 3600);
+    set_cache_lifetime(far, now, 300 * kSecond, unix_now);
+    CHECK(far.expires_ns == now + 300 * kSecond);
+    CHECK(far.stale_until_ns == far.expires_ns + CaAnswerCache::kMaxStaleNs);
+
+    CachedAnswer near = answer("GetCACert", "", "", 0);
+    near.body = certificate_expiring(unix_now, 60);  // expires before the ttl is up
+    set_cache_lifetime(near, now, 300 * kSecond, unix_now);
+    CHECK(near.expires_ns == now + 60 * kSecond);
+    CHECK(near.stale_until_ns == now + 60 * kSecond);
+
+    CachedAnswer expired = answer("GetCACert", "", "", 0);
+    expired.body = certificate_expiring(unix_now, -10);
+    set_cache_lifetime(expired, now, 300 * kSecond, unix_now);
+    CHECK(expired.expires_ns == now);  // never served from the cache
+    CHECK(expired.stale_until_ns == now);
+
+    CachedAnswer unreadable = answer("GetCACert", "", "not a certificate", 0);
+    set_cache_lifetime(unreadable, now, 300 * kSecond, unix_now);
+    CHECK(unreadable.expires_ns == now + 300 * kSecond);
+    CachedAnswer caps = answer("GetCACaps", "", "POSTPKIOperation", 0);
+    set_cache_lifetime(caps, now, 300 * kSecond, unix_now);
+    CHECK(caps.expires_ns == now + 300 * kSecond);
+}
+
+TEST_CASE("after the ttl an answer is still there for an upstream failure, until its stale limit", "[ca_answer_cache]") {
+    CaAnswerCache cache;
+    CachedAnswer entry = answer("GetCACert", "", "ca", 100);
+    entry.stale_until_ns = 500;
+    cache.store(entry);
+    CHECK(cache.find("GetCACert", "", 50));
+    CHECK(cache.find_for_upstream_failure("GetCACert", "", 50));
+    CHECK_FALSE(cache.find("GetCACert", "", 200));  // expired: the upstream is asked
+    REQUIRE(cache.find_for_upstream_failure("GetCACert", "", 200));  // ...and if it fails, served stale
+    CHECK(cache.find_for_upstream_failure("GetCACert", "", 200)->body == "ca");
+    CHECK_FALSE(cache.find_for_upstream_failure("GetCACert", "", 500));
+    CHECK_FALSE(cache.find_for_upstream_failure("GetCACert", "other", 200));
 }
