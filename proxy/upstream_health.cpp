@@ -16,6 +16,7 @@ void UpstreamHealth::mark(bool up, std::string_view reason) {
     // A read first: the common case (no change) then writes no shared cache line.
     if (up_.load(std::memory_order_relaxed) == up || up_.exchange(up, std::memory_order_relaxed) == up) return;
     if (gauge_) gauge_->Set(up ? 1 : 0);
+    if (!checked_) return;
     LogLine line = up ? LogLine(LogLevel::info, "upstream_up") : LogLine(LogLevel::warn, "upstream_down");
     line.field("profile", profile_).field("upstream", upstream_).field("reason", reason).emit();
 }

@@ -15,16 +15,21 @@ namespace scepproxy::proxy {
 // read by every worker when it picks an upstream. Relaxed ordering: the flag guards no other data.
 class UpstreamHealth {
 public:
-    UpstreamHealth(std::string profile, std::string upstream) : profile_(std::move(profile)), upstream_(std::move(upstream)) {}
+    // checked: the profile has health checks. Without them the flag follows every exchange
+    // (for the gauge), and logging each flip would repeat the upstream_failed lines.
+    UpstreamHealth(std::string profile, std::string upstream, bool checked)
+        : profile_(std::move(profile)), upstream_(std::move(upstream)), checked_(checked) {}
 
     bool up() const { return up_.load(std::memory_order_relaxed); }
-    // Sets the state; a change is logged (upstream_up / upstream_down with `reason`) and shown by the gauge.
+    // Sets the state; a change is shown by the gauge and, with health checks, logged
+    // (upstream_up / upstream_down with `reason`).
     void mark(bool up, std::string_view reason);
     void set_gauge(prometheus::Gauge* gauge);  // at start-up, before workers run
 
 private:
     const std::string profile_;
     const std::string upstream_;
+    const bool checked_;
     std::atomic<bool> up_{true};
     prometheus::Gauge* gauge_ = nullptr;
 };

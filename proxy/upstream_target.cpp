@@ -30,7 +30,7 @@ bool resolve_profile_targets(const conf::Config& config, std::vector<ProfileTarg
                 return false;
             }
             target.label = upstream.name;
-            target.health = std::make_unique<UpstreamHealth>(profile.name, upstream.name);
+            target.health = std::make_unique<UpstreamHealth>(profile.name, upstream.name, profile.health_check.has_value());
             if (upstream.scheme == "https") target.tls_context = targets.tls_context.get();
             targets.upstreams.push_back(std::move(target));
         }

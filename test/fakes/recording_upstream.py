@@ -31,10 +31,11 @@ MAX_STALL_SECONDS = 120
 
 # What set_fault() can make the upstream do instead of answering:
 #   reset      the head and half the body, then a TCP reset (SO_LINGER 0)
+#   reset_before_answer  a TCP reset without a byte of answer
 #   garbage    bytes that are no HTTP response, then close
 #   oversized  a 200 announcing (and sending up to) OVERSIZED_BODY_BYTES
 #   close      close without a byte
-FAULTS = ("reset", "garbage", "oversized", "close")
+FAULTS = ("reset", "reset_before_answer", "garbage", "oversized", "close")
 OVERSIZED_BODY_BYTES = 8 << 20
 
 
@@ -80,7 +81,7 @@ class RecordingUpstream:
     # --- lifecycle -------------------------------------------------------
 
     def start(self):
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self._port), _make_handler(self))
+        self._server = _Server(("127.0.0.1", self._port), _make_handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
@@ -165,6 +166,10 @@ class RecordingUpstream:
             connection.close()
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128   # the default 5 drops SYNs when tests send many requests at once
+
+
 def _make_handler(upstream):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"   # keep-alive, like NDES/scepserver
@@ -208,6 +213,8 @@ def _make_handler(upstream):
                                      b"Content-Length: 4096\r\n\r\n" + b"\x30" * 2048)
                     self.wfile.flush()
                     # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                elif fault == "reset_before_answer":
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 elif fault == "garbage":
                     self.wfile.write(b"\x00\xffSSH-2.0-not-http\r\n\r\n" + bytes(range(256)))
