@@ -7,7 +7,7 @@ import urllib.parse
 import uuid
 
 import harness
-from harness import CannedAnswer, Profile, enroll, http_get, http_post_pki, parse_logfmt, proxy_config, read_text
+from harness import CannedAnswer, Profile, enroll, http_get, http_post_pki, proxy_config
 
 CHALLENGE = "pki-" + uuid.uuid4().hex[:12]
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit", "pkcs7", "data")
@@ -16,25 +16,6 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit"
 def fixture(name):
     with open(os.path.join(FIXTURES, name), "rb") as f:
         return f.read()
-
-
-def metrics_address(proxy):
-    for line in read_text(proxy.stdout_path).splitlines():
-        fields = parse_logfmt(line)
-        if fields.get("event") == "listening" and fields.get("listener") == "metrics":
-            host, _, port = fields["address"].rpartition(":")
-            return (host, int(port))
-    raise AssertionError("no metrics listener in the proxy's log")
-
-
-def metric_value(proxy, name, **labels):
-    text = http_get(metrics_address(proxy), "/metrics").body.decode()
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        if all(f'{key}="{value}"' in line for key, value in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 class PkiOperationThroughPostUpstream(harness.IntegrationTestCase):
@@ -120,16 +101,16 @@ class PkiOperationThroughPostUpstream(harness.IntegrationTestCase):
 
     def test_enrollment_outcome_is_logged_and_counted(self):
         token = self.proxy.issue_token("demo", "device-observed")["token"]
-        before = metric_value(self.proxy, "scepproxy_pki_status_total", profile="demo",
-                              message_type="PKCSReq", status="SUCCESS")
+        before = self.proxy.metric_value("scepproxy_pki_status_total", profile="demo",
+                                         message_type="PKCSReq", status="SUCCESS")
         result = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "observed-device")
         self.assertEqual(result.returncode, 0, result.output)
         self.assertIsNotNone(result.certificate, result.output)
         entry = self.proxy.wait_for_request_log(token=harness.token_id(token), op="PKIOperation")
         self.assertEqual(entry.get("msg_type"), "PKCSReq")
         self.assertEqual(entry.get("pki_status"), "SUCCESS")
-        after = metric_value(self.proxy, "scepproxy_pki_status_total", profile="demo",
-                             message_type="PKCSReq", status="SUCCESS")
+        after = self.proxy.metric_value("scepproxy_pki_status_total", profile="demo",
+                                        message_type="PKCSReq", status="SUCCESS")
         self.assertEqual(after, (before or 0) + 1)
 
 
@@ -149,9 +130,8 @@ class TransactionBinding(harness.IntegrationTestCase):
         return http_post_pki(self.proxy.address, f"/scep/{token}?operation=PKIOperation", der)
 
     def signature_warnings(self, token):
-        return [fields for fields in map(parse_logfmt, read_text(self.proxy.stdout_path).splitlines())
-                if fields.get("event") == "pki_message_signature_invalid"
-                and fields.get("token") == harness.token_id(token)]
+        return [fields for fields in self.proxy.log_events("pki_message_signature_invalid")
+                if fields.get("token") == harness.token_id(token)]
 
     def test_the_message_that_binds_the_token_has_its_signature_checked(self):
         token = self.proxy.issue_token("demo", "device-tampered")["token"]
