@@ -75,6 +75,7 @@ class UpstreamFailover(harness.IntegrationTestCase):
         wait_until(lambda: self.up(self.a) == 0, INTERVAL * (FALL + 1) + SLACK, "a taken out")
         taken_out_after = time.monotonic() - killed_at
         self.assertLessEqual(taken_out_after, INTERVAL * (FALL + 1) + SLACK)
+        print(f"  taken out {taken_out_after:.2f} s after the kill (interval x fall = {INTERVAL * FALL:.1f} s)")
         self.assertEqual(self.up(self.b), 1)
         down = [e for e in self.proxy.log_events("upstream_down") if e.get("upstream") == f"127.0.0.1:{self.a.port}"]
         self.assertTrue(down, "no upstream_down line for a")
@@ -118,6 +119,7 @@ class UpstreamFailover(harness.IntegrationTestCase):
         wait_until(lambda: self.up(self.a) == 0, INTERVAL * (FALL + 1) + SLACK, "a taken out")
         seen_before_restart = len(self.a.requests())
         self.a.start()   # the same port
+        restarted_at = time.monotonic()
 
         def a_got_get_ca_cert():
             self.assertEqual(self.get_ca_cert(), 200)
@@ -125,6 +127,8 @@ class UpstreamFailover(harness.IntegrationTestCase):
         wait_until(a_got_get_ca_cert, INTERVAL * (RISE + 2) + SLACK, "a GetCACert to reach the restarted a",
                    interval=0.05)
         self.assertEqual(self.up(self.a), 1)
+        print(f"  back in service and chosen {time.monotonic() - restarted_at:.2f} s after the restart "
+              f"(interval x rise = {INTERVAL * RISE:.1f} s)")
         since_restart = [r["operation"] for r in self.a.requests()[seen_before_restart:]]
         checks_first = since_restart[:since_restart.index("GetCACert")]
         self.assertGreaterEqual(checks_first.count("GetCACaps"), RISE, since_restart)
