@@ -7,6 +7,21 @@
 
 namespace scepproxy::proxy {
 
+std::optional<bool> CheckStreak::count(bool check_ok, bool up) {
+    if (check_ok) {
+        failures_ = 0;
+        passes_ = up ? 0 : passes_ + 1;
+        if (up || passes_ < rise_) return std::nullopt;
+        passes_ = 0;
+        return true;
+    }
+    passes_ = 0;
+    failures_ = up ? failures_ + 1 : 0;
+    if (!up || failures_ < fall_) return std::nullopt;
+    failures_ = 0;
+    return false;
+}
+
 void UpstreamHealth::set_gauge(prometheus::Gauge* gauge) {
     gauge_ = gauge;
     if (gauge_) gauge_->Set(up() ? 1 : 0);

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -10,6 +12,21 @@ class Gauge;
 }
 
 namespace scepproxy::proxy {
+
+// The health checker's count of one upstream's checks in a row. Returns the state the upstream
+// should change to after this check, or nullopt when it stays as it is.
+class CheckStreak {
+public:
+    CheckStreak(uint32_t fall, uint32_t rise) : fall_(fall), rise_(rise) {}
+    // up: the upstream's state now (a worker may have taken it out since the last check).
+    std::optional<bool> count(bool check_ok, bool up);
+
+private:
+    const uint32_t fall_;
+    const uint32_t rise_;
+    uint32_t passes_ = 0;    // good checks in a row while out of service
+    uint32_t failures_ = 0;  // failed checks in a row while in service
+};
 
 // Written by the health checker (control loop) and by a worker whose connect was refused;
 // read by every worker when it picks an upstream. Relaxed ordering: the flag guards no other data.

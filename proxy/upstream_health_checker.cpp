@@ -34,7 +34,7 @@ void UpstreamHealthChecker::start() {
 
 UpstreamHealthChecker::Probe::Probe(UpstreamHealthChecker& checker, const conf::ProfileConfig& profile,
                                     const UpstreamTarget& target)
-    : config_(*profile.health_check), target_(target),
+    : config_(*profile.health_check), target_(target), streak_(config_.fall, config_.rise),
       pool_(checker, profile, target, 0),  // a fresh connection per check: the connect is part of the check
       interval_event_(event_new(checker.base(), -1, EV_PERSIST, &Probe::on_interval, this)),
       deadline_event_(event_new(checker.base(), -1, 0, &Probe::on_deadline, this)) {}
@@ -92,22 +92,7 @@ void UpstreamHealthChecker::Probe::finish(bool ok, const char* why) {
         in_flight_ = nullptr;
     }
     UpstreamHealth& health = *target_.health;
-    const bool up = health.up();  // may have been taken out by a worker since the last check
-    if (ok) {
-        failures_ = 0;
-        passes_ = up ? 0 : passes_ + 1;
-        if (!up && passes_ >= config_.rise) {
-            passes_ = 0;
-            health.mark(true, why);
-        }
-    } else {
-        passes_ = 0;
-        failures_ = up ? failures_ + 1 : 0;
-        if (up && failures_ >= config_.fall) {
-            failures_ = 0;
-            health.mark(false, why);
-        }
-    }
+    if (const std::optional<bool> change = streak_.count(ok, health.up())) health.mark(*change, why);
 }
 
 }  // namespace scepproxy::proxy

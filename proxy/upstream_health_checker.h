@@ -55,13 +55,12 @@ private:
 
         const conf::HealthCheckConfig& config_;
         const UpstreamTarget& target_;
+        CheckStreak streak_;
         UpstreamPool pool_;
         event* interval_event_ = nullptr;
         event* deadline_event_ = nullptr;
         UpstreamConnection* in_flight_ = nullptr;
         int status_ = 0;
-        uint32_t passes_ = 0;    // good checks in a row while out of service
-        uint32_t failures_ = 0;  // failed checks in a row while in service
     };
 
     event_base* base_;

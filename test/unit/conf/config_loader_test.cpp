@@ -834,7 +834,7 @@ profiles:
     CHECK(defaults.config->profiles[0].health_check->fall == 3);
 }
 
-TEST_CASE("upstream names are unique, plain and bounded; health check values are checked", "[conf][loader]") {
+TEST_CASE("upstream names are unique, plain and bounded, and health check values are checked", "[conf][loader]") {
     const auto twice = load(kValid + "      - url: \"http://ndes:80/other\"\n");
     CHECK(error_for(twice, "profiles.p.upstreams[1].name").message ==
           "upstream name 'ndes:80' already used by upstreams[0] (give each upstream its own `name:`)");
