@@ -41,7 +41,10 @@ int64_t ttl_ns(conf::Duration ttl) { return std::chrono::duration_cast<std::chro
 
 }  // namespace
 
-ScepRequestHandler::~ScepRequestHandler() { on_abort(); }
+ScepRequestHandler::~ScepRequestHandler() {
+    tearing_down_ = true;
+    on_abort();
+}
 
 void ScepRequestHandler::on_abort() {
     if (awaiting_store_) {
@@ -77,6 +80,14 @@ void ScepRequestHandler::release_request() {
     std::string().swap(upstream_message_param_);
     cert_rep_status_.reset();
     pki_der_ = {};
+    // Last: telling the waiters lets other requests run from here.
+    CaFetchCoalescer* fetches = ca_fetches_;
+    ca_fetches_ = nullptr;
+    if (leading_ca_fetch_ || waiting_for_ca_fetch_) {
+        leading_ca_fetch_ = false;
+        waiting_for_ca_fetch_ = false;
+        fetches->forget(this, !tearing_down_);
+    }
 }
 
 // Over the request rate of `limiter` for `key`: 429 with Retry-After (the connection stays usable).
@@ -189,21 +200,7 @@ void ScepRequestHandler::forward(WorkerProfile& profile) {
     upstream_message_ = route_.has_message ? route_.message : std::string_view();
     upstream_post_ = is_post_;
     if (op == ScepOperation::get_ca_cert || op == ScepOperation::get_ca_caps) {
-        const std::string_view key = op == ScepOperation::get_ca_caps ? std::string_view() : route_.message;
-        if (profile.targets->profile->ca_cache_ttl.count() > 0) {
-            const CachedAnswer* hit = profile.ca_cache.find(to_string(op), key, upstream_start_ns_);
-            worker_.metrics().count_ca_cache(hit != nullptr);
-            if (hit) {
-                const std::string body = shown_to_device(op, hit->body);
-                take_connection()->respond(200, hit->content_type, body, "cache_hit");
-                return;
-            }
-            capture_ = CaAnswerCache::cacheable(key, 0) ? Capture::ca_answer : Capture::none;
-        }
-        // A GetCACaps answer may be edited before the device sees it: hold it instead of streaming it.
-        holding_answer_ = op == ScepOperation::get_ca_caps && profile.targets->profile->advertise_post_pki_operation;
-        if (holding_answer_) capture_ = Capture::ca_answer;
-        send_upstream();
+        answer_ca_request(true);
         return;
     }
     if (op == ScepOperation::pki_operation) {
@@ -220,6 +217,46 @@ void ScepRequestHandler::forward(WorkerProfile& profile) {
         return;
     }
     forward_by_caps();
+}
+
+// GetCACert/GetCACaps: from the cache; else after another request's fetch of the same answer
+// (single-flight); else from the upstream. first_look: counted as a cache hit or miss.
+void ScepRequestHandler::answer_ca_request(bool first_look) {
+    WorkerProfile& profile = *profile_;
+    const ScepOperation op = route_.operation;
+    const std::string_view key = op == ScepOperation::get_ca_caps ? std::string_view() : route_.message;
+    if (profile.targets->profile->ca_cache_ttl.count() > 0) {
+        const CachedAnswer* hit = profile.ca_cache.find(to_string(op), key, monotonic_ns());
+        if (first_look) worker_.metrics().count_ca_cache(hit != nullptr);
+        if (hit) {
+            const std::string body = shown_to_device(op, hit->body);
+            take_connection()->respond(200, hit->content_type, body, "cache_hit");
+            return;
+        }
+        if (CaAnswerCache::cacheable(key, 0)) {
+            // Only a first look waits: after a fetch that brought nothing to the cache (the upstream
+            // failed), the waiters ask it at once, not one after another.
+            if (first_look) {
+                ca_fetches_ = &profile.ca_fetches;
+                if (ca_fetches_->wait_or_lead(to_string(op), key, this)) {
+                    waiting_for_ca_fetch_ = true;  // continues in on_ca_fetch_done
+                    return;
+                }
+                leading_ca_fetch_ = true;
+            }
+            capture_ = Capture::ca_answer;
+        }
+    }
+    // A GetCACaps answer may be edited before the device sees it: hold it instead of streaming it.
+    holding_answer_ = op == ScepOperation::get_ca_caps && profile.targets->profile->advertise_post_pki_operation;
+    if (holding_answer_) capture_ = Capture::ca_answer;
+    send_upstream();
+}
+
+void ScepRequestHandler::on_ca_fetch_done() {
+    waiting_for_ca_fetch_ = false;
+    ca_fetches_ = nullptr;
+    if (connection_) answer_ca_request(false);
 }
 
 void ScepRequestHandler::on_transaction_bound(const token::BindDecision& decision) {

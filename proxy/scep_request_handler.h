@@ -9,6 +9,7 @@
 
 #include "proxy/client_connection_counter.h"
 #include "proxy/limit_key.h"
+#include "proxy/ca_fetch_coalescer.h"
 #include "proxy/metrics.h"
 #include "proxy/rate_limiter.h"
 #include "proxy/request_handler.h"
@@ -27,7 +28,8 @@ struct WorkerProfile;
 
 class ScepRequestHandler final : public RequestHandler,
                                  public token::SessionCallback,
-                                 public UpstreamResponseSink {
+                                 public UpstreamResponseSink,
+                                 public CaFetchWaiter {
 public:
     // client: the client's address group; client_slot: its place in the per-client connection count.
     ScepRequestHandler(Worker& worker, const LimitKey& client, ClientConnectionCounter::Slot client_slot)
@@ -44,11 +46,13 @@ public:
     void on_upstream_body(std::string_view data) override;
     void on_upstream_complete() override;
     void on_upstream_failed(UpstreamFailure failure, bool request_bytes_sent, bool response_started) override;
+    void on_ca_fetch_done() override;
 
 private:
     enum class Capture { none, ca_answer, pki_response };
 
     void forward(WorkerProfile& profile);
+    void answer_ca_request(bool first_look);
     bool inspect_pki_message();
     void check_binding_signature();
     void forward_by_caps();
@@ -101,6 +105,10 @@ private:
     Capture capture_ = Capture::none;  // keep the answer: for the CA cache, or to read the CertRep
     std::string captured_;
     std::string captured_content_type_;
+    CaFetchCoalescer* ca_fetches_ = nullptr;  // set while leading or waiting for a CA answer fetch
+    bool leading_ca_fetch_ = false;
+    bool waiting_for_ca_fetch_ = false;
+    bool tearing_down_ = false;        // destroyed with its worker: nobody is told anything
     bool holding_answer_ = false;      // the answer is edited before the device sees it (GetCACaps)
     std::string held_;                 // a held answer that isn't a 200
 };

@@ -9,6 +9,7 @@
 
 #include "conf/config.h"
 #include "proxy/ca_answer_cache.h"
+#include "proxy/ca_fetch_coalescer.h"
 #include "proxy/client_connection_counter.h"
 #include "proxy/connection_budget.h"
 #include "proxy/connection_host.h"
@@ -49,6 +50,7 @@ struct WorkerProfile {
     std::vector<std::unique_ptr<UpstreamPool>> pools;
     size_t next_upstream = 0;
     CaAnswerCache ca_cache;
+    CaFetchCoalescer ca_fetches;  // single-flight for ca_cache misses
     const ProfileMetrics* metrics = nullptr;
 
     // The next upstream round-robin among those in service and not in `tried` (bit i: pools[i]).

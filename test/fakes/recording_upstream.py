@@ -22,6 +22,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -55,6 +56,7 @@ class CannedAnswer:
     status: int
     content_type: str
     body: bytes
+    delay: float = 0.0   # seconds to wait before answering (a slow CA), at most MAX_STALL_SECONDS
 
 
 class RecordingUpstream:
@@ -141,6 +143,8 @@ class RecordingUpstream:
         """Returns (status, content_type, body)."""
         canned = self.canned.get(request.operation)
         if canned is not None:
+            if canned.delay:
+                time.sleep(min(canned.delay, MAX_STALL_SECONDS))
             return canned.status, canned.content_type, canned.body
         if self.forward_to is None:
             return 404, "text/plain", b"no canned answer for this operation\n"

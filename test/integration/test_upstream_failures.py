@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # Integration: an upstream that refuses connections gives 502, one that stalls gives 504, each in bounded time; the proxy keeps serving.
 import socket
+import threading
 import time
 import uuid
 
@@ -159,6 +160,38 @@ class StaleIfError(harness.IntegrationTestCase):
         # Without a cache there is nothing to fall back on.
         down = http_get(self.proxy.address, f"/scep/{self.uncached}?operation=GetCACert")
         self.assertEqual(down.status, 504, down.body)
+
+
+class SingleFlight(harness.IntegrationTestCase):
+    """Many devices asking for the CA certificate at once: one upstream fetch, every device answered."""
+
+    DEVICES = 12
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        ca = harness.CannedAnswer(200, "application/x-x509-ca-cert", b"\x30\x03\x02\x01\x01", delay=1.0)
+        cls.upstream = cls.start_upstream(canned={"GetCACert": ca})
+        config = proxy_config(cls.workdir, [Profile("slow", cls.upstream.url, lines=("ca_cache_ttl: 5m",))])
+        # One worker: the cache and its single-flight are per worker.
+        cls.proxy = cls.start_proxy(config.replace("workers: 2\n", "workers: 1\n"))
+        cls.token = cls.proxy.issue_token("slow", "device-rollout")["token"]
+
+    def test_concurrent_misses_share_one_upstream_fetch(self):
+        answers = [None] * self.DEVICES
+
+        def ask(i):
+            answers[i] = http_get(self.proxy.address, f"/scep/{self.token}?operation=GetCACert")
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(self.DEVICES)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        self.assertEqual([a.status for a in answers], [200] * self.DEVICES)
+        self.assertEqual({a.body for a in answers}, {b"\x30\x03\x02\x01\x01"})
+        fetches = [r for r in self.upstream.requests() if r.operation == "GetCACert"]
+        self.assertEqual(len(fetches), 1, [vars(r) for r in fetches])
 
 if __name__ == "__main__":
     harness.main()
