@@ -45,6 +45,26 @@ void require_same_attributes(const PkiMessageInfo& full, const PkiMessageParse& 
     CHECK_FALSE(read.content_digest_valid);
 }
 
+std::string hex_of(const std::vector<std::uint8_t>& bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string hex;
+    for (const std::uint8_t byte : bytes) {
+        hex += digits[byte >> 4];
+        hex += digits[byte & 0x0f];
+    }
+    return hex;
+}
+
+// Every real message in data/: captured from scepclient/scepserver, or made by data/generate/
+// with micromdm's library (CertRep PENDING, CertPoll).
+const char* const kRealMessages[] = {
+    "pkcsreq.der", "certrep-success.der",                   // enrollment
+    "pkcsreq-wrong-challenge.der", "certrep-failure.der",   // wrong challenge
+    "renewalreq.der", "certrep-renewal-success.der",        // renewal
+    "pkcsreq-for-pending.der", "certrep-pending.der",       // held for approval,
+    "certpoll-for-pending.der",                             // then polled
+};
+
 PkiMessageInfo parse_ok(const std::vector<std::uint8_t>& der, const PkiMessageLimits& limits = {}) {
     PkiMessageParse parsed = parse_pki_message(der, limits);
     INFO("error " << to_string(parsed.error) << ": " << parsed.detail);
@@ -82,6 +102,54 @@ std::vector<TestAttribute> pkcs_req_with(const char* oid, std::optional<TestAttr
     return attributes;
 }
 
+// The bytes of a captured GET `message=` value (data/NAME), decoded as the proxy decodes it.
+std::vector<std::uint8_t> decoded_get_message(const std::string& name) {
+    const std::vector<std::uint8_t> raw = read_fixture(name);
+    const MessageParameterDecode decoded =
+        decode_message_parameter(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()), 64 * 1024);
+    INFO("error " << to_string(decoded.error) << ": " << decoded.detail);
+    REQUIRE(decoded.ok());
+    return *decoded.value;
+}
+
+// A client's request as captured: its own 16-byte senderNonce, no answer's attributes, and a
+// signature and content digest that verify.
+void check_request_shape(const PkiMessageInfo& request) {
+    CHECK(request.sender_nonce.size() == 16);
+    CHECK(request.recipient_nonce.empty());
+    CHECK_FALSE(request.pki_status.has_value());
+    CHECK_FALSE(request.fail_info.has_value());
+    CHECK(request.signature_valid);
+    CHECK(request.content_digest_valid);
+}
+
+// The signer certificate against fixtures.expect's PREFIX_subject, _issuer, _serial, _not_before, _not_after.
+void check_signer(const PkiMessageInfo& info, const std::string& prefix) {
+    REQUIRE(info.signer.has_value());
+    CHECK(info.signer->subject == expected(prefix + "_subject"));
+    CHECK(info.signer->issuer == expected(prefix + "_issuer"));
+    CHECK(info.signer->serial_hex == expected(prefix + "_serial"));
+    CHECK(info.signer->not_before == expected_number(prefix + "_not_before"));
+    CHECK(info.signer->not_after == expected_number(prefix + "_not_after"));
+}
+
+// A CertRep from the CA answering `request`: same transactionID, recipientNonce = the request's
+// senderNonce, the given pkiStatus, verifiable, signed by the CA.
+void check_answers(const PkiMessageInfo& reply, const PkiMessageInfo& request, PkiStatus status) {
+    CHECK(reply.message_type == MessageType::cert_rep);
+    CHECK(reply.message_type_number == 3);
+    REQUIRE(reply.pki_status.has_value());
+    CHECK(*reply.pki_status == status);
+    CHECK(reply.transaction_id == request.transaction_id);
+    CHECK(reply.recipient_nonce == request.sender_nonce);
+    CHECK(reply.sender_nonce.size() == 16);
+    CHECK(reply.signature_valid);
+    CHECK(reply.content_digest_valid);
+    // A SUCCESS carries the issued cert too: the signer must be the CA, picked by issuerAndSerialNumber.
+    check_signer(reply, "ca");
+    CHECK(reply.signer->is_ca);
+}
+
 // ---- real messages captured between micromdm scepclient and scepserver (data/make_fixtures.sh)
 
 TEST_CASE("real PKCSReq from scepclient", "[pkcs7][pki_message]") {
@@ -90,55 +158,85 @@ TEST_CASE("real PKCSReq from scepclient", "[pkcs7][pki_message]") {
     CHECK(info.message_type_number == 19);
     CHECK(info.transaction_id == expected("transaction_id"));
     CHECK(info.transaction_id.size() >= 20);
-    CHECK(info.sender_nonce.size() == 16);
-    CHECK(info.recipient_nonce.empty());
-    CHECK_FALSE(info.pki_status.has_value());
-    CHECK_FALSE(info.fail_info.has_value());
-    CHECK(info.signature_valid);
-    CHECK(info.content_digest_valid);
-    REQUIRE(info.signer.has_value());
+    check_request_shape(info);
     // scepclient signs with a throwaway self-signed "SCEP SIGNER" cert; the device CN is inside the envelope.
-    CHECK(info.signer->subject == expected("client_signer_subject"));
+    check_signer(info, "client_signer");
     CHECK(info.signer->subject.find("CN=SCEP SIGNER") != std::string::npos);
-    CHECK(info.signer->issuer == expected("client_signer_issuer"));
-    CHECK(info.signer->serial_hex == expected("client_signer_serial"));
-    CHECK(info.signer->not_before == expected_number("client_signer_not_before"));
-    CHECK(info.signer->not_after == expected_number("client_signer_not_after"));
 }
 
 TEST_CASE("real CertRep SUCCESS answers the real PKCSReq", "[pkcs7][pki_message]") {
-    const PkiMessageInfo request = parse_ok(read_fixture("pkcsreq.der"));
     const PkiMessageInfo reply = parse_ok(read_fixture("certrep-success.der"));
-    CHECK(reply.message_type == MessageType::cert_rep);
-    CHECK(reply.message_type_number == 3);
-    REQUIRE(reply.pki_status.has_value());
-    CHECK(*reply.pki_status == PkiStatus::success);
+    check_answers(reply, parse_ok(read_fixture("pkcsreq.der")), PkiStatus::success);
     CHECK_FALSE(reply.fail_info.has_value());
-    CHECK(reply.transaction_id == request.transaction_id);
-    CHECK(reply.recipient_nonce == request.sender_nonce);
-    CHECK(reply.sender_nonce.size() == 16);
-    CHECK(reply.signature_valid);
-    CHECK(reply.content_digest_valid);
-    // The CertRep carries the issued cert too; the signer must be the CA, picked by issuerAndSerialNumber.
-    REQUIRE(reply.signer.has_value());
-    CHECK(reply.signer->subject == expected("ca_subject"));
-    CHECK(reply.signer->serial_hex == expected("ca_serial"));
-    CHECK(reply.signer->not_after == expected_number("ca_not_after"));
-    CHECK(reply.signer->is_ca);
 }
 
 TEST_CASE("real CertRep FAILURE for a wrong challenge", "[pkcs7][pki_message]") {
     const PkiMessageInfo request = parse_ok(read_fixture("pkcsreq-wrong-challenge.der"));
-    const PkiMessageInfo reply = parse_ok(read_fixture("certrep-failure.der"));
     CHECK(request.transaction_id == expected("wrong_challenge_transaction_id"));
-    CHECK(reply.message_type == MessageType::cert_rep);
-    REQUIRE(reply.pki_status.has_value());
-    CHECK(*reply.pki_status == PkiStatus::failure);
+    const PkiMessageInfo reply = parse_ok(read_fixture("certrep-failure.der"));
+    check_answers(reply, request, PkiStatus::failure);
     REQUIRE(reply.fail_info.has_value());
     CHECK(*reply.fail_info == FailInfo::bad_request);  // what scepserver 2.1.0 sends for a bad challenge
-    CHECK(reply.transaction_id == request.transaction_id);
-    CHECK(reply.recipient_nonce == request.sender_nonce);
-    CHECK(reply.signature_valid);
+}
+
+TEST_CASE("real RenewalReq from scepclient, signed by the certificate it was issued", "[pkcs7][pki_message]") {
+    const PkiMessageInfo info = parse_ok(read_fixture("renewalreq.der"));
+    CHECK(info.message_type == MessageType::renewal_req);
+    CHECK(info.message_type_number == 17);
+    CHECK(info.transaction_id == expected("renewal_transaction_id"));
+    // scepclient derives the transactionID from the key, which a renewal keeps; the nonce is new.
+    CHECK(info.transaction_id == expected("transaction_id"));
+    CHECK(info.sender_nonce != parse_ok(read_fixture("pkcsreq.der")).sender_nonce);
+    check_request_shape(info);
+    check_signer(info, "renewal_signer");
+    CHECK(info.signer->subject.find("CN=fixture-device-1") != std::string::npos);
+    CHECK(info.signer->issuer == expected("ca_subject"));
+    CHECK_FALSE(info.signer->is_ca);
+}
+
+TEST_CASE("real CertRep SUCCESS answers the real RenewalReq", "[pkcs7][pki_message]") {
+    const PkiMessageInfo reply = parse_ok(read_fixture("certrep-renewal-success.der"));
+    check_answers(reply, parse_ok(read_fixture("renewalreq.der")), PkiStatus::success);
+    CHECK_FALSE(reply.fail_info.has_value());
+}
+
+// ---- PENDING and CertPoll made by data/generate/ (micromdm's library) for a real PKCSReq
+
+TEST_CASE("CertRep PENDING answers the real PKCSReq it is paired with", "[pkcs7][pki_message]") {
+    const PkiMessageInfo request = parse_ok(read_fixture("pkcsreq-for-pending.der"));
+    CHECK(request.message_type == MessageType::pkcs_req);
+    CHECK(request.transaction_id == expected("pending_client_transaction_id"));       // scepclient's log
+    CHECK(hex_of(request.sender_nonce) == expected("pending_request_sender_nonce"));  // micromdm's parser
+    check_request_shape(request);
+    REQUIRE(request.signer.has_value());
+    CHECK(request.signer->subject == expected("client_signer_subject"));
+
+    const PkiMessageInfo reply = parse_ok(read_fixture("certrep-pending.der"));
+    check_answers(reply, request, PkiStatus::pending);
+    CHECK_FALSE(reply.fail_info.has_value());
+    CHECK_FALSE(reply.fail_info_text.has_value());
+    CHECK(reply.transaction_id == expected("pending_transaction_id"));
+    CHECK(hex_of(reply.sender_nonce) == expected("pending_sender_nonce"));
+    CHECK(reply.sender_nonce != reply.recipient_nonce);
+}
+
+TEST_CASE("CertPoll for the pending transaction, signed like its PKCSReq", "[pkcs7][pki_message]") {
+    const PkiMessageInfo request = parse_ok(read_fixture("pkcsreq-for-pending.der"));
+    const PkiMessageInfo poll = parse_ok(read_fixture("certpoll-for-pending.der"));
+    CHECK(poll.message_type == MessageType::cert_poll);
+    CHECK(poll.message_type_number == 20);
+    CHECK(poll.transaction_id == expected("pending_transaction_id"));
+    CHECK(poll.transaction_id == request.transaction_id);
+    CHECK(hex_of(poll.sender_nonce) == expected("certpoll_sender_nonce"));
+    check_request_shape(poll);
+    REQUIRE(poll.signer.has_value());
+    REQUIRE(request.signer.has_value());
+    CHECK(poll.signer->subject == request.signer->subject);
+    CHECK(poll.signer->serial_hex == request.signer->serial_hex);
+}
+
+TEST_CASE("GET message parameter of the pending pair decodes to its PKCSReq, byte for byte", "[pkcs7][pki_message]") {
+    CHECK(decoded_get_message("pkcsreq-for-pending-get-message.txt") == read_fixture("pkcsreq-for-pending.der"));
 }
 
 TEST_CASE("tampered signed attribute: parses, signature no longer verifies", "[pkcs7][pki_message]") {
@@ -177,12 +275,7 @@ TEST_CASE("tampered envelope: signature still verifies, content digest does not"
 
 TEST_CASE("GET message parameter captured from scepclient decodes to its PKCSReq", "[pkcs7][pki_message]") {
     // scepclient sends base64url; the decoded bytes must be a complete, verifiable pkiMessage.
-    const std::vector<std::uint8_t> raw = read_fixture("pkcsreq-get-message.txt");
-    const MessageParameterDecode decoded =
-        decode_message_parameter(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()), 64 * 1024);
-    INFO("error " << to_string(decoded.error) << ": " << decoded.detail);
-    REQUIRE(decoded.ok());
-    const PkiMessageInfo info = parse_ok(*decoded.value);
+    const PkiMessageInfo info = parse_ok(decoded_get_message("pkcsreq-get-message.txt"));
     CHECK(info.message_type == MessageType::pkcs_req);
     CHECK(info.transaction_id == expected("get_transaction_id"));
     CHECK(info.signature_valid);
@@ -202,32 +295,39 @@ TEST_CASE("oversized input", "[pkcs7][pki_message]") {
     require_error(std::vector<std::uint8_t>(PkiMessageLimits{}.max_message_bytes + 1, 0x30), ParseError::too_large);
 }
 
-TEST_CASE("every truncation of a real message is rejected", "[pkcs7][pki_message]") {
-    const std::vector<std::uint8_t> der = read_fixture("certrep-success.der");
-    for (std::size_t length = 0; length < der.size(); ++length) {
-        const std::vector<std::uint8_t> prefix(der.begin(), der.begin() + static_cast<long>(length));
-        INFO("length " << length);
-        for (const PkiMessageParse& parsed : {parse_pki_message(prefix, {}), read_pki_message_attributes(prefix, {})}) {
-            REQUIRE_FALSE(parsed.ok());
-            REQUIRE((parsed.error == ParseError::empty || parsed.error == ParseError::truncated));
+TEST_CASE("every truncation of every real message is rejected", "[pkcs7][pki_message]") {
+    for (const char* name : kRealMessages) {
+        const std::vector<std::uint8_t> der = read_fixture(name);
+        parse_ok(der);  // whole, it parses (both ways): the prefixes below are what fails
+        for (std::size_t length = 0; length < der.size(); ++length) {
+            const std::vector<std::uint8_t> prefix(der.begin(), der.begin() + static_cast<long>(length));
+            INFO(name << " length " << length);
+            for (const PkiMessageParse& parsed : {parse_pki_message(prefix, {}), read_pki_message_attributes(prefix, {})}) {
+                REQUIRE_FALSE(parsed.ok());
+                REQUIRE((parsed.error == ParseError::empty || parsed.error == ParseError::truncated));
+            }
         }
     }
 }
 
 TEST_CASE("truncations with a patched outer length reach OpenSSL and are rejected", "[pkcs7][pki_message]") {
-    // The outer header of the fixture is 30 82 HH LL; rewriting the length to fit the prefix
+    // The outer header of each message is 30 82 HH LL; rewriting the length to fit the prefix
     // gets past the cheap outer check, so OpenSSL itself meets every inner truncation.
-    const std::vector<std::uint8_t> der = read_fixture("pkcsreq.der");
-    REQUIRE(der[0] == 0x30);
-    REQUIRE(der[1] == 0x82);
-    for (std::size_t length = 4; length < der.size(); ++length) {
-        std::vector<std::uint8_t> prefix(der.begin(), der.begin() + static_cast<long>(length));
-        prefix[2] = static_cast<std::uint8_t>((length - 4) >> 8);
-        prefix[3] = static_cast<std::uint8_t>(length - 4);
-        INFO("length " << length);
-        REQUIRE_FALSE(parse_pki_message(prefix, {}).ok());
-        REQUIRE_FALSE(read_pki_message_attributes(prefix, {}).ok());
+    for (const char* name : kRealMessages) {
+        const std::vector<std::uint8_t> der = read_fixture(name);
+        INFO(name);
+        REQUIRE(der[0] == 0x30);
+        REQUIRE(der[1] == 0x82);
+        for (std::size_t length = 4; length < der.size(); ++length) {
+            std::vector<std::uint8_t> prefix(der.begin(), der.begin() + static_cast<long>(length));
+            prefix[2] = static_cast<std::uint8_t>((length - 4) >> 8);
+            prefix[3] = static_cast<std::uint8_t>(length - 4);
+            INFO("length " << length);
+            REQUIRE_FALSE(parse_pki_message(prefix, {}).ok());
+            REQUIRE_FALSE(read_pki_message_attributes(prefix, {}).ok());
+        }
     }
+    CHECK(ERR_peek_error() == 0);  // every rejection cleaned up OpenSSL's error queue
 }
 
 TEST_CASE("trailing bytes after the message", "[pkcs7][pki_message]") {
@@ -254,12 +354,12 @@ TEST_CASE("random garbage is rejected", "[pkcs7][pki_message]") {
 }
 
 TEST_CASE("mutated real messages never crash and always give a reason", "[pkcs7][pki_message]") {
-    const std::vector<std::uint8_t> originals[] = {read_fixture("pkcsreq.der"), read_fixture("certrep-success.der"),
-                                                   read_fixture("certrep-failure.der")};
+    std::vector<std::vector<std::uint8_t>> originals;
+    for (const char* name : kRealMessages) originals.push_back(read_fixture(name));
     std::mt19937 random(7);
     int rejected = 0;
     for (int round = 0; round < 3000; ++round) {
-        std::vector<std::uint8_t> der = originals[round % 3];
+        std::vector<std::uint8_t> der = originals[static_cast<std::size_t>(round) % originals.size()];
         const int flips = 1 + static_cast<int>(random() % 4);
         for (int i = 0; i < flips; ++i) der[random() % der.size()] = static_cast<std::uint8_t>(random());
         const PkiMessageParse parsed = parse_pki_message(der, {});
