@@ -4,7 +4,7 @@
 # Usage: test/run.sh [CTEST_ARGS...]   e.g. test/run.sh -L integration, test/run.sh -R check
 # Environment: SCEPPROXY_BUILD_DIR (default: build), CTEST_PARALLEL (default: 2),
 #   SCEPPROXY_SANITIZERS (1: always, 0: never; default: only when no CTEST_ARGS narrow the run),
-#   SCEPPROXY_FUZZ_SECONDS (default: 20, per fuzz target),
+#   SCEPPROXY_FUZZ_SECONDS (default: 60, per fuzz target),
 #   SCEPPROXY_SANITIZE_INTEGRATION (default: 1; 0 skips the integration tests under ASan+UBSan).
 # Exit code: ctest's (or the failing build step's). The last line printed is ctest's summary.
 #
@@ -50,7 +50,7 @@ if [[ "$run_sanitizers" == 1 ]]; then
     cmake --build "$asan_dir" -j"$(nproc)"
     cmake -S . -B "$fuzz_dir" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DSCEPPROXY_FUZZ=ON -DSCEPPROXY_SANITIZE=ON \
-        -DSCEPPROXY_FUZZ_SECONDS="${SCEPPROXY_FUZZ_SECONDS:-20}"
+        -DSCEPPROXY_FUZZ_SECONDS="${SCEPPROXY_FUZZ_SECONDS:-60}"
     cmake --build "$fuzz_dir" --target fuzz_targets -j"$(nproc)"
 fi
 
