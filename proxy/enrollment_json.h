@@ -14,8 +14,9 @@ namespace scepproxy::proxy {
 // {"token","scep_url","challenge","expires_at"}; challenge is null for profiles without one.
 nlohmann::json issued_enrollment_json(const IssuedEnrollment& enrollment);
 
-// {"token_id","profile","device_id","state","created_at","expires_at","transaction_id"};
-// state is active, expired or revoked at `now`. Shows the token id, never the token.
+// {"token_id","profile","device_id","state","created_at","expires_at","transaction_id","consumed_at"};
+// state at `now`, first that applies: revoked, consumed (a certificate was issued on it), expired,
+// active. consumed_at is null unless consumed. Shows the token id, never the token.
 nlohmann::json token_record_json(const token::TokenRecord& record, int64_t now);
 
 // {"device_id","enrolled","compliant","updated_at"}

@@ -33,6 +33,7 @@ struct TokenRecord {
     bool revoked = false;
     std::string transaction_id;   // bound SCEP transactionID, empty when none
     bool consumed = false;        // a certificate was issued on it (CertRep SUCCESS)
+    int64_t consumed_at = 0;      // when the store recorded that SUCCESS, if consumed
 };
 
 struct DeviceRecord {

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 # Integration: PKIOperation checks and transport repair — message validation, GET<->POST translation, CertRep observation.
 import base64
+import datetime
 import http.client
+import json
 import os
+import time
 import urllib.parse
 import uuid
 
@@ -167,8 +170,16 @@ class TransactionBinding(harness.IntegrationTestCase):
         entry = self.proxy.wait_for_request_log(token=harness.token_id(token), reason="transaction_mismatch")
         self.assertEqual(entry.get("status"), "403")
 
+    def show_token(self, token):
+        shown = self.proxy.cli("token", "show", args=[token])
+        self.assertEqual(shown.returncode, 0, shown.stderr)
+        return json.loads(shown.stdout)
+
     def test_success_consumes_the_token(self):
         token = self.proxy.issue_token("demo", "device-once")["token"]
+        unused = self.show_token(token)
+        self.assertEqual((unused["state"], unused["consumed_at"]), ("active", None), unused)
+        started = int(time.time())
         first = enroll(self.workdir, self.proxy.scep_url(token), CHALLENGE, "once-device")
         self.assertEqual(first.returncode, 0, first.output)
         self.assertIsNotNone(first.certificate, first.output)
@@ -178,6 +189,13 @@ class TransactionBinding(harness.IntegrationTestCase):
         self.proxy.wait_for_request_log(token=harness.token_id(token), reason="token_consumed", status="403")
         after = [r for r in self.upstream.requests() if r.operation == "PKIOperation"]
         self.assertEqual(len(after), len(before), "the upstream saw the second enrollment")
+        # token show tells the consumed token apart from an active one, and says when it was consumed.
+        used = self.show_token(token)
+        self.assertEqual(used["state"], "consumed", used)
+        self.assertIsNotNone(used["transaction_id"], used)
+        consumed_at = datetime.datetime.fromisoformat(used["consumed_at"].replace("Z", "+00:00")).timestamp()
+        self.assertGreaterEqual(consumed_at, started, used)
+        self.assertLessEqual(consumed_at, time.time() + 1, used)
         fresh = self.proxy.issue_token("demo", "device-once-again")["token"]
         third = enroll(self.workdir, self.proxy.scep_url(fresh), CHALLENGE, "once-again-device")
         self.assertIsNotNone(third.certificate, third.output)

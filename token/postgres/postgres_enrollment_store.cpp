@@ -31,7 +31,7 @@ const PgStatement kIssueStatement{
 const PgStatement kFindStatement{
     2, "scepproxy_find",
     "SELECT profile, device_id, created_at, expires_at, revoked_at IS NOT NULL, transaction_id, "
-    "consumed_at IS NOT NULL FROM scepproxy_tokens WHERE hash = $1",
+    "consumed_at FROM scepproxy_tokens WHERE hash = $1",
     {kByteaOid}};
 // COALESCE keeps the first revocation time; the row still counts as changed.
 const PgStatement kRevokeStatement{
@@ -140,7 +140,8 @@ public:
         result.value.expires_at = pg_int8(rows, 0, 3);
         result.value.revoked = pg_bool(rows, 0, 4);
         result.value.transaction_id = pg_is_null(rows, 0, 5) ? std::string() : pg_text(rows, 0, 5);
-        result.value.consumed = pg_bool(rows, 0, 6);
+        result.value.consumed = !pg_is_null(rows, 0, 6);
+        result.value.consumed_at = result.value.consumed ? pg_int8(rows, 0, 6) : 0;
         return result;
     }
 

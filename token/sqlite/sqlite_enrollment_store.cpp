@@ -254,7 +254,7 @@ public:
         SqliteStatement statement;
         int rc = prepare_bound(db_,
                                "SELECT profile, device_id, created_at, expires_at, revoked_at IS NOT NULL, "
-                               "transaction_id, consumed_at IS NOT NULL FROM tokens WHERE hash = ?1",
+                               "transaction_id, consumed_at FROM tokens WHERE hash = ?1",
                                statement, hash);
         if (rc == SQLITE_OK) rc = statement.step();
         if (rc == SQLITE_DONE) return fail(result, StoreStatus::not_found, "token " + hash.id() + " not found");
@@ -266,7 +266,8 @@ public:
         result.value.expires_at = statement.column_int64(3);
         result.value.revoked = statement.column_int64(4) != 0;
         result.value.transaction_id = statement.column_text(5);   // NULL reads as ""
-        result.value.consumed = statement.column_int64(6) != 0;
+        result.value.consumed = !statement.column_is_null(6);
+        result.value.consumed_at = statement.column_int64(6);   // NULL reads as 0
         return result;
     }
 

@@ -495,17 +495,21 @@ TEMPLATE_LIST_TEST_CASE("store: a token binds to its first transaction, is consu
     REQUIRE(found.ok());
     CHECK(found.value.transaction_id == "tx-A");
     CHECK_FALSE(found.value.consumed);
+    CHECK(found.value.consumed_at == 0);
 
     CHECK(session.finish(finish_query(token.hash, "tx-B", TransactionEnd::release)).status == StoreStatus::conflict);
     CHECK(session.finish(finish_query(token.hash, "tx-B", TransactionEnd::consume)).status == StoreStatus::conflict);
     const FinishResult consumed = session.finish(finish_query(token.hash, "tx-A", TransactionEnd::consume));
     INFO(consumed.message);
     CHECK(consumed.status == StoreStatus::ok);
-    // The same CertRep seen twice (a poll answered again) changes nothing.
-    CHECK(session.finish(finish_query(token.hash, "tx-A", TransactionEnd::consume)).status == StoreStatus::ok);
+    // The same CertRep seen twice (a poll answered again, later) changes nothing, not even when.
+    FinishQuery seen_again = finish_query(token.hash, "tx-A", TransactionEnd::consume);
+    seen_again.now += 5;
+    CHECK(session.finish(seen_again).status == StoreStatus::ok);
     found = store.find_token(token.hash);
     REQUIRE(found.ok());
     CHECK(found.value.consumed);
+    CHECK(found.value.consumed_at == finish_query(token.hash, "tx-A", TransactionEnd::consume).now);
     CHECK(found.value.transaction_id == "tx-A");
 
     for (const char* transaction : {"tx-A", "tx-C"}) {
