@@ -94,7 +94,7 @@ enroll fixture-device-1 "$challenge" -renewal
 cp "$(first_capture "$work/capture-renewal" PKIOperation request.bin)" "$out/renewalreq.der"
 cp "$(first_capture "$work/capture-renewal" PKIOperation response.bin)" "$out/certrep-renewal-success.der"
 
-# 5. PENDING: scepserver never answers it, so go/generate (micromdm/scep's own stack, see its
+# 5. PENDING: scepserver never answers it, so generate/ (micromdm/scep's own stack, see its
 #    README) answers a real PKCSReq with a CertRep PENDING signed by this CA, and writes the
 #    CertPoll for the same transaction that scepclient never sends. The PKCSReq is captured as
 #    a GET (relay hides POSTPKIOperation; scepserver rejects GET, which does not matter here),
