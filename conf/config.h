@@ -18,6 +18,8 @@ struct ListenAddress {
     std::string host;
     uint16_t port = 0;
     std::string text;  // as written, for logs
+
+    bool operator==(const ListenAddress&) const = default;
 };
 
 struct ServerTlsConfig {
@@ -87,6 +89,8 @@ enum class StoreErrorPolicy { deny, allow };
 
 struct SqliteStoreConfig {
     std::string path = "/var/lib/scepproxy/enrollments.db";
+
+    bool operator==(const SqliteStoreConfig&) const = default;
 };
 
 struct PostgresStoreConfig {
@@ -94,6 +98,8 @@ struct PostgresStoreConfig {
     uint32_t pool_size = 4;                              // connections (and store threads) per proxy
     Duration connect_timeout = std::chrono::seconds(5);
     Duration timeout = std::chrono::seconds(2);          // each store operation, waiting included
+
+    bool operator==(const PostgresStoreConfig&) const = default;
 };
 
 struct WebhookStoreConfig {
@@ -102,6 +108,8 @@ struct WebhookStoreConfig {
     std::string ca_file;                                 // empty: the system CA store
     Duration timeout = std::chrono::seconds(2);
     uint32_t concurrency = 8;                            // webhook requests in flight at once
+
+    bool operator==(const WebhookStoreConfig&) const = default;
 };
 
 struct StoreConfig {
@@ -111,6 +119,8 @@ struct StoreConfig {
     WebhookStoreConfig webhook;
     Duration cache_ttl = std::chrono::seconds(5);
     StoreErrorPolicy on_error = StoreErrorPolicy::deny;
+
+    bool operator==(const StoreConfig&) const = default;
 };
 
 // One upstream SCEP endpoint, e.g. http://ndes1.corp.example.com/certsrv/mscep/mscep.dll

@@ -541,7 +541,8 @@ const KeyTable<LimitsConfig>& limits_keys() {
 
 const KeyTable<LogConfig>& log_keys() {
     static const KeyTable<LogConfig> keys{
-        enum_key("format", &LogConfig::format, EnumNames<LogFormat>{{"text", LogFormat::text}, {"json", LogFormat::json}}),
+        needs_restart(enum_key("format", &LogConfig::format,
+                               EnumNames<LogFormat>{{"text", LogFormat::text}, {"json", LogFormat::json}})),
         bool_key("access_log", &LogConfig::access_log),
     };
     return keys;
@@ -706,7 +707,7 @@ const KeyTable<Config>& root_keys() {
         enabling_section_key("metrics", &Config::metrics, metrics_keys),
         section_key("limits", &Config::limits, limits_keys),
         section_key("log", &Config::log, log_keys),
-        section_key("store", &Config::store, store_keys),
+        needs_restart(section_key("store", &Config::store, store_keys)),
         required(profiles_key()),
     };
     return keys;

@@ -67,14 +67,15 @@ std::string_view endpoint_name(AdminEndpoint endpoint) {
     return "none";
 }
 
-Answer issue(const AdminApiContext& context, const EnrollmentRequestBody& body, challenge::SteadyTime queued_at) {
+Answer issue(const AdminApiContext& context, const ServingConfig& serving, const EnrollmentRequestBody& body,
+             challenge::SteadyTime queued_at) {
     IssueRequest request;
     request.profile = body.profile;
     request.device_id = body.device_id;
     request.ttl = body.ttl;
     request.now = unix_now();
     request.queued_at = queued_at;
-    IssueResult issued = issue_enrollment(*context.config, *context.store, *context.challenges, request);
+    IssueResult issued = issue_enrollment(*serving.config, *context.store, *serving.challenges, request);
     Answer answer;
     switch (issued.status) {
         case IssueStatus::ok:
@@ -96,7 +97,7 @@ Answer issue(const AdminApiContext& context, const EnrollmentRequestBody& body, 
             answer = error_answer(503, "store_unavailable", "store_unavailable");
             break;
     }
-    if (context.config->find_profile(body.profile)) answer.profile = body.profile;
+    if (serving.config->find_profile(body.profile)) answer.profile = body.profile;
     return answer;
 }
 
@@ -163,7 +164,7 @@ void AdminApiHandler::on_request(HttpConnection& connection, const IncomingReque
     const AdminRoute route = route_admin_request(request.head.method_text, request.head.path);
     pending_->endpoint = endpoint_name(route.endpoint);
     // Credentials before anything else: without them, not even whether a path exists is told.
-    if (admin_endpoint_needs_credentials(route.endpoint) && !context_.credentials.accepts(request.head.fields)) {
+    if (admin_endpoint_needs_credentials(route.endpoint) && !context_.serving->admin_credentials->accepts(request.head.fields)) {
         Answer answer = error_answer(401, "unauthorized", "unauthorized");
         answer.header_lines = "WWW-Authenticate: Bearer\r\n";
         answer_now(connection, std::move(answer));
@@ -211,7 +212,9 @@ void AdminApiHandler::dispatch(HttpConnection& connection, const IncomingRequest
                 return;
             }
             const auto queued_at = std::chrono::steady_clock::now();
-            run_on_pool(connection, [&context, body = std::move(*body), queued_at] { return issue(context, body, queued_at); });
+            run_on_pool(connection, [&context, serving = context.serving, body = std::move(*body), queued_at] {
+                return issue(context, *serving, body, queued_at);
+            });
             return;
         }
         case AdminEndpoint::enrollment: {

@@ -10,6 +10,7 @@
 #include "proxy/challenge/challenge_source.h"
 #include "proxy/loop_task_queue.h"
 #include "proxy/request_handler.h"
+#include "proxy/serving_config.h"
 #include "token/enrollment_store.h"
 
 namespace scepproxy::proxy {
@@ -17,12 +18,11 @@ namespace scepproxy::proxy {
 struct AdminAnswer;  // a complete answer, built on any thread
 
 // What every admin connection shares. Owned by the ControlLoop; the handler uses it on the
-// loop's thread, the pool's threads use `store`, `challenges` and `config` (all thread-safe).
+// loop's thread, the pool's threads use `store` and the `serving` a request started with
+// (all thread-safe). A reload replaces `serving` on the loop's thread.
 struct AdminApiContext {
-    std::shared_ptr<const conf::Config> config;
+    std::shared_ptr<const ServingConfig> serving;  // config, challenge sources, bearer token
     token::EnrollmentStore* store = nullptr;
-    const challenge::ChallengeSources* challenges = nullptr;
-    BearerCredentials credentials;
     BlockingTaskPool* pool = nullptr;       // blocking work: challenge fetches, store calls
     LoopTaskQueue* loop_tasks = nullptr;    // brings answers back to the loop's thread
     const bool* draining = nullptr;         // the loop is shutting down: readyz says so

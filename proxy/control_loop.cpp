@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "proxy/challenge/secret_file.h"
 #include "proxy/http_connection.h"
 #include "proxy/log.h"
 #include "proxy/metrics_handler.h"
@@ -18,8 +17,6 @@
 namespace scepproxy::proxy {
 
 namespace {
-
-constexpr size_t kMinBearerTokenLength = 16;
 
 // Enough threads that store calls need not wait behind every profile's fetches at once.
 unsigned admin_pool_threads(const conf::Config& config) {
@@ -31,17 +28,18 @@ unsigned admin_pool_threads(const conf::Config& config) {
 
 }  // namespace
 
-ControlLoop::ControlLoop(std::shared_ptr<const conf::Config> config, ProxyMetrics& metrics,
-                         token::EnrollmentStore& store, const challenge::ChallengeSources& challenges)
-    : config_(std::move(config)), metrics_(metrics), store_(store), challenges_(challenges) {}
+ControlLoop::ControlLoop(std::shared_ptr<const ServingConfig> serving, ProxyMetrics& metrics,
+                         token::EnrollmentStore& store)
+    : serving_(std::move(serving)), metrics_(metrics), store_(store) {}
 
 ControlLoop::~ControlLoop() {
-    // Running admin tasks finish (a fetch may take challenge.timeout) and post into admin_tasks_.
+    // Running admin tasks finish (a fetch may take challenge.timeout) and post into tasks_.
     if (admin_pool_) admin_pool_->stop();
+    health_checker_.reset();
     listeners_.clear();
     if (connections_) connections_->clear();
     connections_.reset();
-    admin_tasks_.reset();  // answers nobody waits for any more
+    tasks_.reset();  // answers nobody waits for any more
     if (stop_event_) event_free(stop_event_);
     if (base_) event_base_free(base_);
     if (stop_fd_ >= 0) ::close(stop_fd_);
@@ -56,42 +54,26 @@ bool ControlLoop::init(std::string* error) {
     }
     stop_event_ = event_new(base_, stop_fd_, EV_READ | EV_PERSIST, &ControlLoop::on_stop_signal, this);
     event_add(stop_event_, nullptr);
+    tasks_ = std::make_unique<LoopTaskQueue>(base_);
+    if (!tasks_->valid()) {
+        *error = "cannot create the control loop's task queue";
+        return false;
+    }
     connections_.emplace(base_, [this] {
         if (draining_ && connections_->empty()) event_base_loopexit(base_, nullptr);
     });
-    if (config_->metrics.enabled && !open_listener("metrics", config_->metrics.listen, error)) return false;
-    if (config_->admin.enabled && !init_admin(error)) return false;
+    const conf::Config& config = *serving_->config;
+    if (config.metrics.enabled && !open_listener("metrics", config.metrics.listen, error)) return false;
+    if (config.admin.enabled && !init_admin(error)) return false;
+    check_upstreams();  // before the loop's thread touches the event_base
     return true;
 }
 
 bool ControlLoop::init_admin(std::string* error) {
-    if (config_->admin.tls) {
-        // With client_ca_file, a client certificate it signed is required: no certificate, no handshake.
-        admin_tls_ = make_server_tls_context(*config_->admin.tls, error);
-        if (!admin_tls_) {
-            *error = "admin.tls: " + *error;
-            return false;
-        }
-    }
-    auto bearer_token = challenge::read_secret_file(config_->admin.bearer_token_file, error);
-    if (!bearer_token) {
-        *error = "admin.bearer_token_file: " + *error;
-        return false;
-    }
-    if (bearer_token->size() < kMinBearerTokenLength) {
-        *error = "admin.bearer_token_file: the token must be at least 16 characters (e.g. openssl rand -hex 32)";
-        return false;
-    }
-    admin_tasks_ = std::make_unique<LoopTaskQueue>(base_);
-    if (!admin_tasks_->valid()) {
-        *error = "cannot create the admin task queue";
-        return false;
-    }
-    admin_pool_ = std::make_unique<BlockingTaskPool>(admin_pool_threads(*config_), kMaxQueuedAdminTasks);
-    admin_context_ = std::make_unique<AdminApiContext>(AdminApiContext{
-        config_, &store_, &challenges_, BearerCredentials(*bearer_token), admin_pool_.get(), admin_tasks_.get(),
-        &draining_});
-    return open_listener("admin", config_->admin.listen, error);
+    admin_pool_ = std::make_unique<BlockingTaskPool>(admin_pool_threads(*serving_->config), kMaxQueuedAdminTasks);
+    admin_context_ = std::make_unique<AdminApiContext>(
+        AdminApiContext{serving_, &store_, admin_pool_.get(), tasks_.get(), &draining_});
+    return open_listener("admin", serving_->config->admin.listen, error);
 }
 
 bool ControlLoop::open_listener(const char* name, const conf::ListenAddress& address, std::string* error) {
@@ -99,7 +81,7 @@ bool ControlLoop::open_listener(const char* name, const conf::ListenAddress& add
     if (addresses.empty()) return false;
     const int fd = open_listening_socket(addresses.front(), false, 128, error);
     if (fd < 0) return false;
-    const bool tls = std::string_view(name) == "admin" && admin_tls_;
+    const bool tls = std::string_view(name) == "admin" && serving_->admin_tls;
     LogLine(LogLevel::info, "listening").field("listener", name)
         .field("address", local_address_of(fd).to_string()).field("tls", tls ? "on" : "off").emit();
     listeners_.push_back(std::make_unique<Listener>(base_, fd, [this, name](int client, const SocketAddress& peer) {
@@ -116,8 +98,9 @@ bool ControlLoop::accept_connection(const char* name, int fd, const SocketAddres
     else
         handler = std::make_unique<MetricsHandler>(metrics_);
     std::unique_ptr<Transport> transport;
-    if (admin && admin_tls_) {
-        auto tls = std::make_unique<TlsTransport>(admin_tls_.get(), fd, TlsTransport::Role::server);
+    // With client_ca_file, a client certificate it signed is required: no certificate, no handshake.
+    if (SSL_CTX* admin_tls = admin ? serving_->admin_tls.get() : nullptr) {
+        auto tls = std::make_unique<TlsTransport>(admin_tls, fd, TlsTransport::Role::server);
         if (!tls->valid()) return true;  // dropped (out of memory); keep accepting
         transport = std::move(tls);
     } else {
@@ -145,6 +128,23 @@ void ControlLoop::request_stop() {
     [[maybe_unused]] const ssize_t n = ::write(stop_fd_, &one, sizeof one);
 }
 
+void ControlLoop::post_serving_config(std::shared_ptr<const ServingConfig> serving) {
+    tasks_->post([this, serving = std::move(serving)]() mutable { adopt(std::move(serving)); });
+}
+
+void ControlLoop::adopt(std::shared_ptr<const ServingConfig> serving) {
+    const auto previous = std::move(serving_);  // outlives its checker, destroyed just below
+    serving_ = std::move(serving);
+    if (admin_context_) admin_context_->serving = serving_;
+    check_upstreams();
+}
+
+// A new configuration's upstreams start in service; the checks judge them from their first interval.
+void ControlLoop::check_upstreams() {
+    health_checker_ = std::make_unique<UpstreamHealthChecker>(base_, serving_->profiles);
+    health_checker_->start();
+}
+
 void ControlLoop::join() {
     if (thread_.joinable()) thread_.join();
 }
@@ -161,7 +161,7 @@ void ControlLoop::begin_drain() {
     for (auto& listener : listeners_) listener->close();
     connections_->drain_all();
     // Scrapes are short: whatever is still open when the shutdown timeout ends is cut.
-    const auto ms = config_->limits.shutdown_timeout.count();
+    const auto ms = serving_->config->limits.shutdown_timeout.count();
     const timeval deadline{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
     event_base_loopexit(base_, connections_->empty() ? nullptr : &deadline);
 }

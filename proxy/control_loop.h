@@ -16,7 +16,8 @@
 #include "proxy/listener.h"
 #include "proxy/loop_task_queue.h"
 #include "proxy/metrics.h"
-#include "proxy/tls_context.h"
+#include "proxy/serving_config.h"
+#include "proxy/upstream_health_checker.h"
 #include "token/enrollment_store.h"
 
 struct event;
@@ -28,22 +29,23 @@ namespace scepproxy::proxy {
 // answers come back through a task queue, so connections are only ever touched by this loop.
 class ControlLoop final : public ConnectionHost {
 public:
-    // `store` and `challenges` must outlive the loop; both are thread-safe.
-    ControlLoop(std::shared_ptr<const conf::Config> config, ProxyMetrics& metrics, token::EnrollmentStore& store,
-                const challenge::ChallengeSources& challenges);
+    // `store` must outlive the loop; it is thread-safe.
+    ControlLoop(std::shared_ptr<const ServingConfig> serving, ProxyMetrics& metrics, token::EnrollmentStore& store);
     ~ControlLoop();
     ControlLoop(const ControlLoop&) = delete;
     ControlLoop& operator=(const ControlLoop&) = delete;
 
-    // Opens the configured listeners and logs where they listen; reads the admin bearer token.
-    // False with *error on failure.
+    // Opens the configured listeners and logs where they listen. False with *error on failure.
     bool init(std::string* error);
     void start();
     void request_stop();  // thread-safe
     void join();
+    // Thread-safe: new admin connections and requests use `serving` (its TLS certificate,
+    // bearer token, profiles and challenge sources); requests under way finish on theirs.
+    void post_serving_config(std::shared_ptr<const ServingConfig> serving);
 
     event_base* base() const override { return base_; }
-    const conf::LimitsConfig& limits() const override { return config_->limits; }
+    const conf::LimitsConfig& limits() const override { return serving_->config->limits; }
     bool access_log_enabled() const override { return false; }  // scrapes every few seconds would drown the log
     bool draining() const override { return draining_; }
     void connection_closed(HttpConnection* connection) override;
@@ -59,20 +61,24 @@ private:
     bool open_listener(const char* name, const conf::ListenAddress& address, std::string* error);
     bool accept_connection(const char* name, int fd, const SocketAddress& peer);
     void begin_drain();
+    void adopt(std::shared_ptr<const ServingConfig> serving);
+    void check_upstreams();
 
-    std::shared_ptr<const conf::Config> config_;
+    std::shared_ptr<const ServingConfig> serving_;
     ProxyMetrics& metrics_;
     token::EnrollmentStore& store_;
-    const challenge::ChallengeSources& challenges_;
     event_base* base_ = nullptr;
     int stop_fd_ = -1;
     event* stop_event_ = nullptr;
     bool draining_ = false;
     std::optional<ConnectionSet> connections_;
     std::vector<std::unique_ptr<Listener>> listeners_;
+    // Active health checks of serving_'s upstreams (off the data path, which only reads the
+    // flags they publish); a reload starts a new checker for the new upstreams.
+    std::unique_ptr<UpstreamHealthChecker> health_checker_;
+    // Other threads' work for this loop: reloads, the admin API's answers.
+    std::unique_ptr<LoopTaskQueue> tasks_;
     // Admin API (when configured). Destroyed pool first: its threads post into the task queue.
-    SslCtxPtr admin_tls_;  // admin.tls; null: plain HTTP
-    std::unique_ptr<LoopTaskQueue> admin_tasks_;
     std::unique_ptr<AdminApiContext> admin_context_;
     std::unique_ptr<BlockingTaskPool> admin_pool_;
     std::thread thread_;

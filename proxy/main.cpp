@@ -9,10 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "conf/config_loader.h"
 #include "conf/config_values.h"
 #include "proxy/challenge/challenge_source.h"
 #include "proxy/command_line.h"
+#include "proxy/config_file.h"
 #include "proxy/enrollment_issuer.h"
 #include "proxy/enrollment_json.h"
 #include "proxy/server.h"
@@ -53,23 +53,11 @@ int64_t unix_now() {
 }
 
 // Loads and validates the config; prints every error and returns null on failure.
-std::shared_ptr<const conf::Config> load_config(const std::string& path, conf::LoadResult* out = nullptr) {
-    conf::LoadOptions options;
-    options.store_backends = token::compiled_store_backends();
-    conf::LoadResult result = conf::load_config_file(path, options);
-    if (!result.ok()) {
-        for (const auto& error : result.errors) std::fprintf(stderr, "%s\n", error.to_string().c_str());
-        return nullptr;
-    }
-    auto config = result.config;
-    if (config->workers == 0) {
-        // `workers: auto`: one per CPU.
-        auto resolved = std::make_shared<conf::Config>(*config);
-        resolved->workers = std::max(1u, std::thread::hardware_concurrency());
-        config = resolved;
-    }
-    if (out) *out = std::move(result);
-    return config;
+// check_files: also reports referenced files that can't be opened.
+std::shared_ptr<const conf::Config> load_config(const std::string& path, bool check_files = false) {
+    const proxy::ConfigFile file = proxy::read_config_file(path, check_files);
+    for (const auto& error : file.errors) std::fprintf(stderr, "%s\n", error.c_str());
+    return file.config;
 }
 
 std::unique_ptr<token::EnrollmentStore> open_store(const conf::Config& config) {
@@ -119,12 +107,9 @@ bool probe_profiles(const conf::Config& config) {
 }
 
 int command_check(const proxy::CommandLine& cli) {
-    conf::LoadResult result;
-    if (!load_config(cli.config_path, &result)) return 1;
-    const auto file_errors = conf::check_referenced_files(result);
-    for (const auto& error : file_errors) std::fprintf(stderr, "%s\n", error.to_string().c_str());
-    if (!file_errors.empty()) return 1;
-    if (cli.has_flag("--probe") && !probe_profiles(*result.config)) {
+    const auto config = load_config(cli.config_path, true);
+    if (!config) return 1;
+    if (cli.has_flag("--probe") && !probe_profiles(*config)) {
         std::fprintf(stderr, "%s: probe failed\n", cli.config_path.c_str());
         return 1;
     }
@@ -261,9 +246,9 @@ int main(int argc, char** argv) {
     }
     const std::string& command = cli.words[0];
     if (command == "serve") {
-        const auto config = load_config(cli.config_path);
-        if (!config) return 1;
-        return proxy::run_server(config);
+        const proxy::ConfigFile file = proxy::read_config_file(cli.config_path, false);
+        for (const auto& error : file.errors) std::fprintf(stderr, "%s\n", error.c_str());
+        return file.ok() ? proxy::run_server(cli.config_path, file) : 1;
     }
     if (command == "check") return command_check(cli);
     if (command == "token" || command == "device") return run_store_command(cli);

@@ -50,7 +50,22 @@ ProxyMetrics::ProxyMetrics(const conf::Config& config)
       ca_cache_hit(ca_cache.Add({{"result", "hit"}})),
       ca_cache_miss(ca_cache.Add({{"result", "miss"}})),
       ca_cache_stale(ca_cache.Add({{"result", "stale"}})),
-      scep_connections(connections.Add({{"listener", "scep"}})) {
+      scep_connections(connections.Add({{"listener", "scep"}})),
+      config_reload_success(config_reloads.Add({{"result", "success"}})),
+      config_reload_failure(config_reloads.Add({{"result", "failure"}})),
+      upstream_requests_(prometheus::BuildCounter().Name("scepproxy_upstream_requests_total")
+                             .Help("Exchanges with upstream SCEP servers, by profile and outcome").Register(*registry_)),
+      upstream_duration_(prometheus::BuildHistogram().Name("scepproxy_upstream_duration_seconds")
+                             .Help("Time from sending a request upstream to the end of its answer").Register(*registry_)),
+      upstream_up_(prometheus::BuildGauge().Name("scepproxy_upstream_up")
+                       .Help("1 if the upstream is in service, 0 if it is taken out (health checks, refused connections)")
+                       .Register(*registry_)),
+      pki_status_(prometheus::BuildCounter().Name("scepproxy_pki_status_total")
+                      .Help("CertRep answers seen from upstreams, by profile, request type and pkiStatus")
+                      .Register(*registry_)),
+      challenge_fetches_(prometheus::BuildCounter().Name("scepproxy_challenge_fetch_total")
+                             .Help("Dynamic challenge password fetches from NDES mscep_admin, by profile and outcome")
+                             .Register(*registry_)) {
     for (size_t i = 0; i < kOperationLabels.size(); ++i)
         request_duration_by_operation[i] =
             &request_duration.Add({{"operation", std::string(kOperationLabels[i])}}, kLatencyBuckets);
@@ -64,8 +79,6 @@ ProxyMetrics::ProxyMetrics(const conf::Config& config)
              .Help("Client connections closed at accept, by reason (client_connection_limit: the client's "
                    "address group had limits.per_client.max_connections open)")
              .Register(*registry_).Add({{"reason", "client_connection_limit"}});
-    config_reloads.Add({{"result", "success"}});
-    config_reloads.Add({{"result", "failure"}});
     prometheus::BuildGauge().Name("scepproxy_build_info").Help("Build information; the value is always 1")
         .Register(*registry_).Add({{"version", SCEPPROXY_VERSION}}).Set(1);
 
@@ -84,45 +97,40 @@ ProxyMetrics::ProxyMetrics(const conf::Config& config)
         store.duration[op] = &store_duration.Add({{"backend", config.store.backend}, {"op", token::to_string(operation)}},
                                                  kLatencyBuckets);
     }
+}
 
-    auto& upstream_requests = prometheus::BuildCounter().Name("scepproxy_upstream_requests_total")
-                                  .Help("Exchanges with upstream SCEP servers, by profile and outcome").Register(*registry_);
-    auto& upstream_duration = prometheus::BuildHistogram().Name("scepproxy_upstream_duration_seconds")
-                                  .Help("Time from sending a request upstream to the end of its answer").Register(*registry_);
-    auto& upstream_up = prometheus::BuildGauge().Name("scepproxy_upstream_up")
-                            .Help("1 if the upstream is in service, 0 if it is taken out (health checks, refused connections)").Register(*registry_);
-    auto& pki_status = prometheus::BuildCounter().Name("scepproxy_pki_status_total")
-                           .Help("CertRep answers seen from upstreams, by profile, request type and pkiStatus").Register(*registry_);
-    auto& challenge_fetches = prometheus::BuildCounter().Name("scepproxy_challenge_fetch_total")
-                                  .Help("Dynamic challenge password fetches from NDES mscep_admin, by profile and outcome")
-                                  .Register(*registry_);
-    for (const auto& profile : config.profiles) {
-        ProfileMetrics& m = profiles_[profile.name];
-        if (profile.challenge.type == conf::ChallengeType::dynamic)
-            for (size_t i = 0; i < challenge::kChallengeOutcomeCount; ++i)
-                m.challenge_fetches[i] = &challenge_fetches.Add(
-                    {{"profile", profile.name}, {"outcome", challenge::to_string(static_cast<challenge::ChallengeOutcome>(i))}});
-        for (size_t type = 0; type < kPkiRequestTypeLabels.size(); ++type)
-            for (size_t status = 0; status < kPkiStatusLabels.size(); ++status)
-                m.pki_status[type][status] = &pki_status.Add({{"profile", profile.name},
-                                                              {"message_type", std::string(kPkiRequestTypeLabels[type])},
-                                                              {"status", std::string(kPkiStatusLabels[status])}});
-        for (size_t i = 0; i < kUpstreamOutcomeCount; ++i)
-            m.upstream_requests[i] = &upstream_requests.Add(
-                {{"profile", profile.name}, {"outcome", to_string(static_cast<UpstreamOutcome>(i))}});
-        m.upstream_duration = &upstream_duration.Add({{"profile", profile.name}}, kLatencyBuckets);
-        for (const auto& upstream : profile.upstreams) {
-            auto& gauge = upstream_up.Add({{"profile", profile.name}, {"upstream", upstream.name}});
-            gauge.Set(1);  // presumed up until an exchange fails
-            m.upstream_up.push_back(&gauge);
-        }
+ProfileMetrics ProxyMetrics::resolve_profile(const conf::ProfileConfig& profile) {
+    ProfileMetrics m;
+    if (profile.challenge.type == conf::ChallengeType::dynamic)
+        for (size_t i = 0; i < challenge::kChallengeOutcomeCount; ++i)
+            m.challenge_fetches[i] = &challenge_fetches_.Add(
+                {{"profile", profile.name}, {"outcome", challenge::to_string(static_cast<challenge::ChallengeOutcome>(i))}});
+    {
+        std::lock_guard lock(challenge_counters_mutex_);
+        challenge_counters_[profile.name] = m.challenge_fetches;
     }
+    for (size_t type = 0; type < kPkiRequestTypeLabels.size(); ++type)
+        for (size_t status = 0; status < kPkiStatusLabels.size(); ++status)
+            m.pki_status[type][status] = &pki_status_.Add({{"profile", profile.name},
+                                                           {"message_type", std::string(kPkiRequestTypeLabels[type])},
+                                                           {"status", std::string(kPkiStatusLabels[status])}});
+    for (size_t i = 0; i < kUpstreamOutcomeCount; ++i)
+        m.upstream_requests[i] = &upstream_requests_.Add(
+            {{"profile", profile.name}, {"outcome", to_string(static_cast<UpstreamOutcome>(i))}});
+    m.upstream_duration = &upstream_duration_.Add({{"profile", profile.name}}, kLatencyBuckets);
+    for (const auto& upstream : profile.upstreams) {
+        const prometheus::Labels labels{{"profile", profile.name}, {"upstream", upstream.name}};
+        // Its UpstreamHealth sets it (a reloaded configuration's starts in service).
+        m.upstream_up.push_back(&upstream_up_.Add(labels));
+    }
+    return m;
 }
 
 void ProxyMetrics::count_challenge_fetch(std::string_view profile, challenge::ChallengeOutcome outcome) {
-    const auto it = profiles_.find(profile);
-    if (it == profiles_.end()) return;
-    if (prometheus::Counter* counter = it->second.challenge_fetches[static_cast<size_t>(outcome)]) counter->Increment();
+    std::lock_guard lock(challenge_counters_mutex_);
+    const auto it = challenge_counters_.find(profile);
+    if (it == challenge_counters_.end()) return;
+    if (prometheus::Counter* counter = it->second[static_cast<size_t>(outcome)]) counter->Increment();
 }
 
 void StoreMetrics::record(token::StoreOperation operation, token::StoreOutcome outcome, double seconds) const {

@@ -4,6 +4,7 @@
 #include <array>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -70,9 +71,12 @@ public:
     ProxyMetrics& operator=(const ProxyMetrics&) = delete;
 
     std::string render() const;  // Prometheus text exposition format
-    const ProfileMetrics& profile(const std::string& name) const { return profiles_.at(name); }
+    // A profile's handles, resolved once per configuration (at start-up and on each reload; a
+    // series already there is reused, so counts carry across reloads). Thread-safe.
+    ProfileMetrics resolve_profile(const conf::ProfileConfig& profile);
     // Thread-safe (the admin API's fetch threads); a profile without a dynamic challenge counts nothing.
     void count_challenge_fetch(std::string_view profile, challenge::ChallengeOutcome outcome);
+    void count_config_reload(bool succeeded) { (succeeded ? config_reload_success : config_reload_failure).Increment(); }
 
     prometheus::Family<prometheus::Counter>& requests;        // {operation,code}
     prometheus::Family<prometheus::Histogram>& request_duration;  // {operation}
@@ -85,12 +89,22 @@ public:
     prometheus::Counter& ca_cache_miss;
     prometheus::Counter& ca_cache_stale;                       // served after every upstream failed
     prometheus::Gauge& scep_connections;
+    prometheus::Counter& config_reload_success;
+    prometheus::Counter& config_reload_failure;
     std::array<prometheus::Counter*, kTimeoutReasons.size()> timeouts{};  // {reason}, in kTimeoutReasons order
     prometheus::Counter* refused_client_connection_limit = nullptr;  // scepproxy_connections_refused_total
     StoreMetrics store;
 
 private:
-    std::map<std::string, ProfileMetrics, std::less<>> profiles_;
+    using ChallengeCounters = std::array<prometheus::Counter*, challenge::kChallengeOutcomeCount>;
+
+    prometheus::Family<prometheus::Counter>& upstream_requests_;   // {profile,outcome}
+    prometheus::Family<prometheus::Histogram>& upstream_duration_; // {profile}
+    prometheus::Family<prometheus::Gauge>& upstream_up_;           // {profile,upstream}
+    prometheus::Family<prometheus::Counter>& pki_status_;          // {profile,message_type,status}
+    prometheus::Family<prometheus::Counter>& challenge_fetches_;   // {profile,outcome}
+    std::mutex challenge_counters_mutex_;  // a reload replaces entries while fetch threads count
+    std::map<std::string, ChallengeCounters, std::less<>> challenge_counters_;
 };
 
 // One worker's view. A label combination seen for the first time is resolved once (Family::Add

@@ -80,6 +80,9 @@ void ScepRequestHandler::release_request() {
     std::string().swap(upstream_message_param_);
     cert_rep_status_.reset();
     pki_der_ = {};
+    // Freed on return, after the waiters were told: it may be a retired generation's last hold on
+    // its pools and coalescer; this handler may be running a new request by then.
+    const std::shared_ptr<WorkerGeneration> generation = std::move(generation_);
     // Last: telling the waiters lets other requests run from here.
     CaFetchCoalescer* fetches = ca_fetches_;
     ca_fetches_ = nullptr;
@@ -103,6 +106,7 @@ bool ScepRequestHandler::refuse_if_rate_limited(RateLimiter& limiter, const Limi
 
 void ScepRequestHandler::on_request(HttpConnection& connection, const IncomingRequest& request) {
     connection_ = &connection;
+    generation_ = worker_.generation();
     if (refuse_if_rate_limited(worker_.client_request_limiter(), client_, "client_rate_limited")) return;
     is_post_ = request.head.method == http::HttpMethod::post;
     body_ = request.body;
@@ -180,7 +184,7 @@ void ScepRequestHandler::on_access_decided(const token::AccessDecision& decision
             take_connection()->respond_text(503, "store_unavailable", "store_unavailable");
             return;
     }
-    WorkerProfile* profile = worker_.find_profile(decision.profile);
+    WorkerProfile* profile = generation_->find_profile(decision.profile);
     if (!profile) {
         // The token names a profile this configuration no longer has.
         LogLine(LogLevel::warn, "profile_not_configured").field("profile", decision.profile).emit();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <optional>
 #include <string_view>
@@ -24,6 +25,7 @@ class HttpConnection;
 class UpstreamPool;
 class Worker;
 struct CachedAnswer;
+struct WorkerGeneration;
 struct WorkerProfile;
 
 class ScepRequestHandler final : public RequestHandler,
@@ -78,6 +80,8 @@ private:
     const ClientConnectionCounter::Slot client_slot_;
     // The request in flight (null between requests).
     HttpConnection* connection_ = nullptr;
+    // The configuration it started with: a reload while it runs doesn't change its course.
+    std::shared_ptr<WorkerGeneration> generation_;
     bool is_post_ = false;
     std::string_view body_;
     ScepRoute route_;

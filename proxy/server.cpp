@@ -12,14 +12,15 @@
 #include "proxy/challenge/challenge_source.h"
 #include "proxy/client_connection_counter.h"
 #include "proxy/connection_budget.h"
+#include "proxy/config_reload.h"
 #include "proxy/control_loop.h"
 #include "proxy/descriptor_limit.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/rate_limiter.h"
+#include "proxy/serving_config.h"
+#include "proxy/service_notifier.h"
 #include "proxy/socket_address.h"
-#include "proxy/tls_context.h"
-#include "proxy/upstream_health_checker.h"
 #include "proxy/worker.h"
 #include "token/store_registry.h"
 
@@ -131,63 +132,80 @@ void raise_and_check_descriptor_limit(const conf::Config& config) {
             .emit();
 }
 
+// SIGHUP: the new configuration goes to every loop, which switches between requests; a rejected
+// one changes nothing. Returns what serves from now on.
+std::shared_ptr<const ServingConfig> reload(const std::string& path, std::shared_ptr<const ServingConfig> current,
+                                            ProxyMetrics& metrics, const challenge::FetchObserver& observer,
+                                            std::vector<std::unique_ptr<Worker>>& workers, ControlLoop& control) {
+    LogLine(LogLevel::info, "config_reload_started").field("file", path).emit();
+    ReloadResult result = reload_config(path, *current->config, metrics, observer);
+    if (!result.serving) {
+        metrics.count_config_reload(false);
+        for (const auto& error : result.errors)
+            LogLine(LogLevel::warn, "config_reload_failed").field("detail", error).emit();
+        LogLine(LogLevel::warn, "config_reload_rejected").field("file", path)
+            .field("errors", static_cast<unsigned long>(result.errors.size()))
+            .field("detail", "the running configuration stays").emit();
+        return current;
+    }
+    if (!result.kept_keys.empty()) {
+        std::string keys;
+        for (const auto& key : result.kept_keys) keys += (keys.empty() ? "" : ",") + key;
+        LogLine(LogLevel::warn, "config_reload_needs_restart").field("keys", keys)
+            .field("detail", "these keys changed but only take effect on restart; their running values stay").emit();
+    }
+    for (auto& worker : workers)
+        worker->post([target = worker.get(), serving = result.serving] { target->adopt(serving); });
+    control.post_serving_config(result.serving);
+    metrics.count_config_reload(true);
+    warn_about_cleartext_challenge_auth(*result.serving->config);
+    LogLine(LogLevel::info, "config_reloaded").field("file", path)
+        .field("profiles", static_cast<unsigned long>(result.serving->profiles.size()))
+        .field("tls", result.serving->scep_tls ? "on" : "off").emit();
+    return result.serving;
+}
+
 }  // namespace
 
-int run_server(std::shared_ptr<const conf::Config> config) {
-    set_log_style(config->log.format == conf::LogFormat::json ? LogStyle::json : LogStyle::text);
-    raise_and_check_descriptor_limit(*config);
+int run_server(const std::string& config_path, const ConfigFile& initial) {
+    const conf::Config& config = *initial.config;
+    set_log_style(config.log.format == conf::LogFormat::json ? LogStyle::json : LogStyle::text);
+    raise_and_check_descriptor_limit(config);
 
     // Before the store: it reports to them from its first connection on.
-    ProxyMetrics metrics(*config);
-    StoreReporter store_reporter(metrics.store, config->store.backend);
-    auto opened = token::open_enrollment_store(config->store, &store_reporter);
+    ProxyMetrics metrics(config);
+    StoreReporter store_reporter(metrics.store, config.store.backend);
+    auto opened = token::open_enrollment_store(config.store, &store_reporter);
     if (!opened.ok()) {
-        LogLine(LogLevel::error, "store_open_failed").field("backend", config->store.backend)
+        LogLine(LogLevel::error, "store_open_failed").field("backend", config.store.backend)
             .field("detail", opened.message).emit();
         return 1;
     }
     std::unique_ptr<token::EnrollmentStore> store = std::move(opened.value);
 
-    WorkerShared shared;
-    shared.config = config;
-    shared.store = store.get();
-    shared.metrics = &metrics;
-    std::string error;
-    if (!resolve_profile_targets(*config, &shared.profiles, &error)) {
-        LogLine(LogLevel::error, "upstream_resolve_failed").field("detail", error).emit();
+    const challenge::FetchObserver report_fetch = [&metrics](const challenge::FetchReport& report) {
+        report_challenge_fetch(metrics, report);
+    };
+    std::vector<std::string> errors;
+    std::shared_ptr<const ServingConfig> serving = make_serving_config(initial, metrics, report_fetch, &errors);
+    if (!serving) {
+        for (const auto& error : errors) LogLine(LogLevel::error, "config_unusable").field("detail", error).emit();
         return 1;
     }
-    for (auto& targets : shared.profiles) {
-        const ProfileMetrics& profile_metrics = metrics.profile(targets.profile->name);
-        for (size_t i = 0; i < targets.upstreams.size(); ++i)
-            targets.upstreams[i].health->set_gauge(profile_metrics.upstream_up[i]);
-    }
+    warn_about_cleartext_challenge_auth(config);
 
-    SslCtxPtr scep_tls;
-    if (config->scep.tls) {
-        scep_tls = make_server_tls_context(*config->scep.tls, &error);
-        if (!scep_tls) {
-            LogLine(LogLevel::error, "tls_setup_failed").field("listener", "scep").field("detail", error).emit();
-            return 1;
-        }
-        shared.scep_tls = scep_tls.get();
-    }
-
-    const unsigned worker_count = config->workers;
-    ConnectionBudget connection_budget(config->limits.max_connections, worker_count);
-    shared.connection_budget = &connection_budget;
-    const auto& limits = config->limits;
+    const unsigned worker_count = config.workers;
+    const auto& limits = config.limits;
+    ConnectionBudget connection_budget(limits.max_connections, worker_count);
     ClientConnectionCounter client_connections(limits.per_client.max_connections);
     RateLimiter client_requests(RateLimit{limits.per_client.requests_per_minute, limits.per_client.request_burst},
                                 limits.per_client.table_size);
     RateLimiter token_requests(RateLimit{limits.per_token.requests_per_minute, limits.per_token.request_burst},
                                limits.per_token.table_size);
-    shared.client_connections = &client_connections;
-    shared.client_requests = &client_requests;
-    shared.token_requests = &token_requests;
     std::vector<int> fds;
     std::string bound;
-    if (!open_worker_sockets(config->scep.listen, worker_count, &fds, &bound, &error)) {
+    std::string error;
+    if (!open_worker_sockets(config.scep.listen, worker_count, &fds, &bound, &error)) {
         LogLine(LogLevel::error, "listen_failed").field("listener", "scep").field("detail", error).emit();
         return 1;
     }
@@ -199,36 +217,33 @@ int run_server(std::shared_ptr<const conf::Config> config) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    auto challenges = challenge::ChallengeSources::open(
-        *config, [&metrics](const challenge::FetchReport& report) { report_challenge_fetch(metrics, report); }, &error);
-    if (!challenges) {
-        LogLine(LogLevel::error, "challenge_setup_failed").field("detail", error).emit();
-        return 1;
-    }
-    warn_about_cleartext_challenge_auth(*config);
-
-    ControlLoop control(config, metrics, *store, *challenges);
+    ControlLoop control(serving, metrics, *store);
     if (!control.init(&error)) {
         LogLine(LogLevel::error, "listen_failed").field("detail", error).emit();
         return 1;
     }
-    // On the control loop: off the data path, which only reads the health flags it publishes.
-    UpstreamHealthChecker health_checker(control.base(), shared.profiles);
-
+    WorkerShared shared;
+    shared.store = store.get();
+    shared.metrics = &metrics;
+    shared.connection_budget = &connection_budget;
+    shared.client_connections = &client_connections;
+    shared.client_requests = &client_requests;
+    shared.token_requests = &token_requests;
     std::vector<std::unique_ptr<Worker>> workers;
     for (unsigned i = 0; i < worker_count; ++i) {
-        workers.push_back(std::make_unique<Worker>(i, shared, fds[i]));
+        workers.push_back(std::make_unique<Worker>(i, shared, serving, fds[i]));
         if (!workers.back()->init(&error)) {
             LogLine(LogLevel::error, "worker_init_failed").field("worker", i).field("detail", error).emit();
             return 1;
         }
     }
     for (auto& worker : workers) worker->start();
-    health_checker.start();  // before the control loop's thread touches its event_base
     control.start();
     LogLine(LogLevel::info, "listening").field("listener", "scep").field("address", bound)
-        .field("tls", scep_tls ? "on" : "off")
+        .field("tls", serving->scep_tls ? "on" : "off")
         .field("workers", worker_count).field("version", SCEPPROXY_VERSION).emit();
+    ServiceNotifier notifier;
+    notifier.ready();
 
     purge_expired_tokens(*store);
     for (;;) {
@@ -239,15 +254,16 @@ int run_server(std::shared_ptr<const conf::Config> config) {
             continue;
         }
         if (sig == SIGHUP) {
-            LogLine(LogLevel::warn, "reload_unsupported")
-                .field("detail", "configuration reload is not available in this version; restart to apply changes")
-                .emit();
+            notifier.reloading();
+            serving = reload(config_path, serving, metrics, report_fetch, workers, control);
+            notifier.ready();
             continue;
         }
         LogLine(LogLevel::info, "shutting_down").field("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT")
-            .field("timeout_ms", static_cast<long long>(config->limits.shutdown_timeout.count())).emit();
+            .field("timeout_ms", static_cast<long long>(serving->config->limits.shutdown_timeout.count())).emit();
         break;
     }
+    notifier.stopping();
     control.request_stop();
     for (auto& worker : workers) worker->request_stop();
     for (auto& worker : workers) worker->join();

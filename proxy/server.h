@@ -1,13 +1,14 @@
 // Server: the `serve` command — opens the store and listeners, runs the workers, handles signals.
 #pragma once
 
-#include <memory>
+#include <string>
 
-#include "conf/config.h"
+#include "proxy/config_file.h"
 
 namespace scepproxy::proxy {
 
-// Runs until SIGTERM/SIGINT; returns the process exit code.
-int run_server(std::shared_ptr<const conf::Config> config);
+// Runs `initial` (read from `config_path`) until SIGTERM/SIGINT, reloading that file on SIGHUP;
+// returns the process exit code.
+int run_server(const std::string& config_path, const ConfigFile& initial);
 
 }  // namespace scepproxy::proxy

@@ -39,7 +39,7 @@ UpstreamConnection* UpstreamPool::acquire() {
 }
 
 void UpstreamPool::release(UpstreamConnection* connection) {
-    if (connection->reusable() && !host_.draining() && idle_.size() < max_idle_) {
+    if (connection->reusable() && !retired_ && !host_.draining() && idle_.size() < max_idle_) {
         connection->enter_idle();
         idle_.push_back(connection);
         return;
@@ -56,6 +56,11 @@ void UpstreamPool::close_idle() {
     auto idle = std::move(idle_);
     idle_.clear();
     for (UpstreamConnection* connection : idle) connection->close();
+}
+
+void UpstreamPool::retire() {
+    retired_ = true;
+    close_idle();
 }
 
 }  // namespace scepproxy::proxy

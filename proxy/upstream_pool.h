@@ -30,6 +30,8 @@ public:
     // An idle connection that the upstream closed (or that timed out idle) leaves the list.
     void forget_idle(UpstreamConnection* connection);
     void close_idle();
+    // A reload replaced this pool's configuration: connections in use close when done, none idle.
+    void retire();
 
     const UpstreamTarget& target() const { return target_; }
     // https: the last session this worker had with the upstream, offered for resumption (may be null).
@@ -43,6 +45,7 @@ private:
     const UpstreamTarget& target_;
     const size_t max_idle_;
     std::vector<UpstreamConnection*> idle_;
+    bool retired_ = false;
     SSL_SESSION* tls_session_ = nullptr;
 };
 

@@ -28,14 +28,42 @@ timeval to_timeval(conf::Duration d) {
 
 }  // namespace
 
-Worker::Worker(unsigned index, const WorkerShared& shared, int listen_fd)
-    : index_(index), shared_(shared), listen_fd_(listen_fd), metrics_(*shared.metrics) {}
+WorkerGeneration::WorkerGeneration(Worker& worker, std::shared_ptr<const ServingConfig> serving_config)
+    : serving(std::move(serving_config)) {
+    for (size_t i = 0; i < serving->profiles.size(); ++i) {
+        const ProfileTargets& targets = serving->profiles[i];
+        WorkerProfile profile;
+        profile.targets = &targets;
+        profile.metrics = &serving->profile_metrics[i];
+        for (const auto& upstream : targets.upstreams)
+            profile.pools.push_back(
+                std::make_unique<UpstreamPool>(worker, *targets.profile, upstream, targets.profile->max_idle_connections));
+        profiles.push_back(std::move(profile));
+    }
+}
+
+WorkerGeneration::~WorkerGeneration() = default;
+
+WorkerProfile* WorkerGeneration::find_profile(std::string_view name) {
+    for (auto& p : profiles)
+        if (p.targets->profile->name == name) return &p;
+    return nullptr;
+}
+
+void WorkerGeneration::retire() {
+    for (auto& profile : profiles)
+        for (auto& pool : profile.pools) pool->retire();
+}
+
+Worker::Worker(unsigned index, const WorkerShared& shared, std::shared_ptr<const ServingConfig> serving, int listen_fd)
+    : index_(index), shared_(shared), listen_fd_(listen_fd), metrics_(*shared.metrics),
+      generation_(std::make_shared<WorkerGeneration>(*this, std::move(serving))) {}
 
 Worker::~Worker() {
     listener_.reset();
     if (connections_) {
         connections_->clear();  // connections abandon their upstream connections...
-        profiles_.clear();      // ...and the pools close their idle ones,
+        generation_.reset();    // ...and the pools close their idle ones,
         connections_->clear();  // all freed here, while the set is still there to free them
         connections_.reset();
     }
@@ -79,15 +107,6 @@ bool Worker::init(std::string* error) {
         *error = "cannot open an enrollment store session";
         return false;
     }
-    for (const auto& targets : shared_.profiles) {
-        WorkerProfile profile;
-        profile.targets = &targets;
-        profile.metrics = &shared_.metrics->profile(targets.profile->name);
-        for (const auto& upstream : targets.upstreams)
-            profile.pools.push_back(
-                std::make_unique<UpstreamPool>(*this, *targets.profile, upstream, targets.profile->max_idle_connections));
-        profiles_.push_back(std::move(profile));
-    }
     connections_.emplace(base_, [this] { maybe_finish_drain(); });
     listener_ = std::make_unique<Listener>(base_, listen_fd_, [this](int fd, const SocketAddress& peer) {
         return accept_connection(fd, peer);
@@ -130,16 +149,16 @@ std::optional<size_t> WorkerProfile::find_upstream(size_t start, uint32_t tried)
     return fallback;
 }
 
-WorkerProfile* Worker::find_profile(std::string_view name) {
-    for (auto& p : profiles_)
-        if (p.targets->profile->name == name) return &p;
-    return nullptr;
+void Worker::adopt(std::shared_ptr<const ServingConfig> serving) {
+    if (draining_) return;  // stopping anyway: the requests left finish on what they have
+    generation_->retire();
+    generation_ = std::make_shared<WorkerGeneration>(*this, std::move(serving));
 }
 
 // The listener reserved this connection's place in the connection budget; it is given back when
 // the connection closes (or now, when it is refused).
 bool Worker::accept_connection(int fd, const SocketAddress& peer) {
-    const auto& per_client = shared_.config->limits.per_client;
+    const auto& per_client = config().limits.per_client;
     const LimitKey client = client_limit_key(peer, per_client.ipv4_prefix, per_client.ipv6_prefix);
     auto client_slot = shared_.client_connections->try_acquire(client);
     if (!client_slot) {
@@ -147,13 +166,14 @@ bool Worker::accept_connection(int fd, const SocketAddress& peer) {
         ::close(fd);
         shared_.connection_budget->release();
         metrics_.count_refused_connection();
-        if (shared_.config->log.access_log)
+        if (config().log.access_log)
             write_connection_closed_log(kListenerName, peer.to_string(), "client_connection_limit", 0, 0);
         return true;
     }
     std::unique_ptr<Transport> transport;
-    if (shared_.scep_tls) {
-        auto tls = std::make_unique<TlsTransport>(shared_.scep_tls, fd, TlsTransport::Role::server);
+    // New handshakes use the current certificate; a connection keeps the context it started with.
+    if (SSL_CTX* scep_tls = generation_->serving->scep_tls.get()) {
+        auto tls = std::make_unique<TlsTransport>(scep_tls, fd, TlsTransport::Role::server);
         if (!tls->valid()) {  // out of memory for this one: it is closed, keep accepting
             shared_.connection_budget->release();
             return true;
@@ -194,10 +214,10 @@ void Worker::begin_drain() {
     if (draining_) return;
     draining_ = true;
     listener_->close();
-    const timeval deadline = to_timeval(shared_.config->limits.shutdown_timeout);
+    const timeval deadline = to_timeval(config().limits.shutdown_timeout);
     event_add(shutdown_deadline_event_, &deadline);
     connections_->drain_all();
-    for (auto& profile : profiles_)
+    for (auto& profile : generation_->profiles)
         for (auto& pool : profile.pools) pool->close_idle();
     maybe_finish_drain();
 }

@@ -18,8 +18,8 @@
 #include "proxy/loop_task_queue.h"
 #include "proxy/metrics.h"
 #include "proxy/rate_limiter.h"
-#include "proxy/tls_context.h"
 #include "proxy/upstream_host.h"
+#include "proxy/serving_config.h"
 #include "proxy/upstream_target.h"
 #include "token/enrollment_store.h"
 
@@ -30,14 +30,12 @@ namespace scepproxy::proxy {
 
 class UpstreamConnection;
 class UpstreamPool;
+class Worker;
 
-// What the server shares with every worker (read-only while workers run).
+// What the server shares with every worker for its whole life (thread-safe).
 struct WorkerShared {
-    std::shared_ptr<const conf::Config> config;
-    std::vector<ProfileTargets> profiles;
     token::EnrollmentStore* store = nullptr;
     ProxyMetrics* metrics = nullptr;
-    SSL_CTX* scep_tls = nullptr;  // the SCEP listener's TLS context; null: plain HTTP
     ConnectionBudget* connection_budget = nullptr;  // limits.max_connections, one waiter per worker
     ClientConnectionCounter* client_connections = nullptr;  // limits.per_client.max_connections
     RateLimiter* client_requests = nullptr;                 // limits.per_client.requests_per_minute
@@ -65,11 +63,27 @@ private:
     std::optional<size_t> find_upstream(size_t start, uint32_t tried) const;
 };
 
+// What one ServingConfig becomes in this worker: upstream pools and CA answer caches. A request
+// holds it (shared_ptr) from its start to its answer; a reload retires it (its pools keep no
+// idle connections any more) and it is freed with the last request that started on it.
+struct WorkerGeneration {
+    WorkerGeneration(Worker& worker, std::shared_ptr<const ServingConfig> serving);
+    ~WorkerGeneration();
+    WorkerGeneration(const WorkerGeneration&) = delete;
+    WorkerGeneration& operator=(const WorkerGeneration&) = delete;
+
+    WorkerProfile* find_profile(std::string_view name);
+    void retire();
+
+    const std::shared_ptr<const ServingConfig> serving;
+    std::vector<WorkerProfile> profiles;
+};
+
 class Worker final : public ConnectionHost, public UpstreamHost {
 public:
     static constexpr const char* kListenerName = "scep";
 
-    Worker(unsigned index, const WorkerShared& shared, int listen_fd);
+    Worker(unsigned index, const WorkerShared& shared, std::shared_ptr<const ServingConfig> serving, int listen_fd);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -81,16 +95,19 @@ public:
 
     // ConnectionHost, for this worker's connections (on its thread only).
     event_base* base() const override { return base_; }
-    const conf::LimitsConfig& limits() const override { return shared_.config->limits; }
-    bool access_log_enabled() const override { return shared_.config->log.access_log; }
+    const conf::LimitsConfig& limits() const override { return config().limits; }
+    bool access_log_enabled() const override { return config().log.access_log; }
     bool draining() const override { return draining_; }
     void connection_closed(HttpConnection* connection) override;
     void request_done(const RequestOutcome& outcome) override { metrics_.count_request(outcome); }
     void deadline_expired(std::string_view reason) override { metrics_.count_timeout(reason); }
 
-    const conf::Config& config() const { return *shared_.config; }
+    // The configuration new requests start with; a request keeps the one it started with.
+    const conf::Config& config() const { return *generation_->serving->config; }
+    const std::shared_ptr<WorkerGeneration>& generation() const { return generation_; }
+    // On this worker's thread (post it): new connections and requests use `serving` from now on.
+    void adopt(std::shared_ptr<const ServingConfig> serving);
     token::EnrollmentSession& store_session() { return *store_session_; }
-    WorkerProfile* find_profile(std::string_view name);
     WorkerMetrics& metrics() { return metrics_; }
     RateLimiter& client_request_limiter() { return *shared_.client_requests; }
     RateLimiter& token_request_limiter() { return *shared_.token_requests; }
@@ -120,7 +137,7 @@ private:
     std::unique_ptr<LoopTaskQueue> tasks_;
     std::optional<ConnectionSet> connections_;
     std::unique_ptr<Listener> listener_;
-    std::vector<WorkerProfile> profiles_;
+    std::shared_ptr<WorkerGeneration> generation_;
     std::thread thread_;
 };
 
