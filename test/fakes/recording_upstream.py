@@ -7,6 +7,7 @@
     assert upstream.request_count() == 0
     upstream.set_stall(True)    # later requests are held open without an answer (504 tests)
     upstream.set_fault("reset") # later requests get one of FAULTS instead of an answer
+    upstream.set_hold(True)     # later requests wait; set_hold(False) answers them (a slow upstream)
     upstream.stop()
 
 Standalone (a process a test can SIGKILL and restart on the same port), or by hand:
@@ -77,6 +78,9 @@ class RecordingUpstream:
         self._stalling = False
         self._fault = None
         self._release_stalled = threading.Event()
+        self._holding = False
+        self._release_held = threading.Event()
+        self._held_now = 0
         self._server = None
         self._thread = None
 
@@ -92,6 +96,7 @@ class RecordingUpstream:
 
     def stop(self):
         self._release_stalled.set()
+        self._release_held.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -129,6 +134,29 @@ class RecordingUpstream:
         assert fault is None or fault in FAULTS, fault
         with self._lock:
             self._fault = fault
+
+    def set_hold(self, holding):
+        """While holding, requests are recorded, then wait; set_hold(False) answers them all."""
+        with self._lock:
+            self._holding = holding
+            if holding:
+                self._release_held.clear()
+            else:
+                self._release_held.set()
+
+    def held_count(self):
+        """Requests waiting right now because of set_hold."""
+        with self._lock:
+            return self._held_now
+
+    def _wait_if_held(self):
+        with self._lock:
+            if not self._holding:
+                return
+            self._held_now += 1
+        self._release_held.wait(MAX_STALL_SECONDS)
+        with self._lock:
+            self._held_now -= 1
 
     # --- used by the handler ---------------------------------------------
 
@@ -207,6 +235,7 @@ def _make_handler(upstream):
                 self.close_connection = True
                 self._misbehave(fault)
                 return
+            upstream._wait_if_held()
             status, content_type, payload = upstream._answer(request)
             self._send(status, content_type, payload)
 
