@@ -96,6 +96,37 @@ class TlsListener(harness.IntegrationTestCase):
         with self.assertRaises((ssl.SSLError, ConnectionError, OSError)):
             https_request(self.proxy.address, f"/scep/{self.token}?operation=GetCACaps", context)
 
+    def s_client(self, *args):
+        """openssl s_client sending one GetCACaps; its whole output (the handshake summary and the answer)."""
+        host, port = self.proxy.address
+        request = f"GET /scep/{self.token}?operation=GetCACaps HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        result = subprocess.run([Tools.openssl, "s_client", "-connect", f"{host}:{port}", "-CAfile", self.ca[0],
+                                 "-verify_return_error", *args], input=request, capture_output=True, text=True,
+                                timeout=60, cwd=self.workdir)
+        return result.stdout + result.stderr
+
+    def test_openssl_s_client_tls1_1_is_refused_tls1_2_and_tls1_3_succeed(self):
+        for version, cipher in (("-tls1_2", "New, TLSv1.2, Cipher is ECDHE-"), ("-tls1_3", "New, TLSv1.3, Cipher is TLS_")):
+            with self.subTest(version):
+                output = self.s_client(version)
+                self.assertIn(cipher, output)
+                self.assertIn("HTTP/1.1 200", output)
+        # SECLEVEL=0 lets this client offer TLS 1.1 whatever the local policy: the refusal is the proxy's.
+        output = self.s_client("-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0")
+        self.assertIn("alert protocol version", output)
+        self.assertNotIn("HTTP/1.1", output)
+
+    def test_openssl_s_client_resumed_session_is_reported_as_reused(self):
+        for version in ("-tls1_2", "-tls1_3"):
+            with self.subTest(version):
+                session = os.path.join(self.workdir, f"session{version}.pem")
+                first = self.s_client(version, "-sess_out", session)
+                self.assertRegex(first, r"\nNew, TLSv1\.[23]")
+                self.assertTrue(os.path.getsize(session) > 0, "no session ticket was saved")
+                second = self.s_client(version, "-sess_in", session)
+                self.assertRegex(second, r"\nReused, TLSv1\.[23]")
+                self.assertIn("HTTP/1.1 200", second)
+
     def test_plain_http_on_the_tls_port_gets_no_answer_and_the_proxy_carries_on(self):
         response = harness.raw_exchange(self.proxy.address, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout=3)
         self.assertIsNone(response.status)
