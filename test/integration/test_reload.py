@@ -11,7 +11,7 @@ import time
 
 import harness
 import prometheus_text
-from harness import CannedAnswer, Tools, http_get, parse_logfmt, proxy_config, wait_until
+from harness import CannedAnswer, Tools, http_get, json_request, parse_logfmt, proxy_config, wait_until
 from load_clients import LoadClients
 from test_tls import make_ca, make_server_cert
 
@@ -178,6 +178,36 @@ class TlsCertificateSwap(harness.IntegrationTestCase):
         self.assertTrue(any(t > swapped_at for t in tally.ok_times))
         self.assertGreater(tally.ok, 50)
         self.assertGreaterEqual(self.upstream.request_count(), tally.ok, "answers that never went upstream")
+
+
+class AdminReload(harness.IntegrationTestCase):
+    """The admin API takes the reloaded bearer token and profiles; its listener stays."""
+
+    def test_new_bearer_token_and_profile_after_sighup(self):
+        old_token, new_token = "old-" + "a" * 28, "new-" + "b" * 28
+        token_file = self.write_file("admin.token", old_token)
+        upstream = self.start_upstream(canned=canned_upstream())
+
+        def config(extra_profile):
+            profiles = [harness.Profile("demo", upstream.url)] + (
+                [harness.Profile("second", upstream.url)] if extra_profile else [])
+            return proxy_config(self.workdir, profiles, admin_token_file=token_file)
+        proxy = self.start_proxy(config(False), name="admin-reload")
+        admin = proxy.listener_address("admin")
+        enroll_second = {"profile": "second", "device_id": "device-admin-reload"}
+        refused, _ = json_request(admin, "POST", "/api/v1/enrollments", enroll_second, token=old_token)
+        self.assertEqual(refused.status, 400)  # no such profile yet
+
+        with open(proxy.config_path, "w") as f:
+            f.write(config(True))
+        self.write_file("admin.token", new_token)
+        sighup_and_wait(proxy, "config_reloaded")
+        self.assertEqual(json_request(admin, "GET", "/api/v1/devices/nobody", token=old_token)[0].status, 401)
+        self.assertEqual(json_request(admin, "GET", "/api/v1/devices/nobody", token=new_token)[0].status, 404)
+        issued, answer = json_request(admin, "POST", "/api/v1/enrollments", enroll_second, token=new_token)
+        self.assertEqual(issued.status, 201, issued.body)
+        served = http_get(proxy.address, f"/scep/{answer['token']}?operation=GetCACaps")
+        self.assertEqual(served.status, 200, served.body)
 
 
 class ServiceNotifications(harness.IntegrationTestCase):
