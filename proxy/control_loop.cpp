@@ -128,8 +128,11 @@ void ControlLoop::request_stop() {
     [[maybe_unused]] const ssize_t n = ::write(stop_fd_, &one, sizeof one);
 }
 
-void ControlLoop::post_serving_config(std::shared_ptr<const ServingConfig> serving) {
-    tasks_->post([this, serving = std::move(serving)]() mutable { adopt(std::move(serving)); });
+void ControlLoop::post_serving_config(std::shared_ptr<const ServingConfig> serving, std::function<void()> switched) {
+    tasks_->post([this, serving = std::move(serving), switched = std::move(switched)]() mutable {
+        adopt(std::move(serving));
+        switched();
+    });
 }
 
 void ControlLoop::adopt(std::shared_ptr<const ServingConfig> serving) {

@@ -42,7 +42,8 @@ public:
     void join();
     // Thread-safe: new admin connections and requests use `serving` (its TLS certificate,
     // bearer token, profiles and challenge sources); requests under way finish on theirs.
-    void post_serving_config(std::shared_ptr<const ServingConfig> serving);
+    // `switched` runs on the loop's thread right after.
+    void post_serving_config(std::shared_ptr<const ServingConfig> serving, std::function<void()> switched);
 
     event_base* base() const override { return base_; }
     const conf::LimitsConfig& limits() const override { return serving_->config->limits; }

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
+#include <mutex>
 #include <thread>
 
 #include "proxy/challenge/challenge_source.h"
@@ -29,6 +31,7 @@ namespace {
 
 constexpr int kListenBacklog = 4096;
 constexpr int kPurgeIntervalSeconds = 300;
+constexpr std::chrono::milliseconds kReloadSwitchTimeout{10000};  // a loop switches between two callbacks
 constexpr int64_t kExpiredTokenRetentionSeconds = 24 * 3600;  // `token show` still explains a recent expiry
 
 int64_t unix_now() {
@@ -132,6 +135,25 @@ void raise_and_check_descriptor_limit(const conf::Config& config) {
             .emit();
 }
 
+// How many loops have yet to switch to a reloaded configuration.
+class LoopsSwitching {
+public:
+    explicit LoopsSwitching(size_t loops) : left_(loops) {}
+    void one_done() {
+        std::lock_guard lock(mutex_);
+        if (left_ > 0 && --left_ == 0) all_done_.notify_all();
+    }
+    bool wait(std::chrono::milliseconds timeout) {
+        std::unique_lock lock(mutex_);
+        return all_done_.wait_for(lock, timeout, [this] { return left_ == 0; });
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable all_done_;
+    size_t left_;
+};
+
 // SIGHUP: the new configuration goes to every loop, which switches between requests; a rejected
 // one changes nothing. Returns what serves from now on.
 std::shared_ptr<const ServingConfig> reload(const std::string& path, std::shared_ptr<const ServingConfig> current,
@@ -154,9 +176,17 @@ std::shared_ptr<const ServingConfig> reload(const std::string& path, std::shared
         LogLine(LogLevel::warn, "config_reload_needs_restart").field("keys", keys)
             .field("detail", "these keys changed but only take effect on restart; their running values stay").emit();
     }
+    // config_reloaded (and READY=1) once every loop has switched: a request after that sees it.
+    auto switching = std::make_shared<LoopsSwitching>(workers.size() + 1);
     for (auto& worker : workers)
-        worker->post([target = worker.get(), serving = result.serving] { target->adopt(serving); });
-    control.post_serving_config(result.serving);
+        worker->post([target = worker.get(), serving = result.serving, switching] {
+            target->adopt(serving);
+            switching->one_done();
+        });
+    control.post_serving_config(result.serving, [switching] { switching->one_done(); });
+    if (!switching->wait(kReloadSwitchTimeout))
+        LogLine(LogLevel::warn, "config_reload_slow")
+            .field("detail", "a loop has not switched yet; it will between its current requests").emit();
     metrics.count_config_reload(true);
     warn_about_cleartext_challenge_auth(*result.serving->config);
     LogLine(LogLevel::info, "config_reloaded").field("file", path)

@@ -83,8 +83,10 @@ class ReloadUnderLoad(harness.IntegrationTestCase):
             before = http_get(self.proxy.address, f"/scep/{second}?operation=GetCACaps")
             self.assertEqual(before.status, 403, "the proxy served a profile it hasn't loaded yet")
             good_at = sighup_and_wait(self.proxy, "config_reloaded")
-            after = http_get(self.proxy.address, f"/scep/{second}?operation=GetCACaps")
-            self.assertEqual(after.status, 200, after.body)
+            # New connections land on either worker (SO_REUSEPORT): every one has switched.
+            for _ in range(8):
+                after = http_get(self.proxy.address, f"/scep/{second}?operation=GetCACaps")
+                self.assertEqual(after.status, 200, after.body)
 
             time.sleep(1.5)
             # Broken: a bad duration on a known line. The old config (with `second`) stays.

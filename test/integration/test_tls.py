@@ -97,11 +97,12 @@ class TlsListener(harness.IntegrationTestCase):
             https_request(self.proxy.address, f"/scep/{self.token}?operation=GetCACaps", context)
 
     def s_client(self, *args):
-        """openssl s_client sending one GetCACaps; its whole output (the handshake summary and the answer)."""
+        """openssl s_client sending one GetCACaps; its whole output (the handshake summary and the answer).
+        -ign_eof: read until the proxy closes (Connection: close), not just until our input ends."""
         host, port = self.proxy.address
         request = f"GET /scep/{self.token}?operation=GetCACaps HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         result = subprocess.run([Tools.openssl, "s_client", "-connect", f"{host}:{port}", "-CAfile", self.ca[0],
-                                 "-verify_return_error", *args], input=request, capture_output=True, text=True,
+                                 "-verify_return_error", "-ign_eof", *args], input=request, capture_output=True, text=True,
                                 timeout=60, cwd=self.workdir)
         return result.stdout + result.stderr
 
