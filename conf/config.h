@@ -54,6 +54,8 @@ struct ClientLimitsConfig {
     uint32_t ipv4_prefix = 32;
     uint32_t ipv6_prefix = 64;
     uint32_t table_size = 65536;         // groups whose request rate is remembered at most
+
+    bool operator==(const ClientLimitsConfig&) const = default;
 };
 
 // Limits per enrollment token (whatever client uses it).
@@ -61,6 +63,8 @@ struct TokenLimitsConfig {
     uint32_t requests_per_minute = 0;    // 0: no limit
     uint32_t request_burst = 20;
     uint32_t table_size = 65536;         // tokens whose request rate is remembered at most
+
+    bool operator==(const TokenLimitsConfig&) const = default;
 };
 
 struct LimitsConfig {

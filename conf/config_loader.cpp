@@ -523,7 +523,7 @@ const KeyTable<TokenLimitsConfig>& token_limits_keys() {
 
 const KeyTable<LimitsConfig>& limits_keys() {
     static const KeyTable<LimitsConfig> keys{
-        integer_key("max_connections", &LimitsConfig::max_connections, 1, 1'000'000),
+        needs_restart(integer_key("max_connections", &LimitsConfig::max_connections, 1, 1'000'000)),
         integer_key("max_request_line_bytes", &LimitsConfig::max_request_line_bytes, 256, 1 << 20),
         integer_key("max_header_bytes", &LimitsConfig::max_header_bytes, 1024, 1 << 20),
         integer_key("max_headers", &LimitsConfig::max_headers, 8, 1000),
@@ -533,8 +533,8 @@ const KeyTable<LimitsConfig>& limits_keys() {
         duration_key("idle_timeout", &LimitsConfig::idle_timeout),
         duration_key("send_timeout", &LimitsConfig::send_timeout),
         duration_key("shutdown_timeout", &LimitsConfig::shutdown_timeout),
-        section_key("per_client", &LimitsConfig::per_client, client_limits_keys),
-        section_key("per_token", &LimitsConfig::per_token, token_limits_keys),
+        needs_restart(section_key("per_client", &LimitsConfig::per_client, client_limits_keys)),
+        needs_restart(section_key("per_token", &LimitsConfig::per_token, token_limits_keys)),
     };
     return keys;
 }

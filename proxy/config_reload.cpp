@@ -1,4 +1,4 @@
-// ConfigReload: the restart-only keys (listeners, workers, store, log format) and building a reloaded ServingConfig.
+// ConfigReload: the restart-only keys (listeners, workers, store, shared limits, log format) and building a reloaded ServingConfig.
 #include "proxy/config_reload.h"
 
 #include "proxy/config_file.h"
@@ -33,6 +33,19 @@ std::vector<std::string> keep_restart_only_keys(const conf::Config& running, con
     if (!(next.store == running.store)) {
         kept.push_back("store");
         next.store = running.store;
+    }
+    // The connection budget and the per-client/per-token tables are sized once and shared by the workers.
+    if (next.limits.max_connections != running.limits.max_connections) {
+        kept.push_back("limits.max_connections");
+        next.limits.max_connections = running.limits.max_connections;
+    }
+    if (!(next.limits.per_client == running.limits.per_client)) {
+        kept.push_back("limits.per_client");
+        next.limits.per_client = running.limits.per_client;
+    }
+    if (!(next.limits.per_token == running.limits.per_token)) {
+        kept.push_back("limits.per_token");
+        next.limits.per_token = running.limits.per_token;
     }
     // Every thread reads the log format without a lock.
     if (next.log.format != running.log.format) {

@@ -38,10 +38,17 @@ TEST_CASE("restart-only keys keep their running values and are named", "[proxy][
     next.metrics.listen = {"127.0.0.1", 9101, "127.0.0.1:9101"};
     next.store.cache_ttl = std::chrono::seconds(1);
     next.log.format = conf::LogFormat::json;
+    next.limits.max_connections = 10;
+    next.limits.per_client.max_connections = 3;
+    next.limits.per_token.requests_per_minute = 60;
     next.limits.idle_timeout = std::chrono::seconds(5);  // applied
     const auto kept = keep_restart_only_keys(running, next);
     CHECK(kept == std::vector<std::string>{"workers", "scep.listen", "admin.listen", "metrics.listen", "store",
+                                           "limits.max_connections", "limits.per_client", "limits.per_token",
                                            "log.format"});
+    CHECK(next.limits.max_connections == running.limits.max_connections);
+    CHECK(next.limits.per_client == running.limits.per_client);
+    CHECK(next.limits.per_token == running.limits.per_token);
     CHECK(next.workers == 4);
     CHECK(next.scep.listen == running.scep.listen);
     CHECK(next.admin.listen == running.admin.listen);
