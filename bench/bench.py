@@ -319,10 +319,13 @@ class Bench:
         shutil.copy(request_path, os.path.join(w, "pkcsreq.der"))
         with open(os.path.join(w, "getcacaps.txt"), "w") as f:
             f.write(CACAPS_BODY)
+        # Copies in the work dir: the upstream serves them for the whole run, whatever happens to the originals.
+        shutil.copy(os.path.join(self.o.fixtures, "getcacert-ra-chain.p7b"), os.path.join(w, "getcacert.p7b"))
+        shutil.copy(answer_path, os.path.join(w, "certrep.der"))
         answers = {
-            "getcacert": (os.path.join(self.o.fixtures, "getcacert-ra-chain.p7b"), "application/x-x509-ca-ra-cert"),
+            "getcacert": (os.path.join(w, "getcacert.p7b"), "application/x-x509-ca-ra-cert"),
             "getcacaps": (os.path.join(w, "getcacaps.txt"), "text/plain"),
-            "pkioperation": (answer_path, "application/x-pki-message"),
+            "pkioperation": (os.path.join(w, "certrep.der"), "application/x-pki-message"),
         }
         with open(request_path, "rb") as f:
             request_der = f.read()
