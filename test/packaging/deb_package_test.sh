@@ -126,13 +126,16 @@ check_contents() {
 installed_by_us=false
 serve_pid=""
 serve_dir=""
+notify_pid=""
 
 # The EXIT trap: a daemon the test started is killed, a package it installed purged.
 purge_package() {
-    if [[ -n "$serve_pid" ]]; then
-        kill -KILL "$serve_pid" 2>/dev/null || true
-        serve_pid=""
-    fi
+    local pid
+    for pid in "$serve_pid" "$notify_pid"; do
+        [[ -z "$pid" ]] || kill -KILL "$pid" 2>/dev/null || true
+    done
+    serve_pid=""
+    notify_pid=""
     [[ -z "$serve_dir" ]] || rm -rf "$serve_dir"
     if $installed_by_us; then
         dpkg --purge scepproxy >/dev/null 2>&1 || echo "deb_package_test: dpkg --purge scepproxy failed" >&2
@@ -213,10 +216,22 @@ check_as_installed() {
     issued_token="$token"
 }
 
+# wait_for_notification LOG COUNT PATTERN: LOG has COUNT lines matching PATTERN within 10 s.
+wait_for_notification() {
+    for _ in $(seq 1 100); do
+        [[ "$(grep -cE "$3" "$1")" -ge "$2" ]] && return 0
+        sleep 0.1
+    done
+    echo "--- notifications received:" >&2
+    cat "$1" >&2
+    fail "no $2 notification(s) matching '$3' on NOTIFY_SOCKET within 10 s (the unit is Type=notify)"
+}
+
 # `scepproxy serve` as the scepproxy user on the installed config, its listeners moved to
 # loopback port 0 (a CI machine may use 8080, 9443 or 9444) and its placeholder upstream (which
 # serve rightly refuses: the name doesn't resolve) to a closed loopback port: it starts, knows
-# the token issued above, serves /metrics and /healthz, and drains on SIGTERM.
+# the token issued above, serves /metrics and /healthz, tells NOTIFY_SOCKET READY=1, reloads
+# on SIGHUP (RELOADING=1, READY=1), and drains on SIGTERM (STOPPING=1).
 serve_as_installed() {
     local token="$1" dir address metrics status
     dir="$(mktemp -d)"
@@ -228,10 +243,16 @@ serve_as_installed() {
         fail "no placeholder upstream https://ndes.example.invalid/... in $CONFIG"
     [[ "$(grep -c '^  listen: "127.0.0.1:0"' "$dir/scepproxy.yaml")" -eq 3 ]] ||
         fail "expected three listen keys (scep, admin, metrics) in $CONFIG"
+    # The unit is Type=notify: systemd waits for READY=1. A NOTIFY_SOCKET of our own receives
+    # what the daemon tells it.
+    "$(dirname "$0")/notify_receiver.py" "$dir/notify.sock" "$dir/notify.log" 60 9>&- &
+    notify_pid=$!
+    for _ in $(seq 1 100); do [[ -S "$dir/notify.sock" ]] && break; sleep 0.1; done
+    [[ -S "$dir/notify.sock" ]] || fail "notify_receiver.py made no socket within 10 s"
     # setpriv execs the daemon (no runuser parent), so $! is the daemon's pid. It must not
     # inherit the lock (fd 9), or a daemon left behind would block the next run.
-    setpriv --reuid=scepproxy --regid=scepproxy --init-groups -- "$BINARY" serve -c "$dir/scepproxy.yaml" \
-        >"$dir/out.log" 2>&1 9>&- &
+    NOTIFY_SOCKET="$dir/notify.sock" setpriv --reuid=scepproxy --regid=scepproxy --init-groups -- \
+        "$BINARY" serve -c "$dir/scepproxy.yaml" >"$dir/out.log" 2>&1 9>&- &
     serve_pid=$!
     local pid=$serve_pid
     for _ in $(seq 1 200); do  # 20 s at most
@@ -252,6 +273,11 @@ serve_as_installed() {
     expect_eq "GetCACaps with the issued token (nothing listens upstream)" "$status" 502
     expect_eq "/healthz on the metrics listener" "$(curl -s "http://$metrics/healthz")" ok
     [[ "$(curl -s "http://$metrics/metrics")" == *$'\n'scepproxy_build_info\{* ]] || fail "no scepproxy_build_info on /metrics"
+    wait_for_notification "$dir/notify.log" 1 '^READY=1'
+    # What `systemctl reload` does after its check (ExecReload=/bin/kill -HUP $MAINPID).
+    kill -HUP "$pid"
+    wait_for_notification "$dir/notify.log" 1 '^RELOADING=1'
+    wait_for_notification "$dir/notify.log" 2 '^READY=1'
     kill -TERM "$pid"
     for _ in $(seq 1 150); do  # 15 s at most
         kill -0 "$pid" 2>/dev/null || break
@@ -265,8 +291,12 @@ serve_as_installed() {
     wait "$pid" || exit_code=$?
     serve_pid=""
     [[ $exit_code -eq 0 ]] || { cat "$dir/out.log" >&2; fail "scepproxy serve exited with $exit_code after SIGTERM"; }
+    wait_for_notification "$dir/notify.log" 1 '^STOPPING=1'
+    kill "$notify_pid" 2>/dev/null || true
+    wait "$notify_pid" 2>/dev/null || true
+    notify_pid=""
     rm -rf "$dir"
-    say "scepproxy serve as the scepproxy user on the installed config: listened, answered, stopped on SIGTERM"
+    say "scepproxy serve as the scepproxy user on the installed config: listened, answered, READY=1, reloaded on SIGHUP, STOPPING=1 and exit 0 on SIGTERM"
 }
 
 run_install() {
