@@ -74,7 +74,6 @@ bool UpstreamConnection::try_next_address() {
             io_event_ = nullptr;
         }
         transport_.reset();
-        peer_closed_ = false;
         const int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) continue;
         const UpstreamTarget& target = pool_.target();
@@ -90,8 +89,7 @@ bool UpstreamConnection::try_next_address() {
         const int on = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         if (::connect(fd, address.get(), address.length) != 0 && errno != EINPROGRESS) continue;
-        // EV_CLOSED (EPOLLRDHUP): an EOF that arrives with the last bytes is reported in the same
-        // edge, so a short read can still end the loop without an extra read() per answer.
+        // EV_CLOSED (EPOLLRDHUP): an idle pooled connection learns of the upstream's FIN at once.
         io_event_ = event_new(host_.base(), fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
                               &UpstreamConnection::on_io, this);
         event_add(io_event_, nullptr);
@@ -145,7 +143,6 @@ void UpstreamConnection::close() {
 void UpstreamConnection::on_io(int, short what, void* arg) { static_cast<UpstreamConnection*>(arg)->handle_io(what); }
 
 void UpstreamConnection::handle_io(short what) {
-    if (what & EV_CLOSED) peer_closed_ = true;
     switch (state_) {
         case State::connecting:
             if (what & (EV_WRITE | EV_READ)) finish_connect();
@@ -216,9 +213,11 @@ void UpstreamConnection::read_response() {
         const IoResult r = transport_->read(space, room);
         if (r.status == IoStatus::ok) {
             in_.commit(r.bytes);
+            // A complete answer ends the loop here: a one-segment answer costs one read.
             if (!feed_response(false)) return;
-            // Drained, unless the peer's EOF is already known: then read on until it shows.
-            if (r.bytes < room && transport_->short_read_means_drained() && !peer_closed_) return;
+            // Still incomplete: read on until EAGAIN even after a short read. A reset or EOF that
+            // came with the last bytes announces no further edge (libevent reports EPOLLERR|EPOLLHUP
+            // as READ|WRITE, without EV_CLOSED), so stopping here would wait for the timeout.
             continue;
         }
         if (r.status == IoStatus::would_block) return;

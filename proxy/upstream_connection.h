@@ -95,7 +95,6 @@ private:
     bool request_bytes_sent_ = false;
     bool send_blocked_ = false;  // this request's write waited for the socket at least once
     bool response_started_ = false;
-    bool peer_closed_ = false;  // the socket reported EV_CLOSED (the upstream sent its FIN)
     uint64_t requests_sent_ = 0;
     ByteBuffer out_;
     ByteBuffer in_;

@@ -164,12 +164,9 @@ class UpstreamAndDiskFaults(harness.IntegrationTestCase, FaultRuns):
         self.faulty.set_fault("reset_before_answer")
         self.run_fault(self.proxy, self.get("faulty"), 502, "upstream_closed", self.outcome("faulty", "closed"))
 
-    @unittest.skipUnless(os.environ.get("SCEPPROXY_KNOWN_BUGS") == "1",
-                         "known bug: a FIN and RST arriving with the last bytes come as EPOLLHUP|EPOLLERR, which "
-                         "libevent reports as EV_READ|EV_WRITE without EV_CLOSED, so the short read ends the read "
-                         "loop and the reset is only seen as a timeout (504 after `timeout`, not 502 at once)")
     def test_upstream_resets_mid_answer(self):
-        # GetCACaps: the proxy holds that answer (to show POSTPKIOperation), so the device
+        # The reset arrives with the answer's first bytes: it must be seen at once (502), not
+        # when the response timeout fires (504). GetCACaps: the proxy holds that answer (to show POSTPKIOperation), so the device
         # gets a clean 502 instead of a cut answer.
         self.faulty.set_fault("reset")
         self.run_fault(self.proxy, self.get("faulty", "GetCACaps"), 502, "upstream_closed",
