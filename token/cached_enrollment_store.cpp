@@ -1,4 +1,4 @@
-// The layer in front of every backend: per-worker access cache (epoch-invalidated), on_error policy, observation.
+// The layer in front of every backend: per-worker access and binding caches (epoch-invalidated), on_error policy, observation.
 #include "token/cached_enrollment_store.h"
 
 #include <atomic>
@@ -53,11 +53,13 @@ StoreOutcome outcome_of(const BindDecision& decision) {
 }
 
 // What the store and all its sessions share. The epoch moves on every local write that can
-// change an access answer; a cache entry from an older epoch is never used.
+// change an access answer; the binding epoch on every local consume or release. A cache entry
+// from an older epoch is never used.
 struct CacheShared {
     StoreCacheOptions options;
     StoreObserver* observer = nullptr;
     std::atomic<uint64_t> epoch{0};
+    std::atomic<uint64_t> binding_epoch{0};
 
     int64_t now_ns() const { return options.monotonic_ns(); }
     double seconds_since(int64_t started_ns) const { return static_cast<double>(now_ns() - started_ns) / 1e9; }
@@ -78,6 +80,21 @@ std::string cache_key(const AccessQuery& query) {
         key.push_back('\0');
     }
     return key;
+}
+
+// The binding cache's key: the token and the transaction it is bound to.
+std::string binding_key(const BindQuery& query) {
+    std::string key(reinterpret_cast<const char*>(query.token_hash.bytes.data()), query.token_hash.bytes.size());
+    key.append(query.transaction_id);
+    return key;
+}
+
+// Makes room for `key` in a per-worker cache: stale entries go first, then everything.
+template <class Cache>
+void make_room(Cache& cache, const std::string& key, size_t max_entries, int64_t now_ns) {
+    if (cache.size() < max_entries || cache.find(key) != cache.end()) return;
+    std::erase_if(cache, [now_ns](const auto& entry) { return entry.second.fresh_until_ns <= now_ns; });
+    if (cache.size() >= max_entries) cache.clear();
 }
 
 // A cached answer at a later time: a token that was fine may have expired since.
@@ -119,13 +136,28 @@ public:
         backend_->check_access(query, pending);   // may answer before returning: `pending` may be gone
     }
 
+    // Clients resend their PKCSReq (or poll) every few seconds while the CA says PENDING: the
+    // token being bound to this transaction is remembered for cache_ttl, so a resend doesn't
+    // ask the backend again (a read transaction per request otherwise).
     void bind_transaction(const BindQuery& query, SessionCallback& done) override {
-        backend_->bind_transaction(query, start(StoreOperation::bind_transaction, done));
+        std::string key = binding_key(query);
+        if (caching() && binding_cached(key)) {
+            shared_->record(StoreOperation::bind_transaction, StoreOutcome::cache_hit, 0);
+            BindDecision decision;
+            decision.verdict = BindVerdict::already_bound;
+            done.on_transaction_bound(decision);
+            return;
+        }
+        Pending& pending = start(StoreOperation::bind_transaction, done);
+        pending.key = std::move(key);
+        backend_->bind_transaction(query, pending);
     }
 
     void finish_transaction(const FinishQuery& query, SessionCallback& done) override {
         const StoreOperation operation = query.end == TransactionEnd::consume ? StoreOperation::consume_transaction
                                                                               : StoreOperation::release_transaction;
+        // Bumped now and again when answered: no binding read before the write lands is used.
+        shared_->binding_epoch.fetch_add(1, std::memory_order_acq_rel);
         backend_->finish_transaction(query, start(operation, done));
     }
 
@@ -148,7 +180,8 @@ private:
         StoreOperation operation = StoreOperation::check_access;
         int64_t started_ns = 0;
         uint64_t epoch = 0;
-        std::string key;          // check_access only
+        uint64_t binding_epoch = 0;
+        std::string key;          // check_access and bind_transaction
         int64_t now = 0;
         std::string token_id;
         std::list<Pending>::iterator self;
@@ -164,6 +197,13 @@ private:
         uint64_t epoch = 0;
     };
 
+    // The token was bound to the key's transaction (and neither consumed nor released).
+    struct BindingEntry {
+        int64_t fresh_until_ns = 0;
+        uint64_t epoch = 0;
+        uint64_t binding_epoch = 0;
+    };
+
     bool caching() const { return shared_->options.cache_ttl.count() > 0; }
 
     Pending& start(StoreOperation operation, SessionCallback& done) {
@@ -173,6 +213,7 @@ private:
         pending.operation = operation;
         pending.started_ns = shared_->now_ns();
         pending.epoch = shared_->epoch.load(std::memory_order_acquire);
+        pending.binding_epoch = shared_->binding_epoch.load(std::memory_order_acquire);
         pending.self = std::prev(pending_.end());
         return pending;
     }
@@ -182,10 +223,19 @@ private:
     void answered(Pending& pending, const Answer& answer) {
         shared_->record(pending.operation, outcome_of(answer), shared_->seconds_since(pending.started_ns));
         SessionCallback& done = *pending.done;
+        std::string key = std::move(pending.key);
+        const uint64_t started_epoch = pending.epoch;
+        const uint64_t started_binding_epoch = pending.binding_epoch;
         pending_.erase(pending.self);   // before the call: `done` may start the next operation
         if constexpr (std::is_same_v<Answer, BindDecision>) {
+            // Stamped with the epochs of its start: one that raced a local revoke, consume or
+            // release may predate it, and is never used.
+            if (caching() && binding_allows(answer.verdict))
+                remember_binding(std::move(key), started_epoch, started_binding_epoch);
             done.on_transaction_bound(answer);
         } else {
+            // Whatever came of it, the binding may have changed: every worker asks again.
+            shared_->binding_epoch.fetch_add(1, std::memory_order_acq_rel);
             done.on_transaction_finished(answer);
         }
     }
@@ -239,24 +289,41 @@ private:
         return allowed;
     }
 
+    int64_t fresh_until_ns(int64_t now) const {
+        return now + std::chrono::duration_cast<std::chrono::nanoseconds>(shared_->options.cache_ttl).count();
+    }
+
     void remember(std::string key, const AccessDecision& decision, uint64_t epoch) {
         const int64_t now = shared_->now_ns();
-        if (cache_.size() >= shared_->options.max_cache_entries && cache_.find(key) == cache_.end()) {
-            std::erase_if(cache_, [now](const auto& entry) { return entry.second.fresh_until_ns <= now; });
-            if (cache_.size() >= shared_->options.max_cache_entries) cache_.clear();
-        }
+        make_room(cache_, key, shared_->options.max_cache_entries, now);
         CacheEntry& entry = cache_[std::move(key)];
         entry.decision = decision;
         entry.decision.message.clear();   // a webhook's reason was logged when it was given
-        entry.fresh_until_ns =
-            now + std::chrono::duration_cast<std::chrono::nanoseconds>(shared_->options.cache_ttl).count();
+        entry.fresh_until_ns = fresh_until_ns(now);
         entry.epoch = epoch;
+    }
+
+    bool binding_cached(const std::string& key) const {
+        const auto it = bindings_.find(key);
+        return it != bindings_.end() && it->second.epoch == shared_->epoch.load(std::memory_order_acquire) &&
+               it->second.binding_epoch == shared_->binding_epoch.load(std::memory_order_acquire) &&
+               shared_->now_ns() < it->second.fresh_until_ns;
+    }
+
+    void remember_binding(std::string key, uint64_t epoch, uint64_t binding_epoch) {
+        const int64_t now = shared_->now_ns();
+        make_room(bindings_, key, shared_->options.max_cache_entries, now);
+        BindingEntry& entry = bindings_[std::move(key)];
+        entry.fresh_until_ns = fresh_until_ns(now);
+        entry.epoch = epoch;
+        entry.binding_epoch = binding_epoch;
     }
 
     std::unique_ptr<EnrollmentSession> backend_;
     std::shared_ptr<CacheShared> shared_;
     std::list<Pending> pending_;   // a list: a Pending's address is what the backend holds
     std::unordered_map<std::string, CacheEntry> cache_;
+    std::unordered_map<std::string, BindingEntry> bindings_;
 };
 
 class CachedEnrollmentStore final : public EnrollmentStore {
@@ -295,7 +362,9 @@ public:
     FinishResult finish_transaction(const FinishQuery& query) override {
         const StoreOperation operation = query.end == TransactionEnd::consume ? StoreOperation::consume_transaction
                                                                               : StoreOperation::release_transaction;
-        return observed(operation, [&] { return backend_->finish_transaction(query); });
+        FinishResult result = observed(operation, [&] { return backend_->finish_transaction(query); });
+        shared_->binding_epoch.fetch_add(1, std::memory_order_acq_rel);
+        return result;
     }
 
     std::unique_ptr<EnrollmentSession> open_session(PostToLoop post) override {

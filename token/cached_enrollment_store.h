@@ -31,8 +31,10 @@ struct StoreCacheOptions {
 // Wraps `backend` (which must not be null). Control-plane calls are forwarded and observed;
 // those that can change an access answer (revoke, set_device) also invalidate every
 // session's cache at once (a store-wide epoch the sessions compare on each hit).
-// Sessions cache access answers per worker, without locks; bind and finish are never
-// cached. The blocking check_access is forwarded as it is (no cache, no on_error policy).
+// Sessions cache access answers per worker, without locks, and that a token is bound to a
+// transaction (a resend or poll of it is answered already_bound for cache_ttl); any local
+// consume or release forgets every session's bindings, a revoke everything. Finish is never
+// cached. The blocking control-plane calls are forwarded as they are (no cache, no on_error policy).
 // `observer` may be null; it must outlive the store.
 std::unique_ptr<EnrollmentStore> make_cached_enrollment_store(std::unique_ptr<EnrollmentStore> backend, StoreCacheOptions options,
                                                   StoreObserver* observer);

@@ -48,6 +48,7 @@ public:
         std::map<std::string, AccessDecision> answers;   // by hash hex; missing: token_unknown
         int access_checks = 0;
         int binds = 0;
+        BindVerdict bind_verdict = BindVerdict::bound;
         bool deferred = false;
         std::vector<std::pair<SessionCallback*, AccessDecision>> held;   // deferred answers
     };
@@ -64,7 +65,7 @@ public:
     AccessDecision check_access(const AccessQuery& query) override { return answer(query); }
     BindDecision bind_transaction(const BindQuery&) override {
         ++shared_->binds;
-        return {BindVerdict::bound, ""};
+        return {shared_->bind_verdict, ""};
     }
     FinishResult finish_transaction(const FinishQuery&) override { return {StoreStatus::ok, ""}; }
 
@@ -296,29 +297,126 @@ TEST_CASE("store cache: destroying a session cancels what it still waits for", "
     CHECK(front.backend->held.empty());
 }
 
-TEST_CASE("store cache: binding is passed through, observed, never cached", "[cache][binding]") {
-    Front front;
+namespace {
+
+BindQuery bind_query(uint8_t token, std::string transaction_id) {
     BindQuery query;
-    query.token_hash = hash_of(12);
-    query.transaction_id = "tx";
-    for (int i = 0; i < 2; ++i) {
-        RecordingCallback callback;
-        front.session->bind_transaction(query, callback);
-        CHECK(callback.calls == 1);
-        CHECK(callback.bind.verdict == BindVerdict::bound);
-    }
+    query.token_hash = hash_of(token);
+    query.transaction_id = std::move(transaction_id);
+    query.may_bind = true;
+    return query;
+}
+
+BindVerdict bind(Front& front, const BindQuery& query) {
+    RecordingCallback callback;
+    front.session->bind_transaction(query, callback);
+    REQUIRE(callback.calls == 1);
+    return callback.bind.verdict;
+}
+
+FinishResult finish(Front& front, const BindQuery& bound, TransactionEnd end) {
+    FinishQuery query;
+    query.token_hash = bound.token_hash;
+    query.transaction_id = bound.transaction_id;
+    query.end = end;
+    RecordingCallback callback;
+    front.session->finish_transaction(query, callback);
+    REQUIRE(callback.calls == 1);
+    return callback.finish;
+}
+
+}  // namespace
+
+TEST_CASE("store cache: a binding is remembered for cache_ttl: a resend of the bound transaction is already_bound", "[cache][binding]") {
+    Front front;
+    const BindQuery query = bind_query(12, "tx");
+    CHECK(bind(front, query) == BindVerdict::bound);
+    CHECK(bind(front, query) == BindVerdict::already_bound);   // the resend after PENDING
+    CHECK(front.backend->binds == 1);
+    CHECK(front.observer.count("bind_transaction/ok") == 1);
+    CHECK(front.observer.count("bind_transaction/cache_hit") == 1);
+    // Another transaction on the same token is the backend's to judge.
+    front.backend->bind_verdict = BindVerdict::transaction_mismatch;
+    CHECK(bind(front, bind_query(12, "other")) == BindVerdict::transaction_mismatch);
     CHECK(front.backend->binds == 2);
-    CHECK(front.observer.count("bind_transaction/ok") == 2);
-    FinishQuery finish;
-    finish.token_hash = query.token_hash;
-    finish.transaction_id = "tx";
-    finish.end = TransactionEnd::release;
-    RecordingCallback finished;
-    front.session->finish_transaction(finish, finished);
-    CHECK(finished.finish.status == StoreStatus::ok);
-    CHECK(front.observer.count("release_transaction/ok") == 1);
-    CHECK(front.store->bind_transaction(query).verdict == BindVerdict::bound);
-    CHECK(front.observer.count("bind_transaction/ok") == 3);
+    // Past cache_ttl the backend is asked again.
+    front.clock_ns += kTtlNs;
+    front.backend->bind_verdict = BindVerdict::already_bound;
+    CHECK(bind(front, query) == BindVerdict::already_bound);
+    CHECK(front.backend->binds == 3);
+}
+
+TEST_CASE("store cache: refusals and failures to bind are not remembered", "[cache][binding]") {
+    Front front;
+    const BindQuery query = bind_query(13, "tx");
+    for (BindVerdict refused : {BindVerdict::transaction_mismatch, BindVerdict::token_consumed, BindVerdict::not_bound,
+                                BindVerdict::token_revoked, BindVerdict::store_unavailable}) {
+        front.backend->bind_verdict = refused;
+        CHECK(bind(front, query) == refused);
+    }
+    front.backend->bind_verdict = BindVerdict::bound;
+    CHECK(bind(front, query) == BindVerdict::bound);
+    CHECK(front.backend->binds == 6);
+}
+
+TEST_CASE("store cache: a local consume, release or revoke forgets every session's bindings", "[cache][binding]") {
+    Front front;
+    auto other_worker = front.store->open_session([](std::function<void()>) {});
+    const BindQuery query = bind_query(14, "tx");
+    auto bind_on_other = [&] {
+        RecordingCallback callback;
+        other_worker->bind_transaction(query, callback);
+        REQUIRE(callback.calls == 1);
+        return callback.bind.verdict;
+    };
+    front.backend->bind_verdict = BindVerdict::already_bound;
+    auto prime = [&] {
+        bind(front, query);
+        bind_on_other();
+        const int asked = front.backend->binds;
+        bind(front, query);
+        bind_on_other();
+        CHECK(front.backend->binds == asked);   // both remembered
+    };
+    prime();
+    CHECK(finish(front, query, TransactionEnd::release).status == StoreStatus::ok);
+    int asked = front.backend->binds;
+    bind(front, query);
+    bind_on_other();
+    CHECK(front.backend->binds == asked + 2);
+
+    prime();
+    CHECK(finish(front, query, TransactionEnd::consume).status == StoreStatus::ok);
+    CHECK(front.observer.count("consume_transaction/ok") == 1);
+    asked = front.backend->binds;
+    bind_on_other();
+    CHECK(front.backend->binds == asked + 1);
+
+    prime();
+    CHECK(front.store->revoke_token(query.token_hash, kNow) == StoreStatus::ok);
+    asked = front.backend->binds;
+    bind(front, query);
+    CHECK(front.backend->binds == asked + 1);
+
+    prime();
+    FinishQuery control_plane;
+    control_plane.token_hash = query.token_hash;
+    control_plane.transaction_id = query.transaction_id;
+    control_plane.end = TransactionEnd::consume;
+    CHECK(front.store->finish_transaction(control_plane).status == StoreStatus::ok);
+    asked = front.backend->binds;
+    bind(front, query);
+    CHECK(front.backend->binds == asked + 1);
+    CHECK(front.store->bind_transaction(query).verdict == BindVerdict::already_bound);   // control plane: always asks
+    CHECK(front.backend->binds == asked + 2);
+}
+
+TEST_CASE("store cache: cache_ttl 0 remembers no binding", "[cache][binding]") {
+    Front front(false, 0);
+    const BindQuery query = bind_query(15, "tx");
+    CHECK(bind(front, query) == BindVerdict::bound);
+    CHECK(bind(front, query) == BindVerdict::bound);
+    CHECK(front.backend->binds == 2);
 }
 
 TEST_CASE("store cache: on_error deny passes store failures on", "[cache][on_error]") {
