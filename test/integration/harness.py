@@ -461,6 +461,11 @@ class Proxy:
     def alive(self):
         return self.process is not None and self.process.poll() is None
 
+    def sanitized(self):
+        """True when the running daemon is the ASan+UBSan build (the sanitize.integration run)."""
+        with open(f"/proc/{self.pid()}/maps") as f:
+            return "libasan" in f.read() or "ASAN_OPTIONS" in os.environ
+
     def metric(self, name, **labels):
         """One sample of the proxy's /metrics (needs proxy_config(metrics=True)) with exactly these
         labels, 0 when absent; e.g. metric("scepproxy_connections", listener="scep")."""

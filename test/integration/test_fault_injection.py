@@ -52,11 +52,6 @@ def rss_kb(pid):
     raise AssertionError("no VmRSS in /proc/PID/status")
 
 
-def built_with_asan(pid):
-    with open(f"/proc/{pid}/maps") as f:
-        return "libasan" in f.read() or "ASAN_OPTIONS" in os.environ
-
-
 def status_of(request):
     """request() -> Response; the status, or None when the connection was cut."""
     try:
@@ -88,7 +83,7 @@ class FaultRuns:
         wait_until(lambda: fd_count(pid) == baseline_fds, SETTLE_TIMEOUT,
                    f"the fd count back at {baseline_fds} (now {fd_count(pid)})")
         grown = rss_kb(pid) - baseline_rss
-        if not built_with_asan(pid):
+        if not proxy.sanitized():
             self.assertLessEqual(grown, RSS_SLACK_KB, f"RSS grew by {grown} KiB over {REPEAT} runs")
         counted = proxy.metric_value(metric[0], **metric[1]) or 0
         self.assertGreaterEqual(counted - counted_before, REPEAT, metric)
