@@ -94,13 +94,35 @@ std::string EnrollmentToken::to_guid() const {
     return out;
 }
 
+namespace {
+
+// Every request hashes its token: the algorithm is fetched from the provider once, and each
+// thread keeps its digest context (EVP_Digest with EVP_sha256() fetched and allocated anew
+// each time, most of the hash's cost).
+struct Sha256Context {
+    Sha256Context() : context(EVP_MD_CTX_new()) {}
+    ~Sha256Context() { EVP_MD_CTX_free(context); }
+    Sha256Context(const Sha256Context&) = delete;
+    Sha256Context& operator=(const Sha256Context&) = delete;
+    EVP_MD_CTX* context;
+};
+
+const EVP_MD* sha256() {
+    static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);   // kept for the process
+    return fetched;
+}
+
+}  // namespace
+
 TokenHash EnrollmentToken::hash() const {
+    thread_local Sha256Context digest;
     TokenHash hash;
     unsigned int length = 0;
     // SHA-256 of 16 bytes in memory can only fail if OpenSSL itself is broken; the
     // hash then stays all zeros, which stores refuse to issue (see validate_new_token).
-    if (EVP_Digest(bytes_.data(), bytes_.size(), hash.bytes.data(), &length, EVP_sha256(), nullptr) != 1 ||
-        length != hash.bytes.size()) {
+    if (!digest.context || !sha256() || EVP_DigestInit_ex2(digest.context, sha256(), nullptr) != 1 ||
+        EVP_DigestUpdate(digest.context, bytes_.data(), bytes_.size()) != 1 ||
+        EVP_DigestFinal_ex(digest.context, hash.bytes.data(), &length) != 1 || length != hash.bytes.size()) {
         hash.bytes.fill(0);
     }
     return hash;
