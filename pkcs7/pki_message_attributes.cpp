@@ -93,6 +93,45 @@ bool count_elements(std::span<const std::uint8_t> contents, std::size_t* count) 
 
 enum class Walk { read, leave_to_full_parse };
 
+// An attribute value as OpenSSL's ASN1_TYPE, for the attribute rules both readers share.
+// The string types SCEP values come in (PrintableString, IA5String, UTF8String, OCTET
+// STRING) point into the message in place: d2i_ASN1_TYPE would allocate and copy each one,
+// and was most of the walk's cost. Anything else is decoded by OpenSSL.
+class AttributeValue {
+public:
+    // `der`: exactly one well-framed element. False when OpenSSL can't decode it.
+    bool read(std::span<const std::uint8_t> der) {
+        DerReader reader(der);
+        Element element;
+        if (reader.next(&element) && in_place_type(element.tag)) {
+            string_.type = element.tag;   // the universal tag number is OpenSSL's V_ASN1_* type
+            string_.length = static_cast<int>(element.contents.size());
+            string_.data = const_cast<unsigned char*>(element.contents.data());   // read only
+            in_place_.type = element.tag;
+            in_place_.value.asn1_string = &string_;
+            value_ = &in_place_;
+            return true;
+        }
+        const unsigned char* cursor = der.data();
+        decoded_.reset(d2i_ASN1_TYPE(nullptr, &cursor, static_cast<long>(der.size())));
+        value_ = decoded_.get();
+        return value_ != nullptr;
+    }
+
+    const ASN1_TYPE* get() const { return value_; }
+
+private:
+    static bool in_place_type(std::uint8_t tag) {
+        return tag == V_ASN1_PRINTABLESTRING || tag == V_ASN1_IA5STRING || tag == V_ASN1_UTF8STRING ||
+               tag == V_ASN1_OCTET_STRING;
+    }
+
+    ASN1_STRING string_{};
+    ASN1_TYPE in_place_{};
+    OpensslPtr<ASN1_TYPE> decoded_;
+    const ASN1_TYPE* value_ = nullptr;
+};
+
 // The SignerInfo's signedAttrs: [0] IMPLICIT SET OF Attribute { attrType OID, attrValues SET }.
 Walk read_signed_attributes(std::span<const std::uint8_t> attributes, const PkiMessageLimits& limits,
                             PkiMessageInfo* info, std::optional<PkiMessageParse>* failure) {
@@ -109,12 +148,8 @@ Walk read_signed_attributes(std::span<const std::uint8_t> attributes, const PkiM
         std::size_t value_count = 0;
         if (!count_elements(values.contents, &value_count)) return Walk::leave_to_full_parse;
         if (which == ScepAttribute::other) continue;
-        OpensslPtr<ASN1_TYPE> value;
-        if (value_count == 1) {
-            const unsigned char* cursor = values.contents.data();
-            value.reset(d2i_ASN1_TYPE(nullptr, &cursor, static_cast<long>(values.contents.size())));
-            if (!value) return Walk::leave_to_full_parse;
-        }
+        AttributeValue value;
+        if (value_count == 1 && !value.read(values.contents)) return Walk::leave_to_full_parse;
         *failure = collector.add(which, static_cast<int>(value_count), value.get());
         if (*failure) return Walk::read;
     }

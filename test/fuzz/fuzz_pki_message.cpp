@@ -1,4 +1,4 @@
-// Fuzz target: pkcs7::parse_pki_message on arbitrary bytes never crashes, leaves OpenSSL's error queue empty, and keeps its limits.
+// Fuzz target: parse_pki_message and the request path's read_pki_message_attributes never crash, leave OpenSSL's error queue empty, keep their limits and agree.
 #include <openssl/err.h>
 
 #include <algorithm>
@@ -10,8 +10,24 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace scepproxy::pkcs7;
     const PkiMessageLimits limits;
-    const PkiMessageParse result = parse_pki_message(std::span<const uint8_t>(data, size), limits);
+    const std::span<const uint8_t> input(data, size);
+    const PkiMessageParse result = parse_pki_message(input, limits);
     FUZZ_CHECK(ERR_peek_error() == 0, "OpenSSL's error queue is not empty");
+    // The DER walk reads what the full parse reads: whatever the full parse accepts, it
+    // accepts with the same attributes (it may accept more: certificates are only framed).
+    const PkiMessageParse walked = read_pki_message_attributes(input, limits);
+    FUZZ_CHECK(ERR_peek_error() == 0, "OpenSSL's error queue is not empty after the DER walk");
+    if (result.ok()) {
+        FUZZ_CHECK(walked.ok(), "the DER walk refused what the full parse read");
+        const PkiMessageInfo& full = *result.value;
+        const PkiMessageInfo& fast = *walked.value;
+        FUZZ_CHECK(full.message_type_number == fast.message_type_number && full.transaction_id == fast.transaction_id &&
+                       full.sender_nonce == fast.sender_nonce && full.recipient_nonce == fast.recipient_nonce &&
+                       full.pki_status == fast.pki_status && full.fail_info == fast.fail_info &&
+                       full.fail_info_text == fast.fail_info_text,
+                   "the DER walk read other attributes than the full parse");
+        FUZZ_CHECK(!fast.signer && !fast.signature_valid && !fast.content_digest_valid, "the DER walk verified something");
+    }
     if (!result.ok()) {
         FUZZ_CHECK(to_string(result.error) != nullptr && *to_string(result.error) != '\0', "no reason code");
         return 0;
