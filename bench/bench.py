@@ -582,16 +582,20 @@ end
             try:
                 time.sleep(1.0)
                 loaded = rss_kib(pids)
-                lat = self.h2load(c, self.workloads["pki_post_16"], 16, self.rate, o.seconds, f"{c.name}-idle")
+                # As many rounds as the fixed-rate stage, so both p99s are medians of as many samples.
+                p99s = [percentile(self.h2load(c, self.workloads["pki_post_16"], 16, self.rate, o.seconds,
+                                               f"{c.name}-idle-{round_index}"), 0.99)
+                        for round_index in range(o.rounds)]
             finally:
                 holder.stdin.close()
                 holder.wait(timeout=60)
             self.record("rss_rest_kib", c.name, rest)
             self.record("rss_idle_kib", c.name, loaded)
             self.record("idle_kib_per_conn", c.name, (loaded - rest) / o.idle_connections)
-            self.record("idle_latency.p99", c.name, percentile(lat, 0.99))
+            for p99 in p99s:
+                self.record("idle_latency.p99", c.name, p99)
             log(f"{c.name}: RSS {rest} KiB at rest, {loaded} KiB with {o.idle_connections} idle connections "
-                f"({(loaded - rest) * 1024 / o.idle_connections:.0f} B each), p99 then {percentile(lat, 0.99)} µs")
+                f"({(loaded - rest) * 1024 / o.idle_connections:.0f} B each), p99 then {statistics.median(p99s)} µs")
 
     def hold_idle_connections(self, contender, workload, count):
         """A child on the load CPU opens COUNT keep-alive connections, sends one request on each, reads
@@ -720,8 +724,9 @@ end
         if per is not None:
             p99 = med.get("idle_latency.p99", {}).get("scepproxy")
             limit = med.get("latency.p99", {}).get("scepproxy")
-            ok = per <= 8 and (limit is None or p99 <= limit * 1.5 + 100)
-            check("idle keep-alive connection <= 8 KB RSS and still answering within the fixed-rate p99", ok,
+            # "Within": both are medians of as many rounds; 10 % is allowed for run-to-run noise.
+            ok = per <= 8 and (limit is None or p99 <= limit * 1.1)
+            check("idle keep-alive connection <= 8 KB RSS and still answering within the fixed-rate p99 (+10 %)", ok,
                   f"{per:.2f} KiB each, p99 {p99:.0f} µs with them open (fixed-rate p99 "
                   f"{limit if limit is None else round(limit)} µs)")
         return out
