@@ -893,7 +893,7 @@ def parse_options(argv):
         o.rounds, o.seconds, o.strace_requests, o.idle_connections = 1, 1, 200, 500
         o.workloads = ["pki_get_16", "pki_post_16", "cacert_cold_16", "cacert_warm_16", "tls_pki_post_16"]
     else:
-        o.rounds, o.seconds, o.strace_requests, o.idle_connections = 3, 5, 5000, 10000
+        o.rounds, o.seconds, o.strace_requests, o.idle_connections = 5, 3, 5000, 10000
         o.workloads = all_workloads
     return o
 
