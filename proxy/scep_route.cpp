@@ -1,6 +1,8 @@
 // SCEP routing: /scep/{token}[/suffix]?operation=OP[&message=M], per RFC 8894 the suffix is ignored.
 #include "proxy/scep_route.h"
 
+#include <array>
+
 namespace scepproxy::proxy {
 namespace {
 
@@ -23,9 +25,18 @@ bool is_operation_name(std::string_view name) {
 }
 
 // The message is forwarded upstream as written, so it must stay one clean query value.
+// A table: a GET message is thousands of characters.
+constexpr std::array<bool, 256> make_query_value_table() {
+    std::array<bool, 256> table{};
+    for (int c = '!'; c < 0x7f; ++c) table[c] = true;
+    for (unsigned char c : {'#', '"', '<', '>', '\\'}) table[c] = false;
+    return table;
+}
+constexpr std::array<bool, 256> kQueryValueChars = make_query_value_table();
+
 bool is_query_value(std::string_view value) {
     for (unsigned char c : value)
-        if (c <= ' ' || c >= 0x7f || c == '#' || c == '"' || c == '<' || c == '>' || c == '\\') return false;
+        if (!kQueryValueChars[c]) return false;
     return true;
 }
 
