@@ -408,7 +408,7 @@ class Bench:
         """Instructions per request: two runs of different lengths under callgrind, the difference
         divided by the difference in requests (start-up, the first cold request and shutdown cancel out)."""
         short, long = self.o.callgrind
-        for name in ("pki_post_16", "cacert_warm_16", "cacert_cold_16"):
+        for name in ("pki_post_16", "pki_get_16", "cacert_warm_16", "cacert_cold_16"):
             workload = self.workloads[name]
             counts = []
             for requests in (short, long):

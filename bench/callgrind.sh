@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/callgrind.sh: instructions per request of the proxied PKIOperation and GetCACert paths (valgrind callgrind).
+# bench/callgrind.sh: instructions per request of the proxied PKIOperation (POST and GET) and GetCACert paths (valgrind callgrind).
 #
 # Usage: bench/callgrind.sh [SHORT LONG] [--scepproxy PATH] [--fixtures DIR]
 # Runs scepproxy (1 worker, sqlite store, access log off) under callgrind twice per path, for SHORT and
