@@ -46,8 +46,11 @@ std::string TokenHash::hex() const {
     return out;
 }
 
+// The first 4 bytes: 8 hex digits, short enough for the string's inline buffer (no allocation).
 std::string TokenHash::id() const {
-    return hex().substr(0, 8);
+    std::string out;
+    for (size_t i = 0; i < 4; ++i) append_hex(out, bytes[i]);
+    return out;
 }
 
 std::optional<TokenHash> TokenHash::from_hex(std::string_view hex) {
