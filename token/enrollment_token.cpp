@@ -123,7 +123,8 @@ TokenHash EnrollmentToken::hash() const {
     unsigned int length = 0;
     // SHA-256 of 16 bytes in memory can only fail if OpenSSL itself is broken; the
     // hash then stays all zeros, which stores refuse to issue (see validate_new_token).
-    if (!digest.context || !sha256() || EVP_DigestInit_ex2(digest.context, sha256(), nullptr) != 1 ||
+    const EVP_MD* algorithm = sha256();
+    if (!digest.context || !algorithm || EVP_DigestInit_ex2(digest.context, algorithm, nullptr) != 1 ||
         EVP_DigestUpdate(digest.context, bytes_.data(), bytes_.size()) != 1 ||
         EVP_DigestFinal_ex(digest.context, hash.bytes.data(), &length) != 1 || length != hash.bytes.size()) {
         hash.bytes.fill(0);

@@ -17,22 +17,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // accepts with the same attributes (it may accept more: certificates are only framed).
     const PkiMessageParse walked = read_pki_message_attributes(input, limits);
     FUZZ_CHECK(ERR_peek_error() == 0, "OpenSSL's error queue is not empty after the DER walk");
-    if (result.ok()) {
-        FUZZ_CHECK(walked.ok(), "the DER walk refused what the full parse read");
-        const PkiMessageInfo& full = *result.value;
-        const PkiMessageInfo& fast = *walked.value;
-        FUZZ_CHECK(full.message_type_number == fast.message_type_number && full.transaction_id == fast.transaction_id &&
-                       full.sender_nonce == fast.sender_nonce && full.recipient_nonce == fast.recipient_nonce &&
-                       full.pki_status == fast.pki_status && full.fail_info == fast.fail_info &&
-                       full.fail_info_text == fast.fail_info_text,
-                   "the DER walk read other attributes than the full parse");
-        FUZZ_CHECK(!fast.signer && !fast.signature_valid && !fast.content_digest_valid, "the DER walk verified something");
-    }
     if (!result.ok()) {
         FUZZ_CHECK(to_string(result.error) != nullptr && *to_string(result.error) != '\0', "no reason code");
         return 0;
     }
+    FUZZ_CHECK(walked.ok(), "the DER walk refused what the full parse read");
+    const PkiMessageInfo& fast = *walked.value;
     const PkiMessageInfo& info = *result.value;
+    FUZZ_CHECK(info.message_type_number == fast.message_type_number && info.transaction_id == fast.transaction_id &&
+                   info.sender_nonce == fast.sender_nonce && info.recipient_nonce == fast.recipient_nonce &&
+                   info.pki_status == fast.pki_status && info.fail_info == fast.fail_info &&
+                   info.fail_info_text == fast.fail_info_text,
+               "the DER walk read other attributes than the full parse");
+    FUZZ_CHECK(!fast.signer && !fast.signature_valid && !fast.content_digest_valid, "the DER walk verified something");
     FUZZ_CHECK(!info.transaction_id.empty() && info.transaction_id.size() <= limits.max_transaction_id_chars,
                "transactionID length outside its bounds");
     FUZZ_CHECK(std::all_of(info.transaction_id.begin(), info.transaction_id.end(),

@@ -21,7 +21,6 @@ import http.client
 import os
 import subprocess
 import time
-import unittest
 import uuid
 
 import harness
@@ -160,8 +159,9 @@ class UpstreamAndDiskFaults(harness.IntegrationTestCase, FaultRuns):
         self.run_fault(self.proxy, self.get("faulty"), 502, "upstream_closed", self.outcome("faulty", "closed"))
 
     def test_upstream_resets_mid_answer(self):
-        # The reset arrives with the answer's first bytes: it must be seen at once (502), not
-        # when the response timeout fires (504). GetCACaps: the proxy holds that answer (to show POSTPKIOperation), so the device
+        # The upstream sends a head and half the body, then resets: the reset comes with those
+        # bytes and must be seen at once (502), not when the response timeout fires (504).
+        # GetCACaps: the proxy holds that answer (to show POSTPKIOperation), so the device
         # gets a clean 502 instead of a cut answer.
         self.faulty.set_fault("reset")
         self.run_fault(self.proxy, self.get("faulty", "GetCACaps"), 502, "upstream_closed",
