@@ -69,24 +69,21 @@ struct CacheShared {
 };
 
 // The cache key: everything in the query but the time (which only matters for expiry,
-// re-checked on every hit).
-std::string cache_key(const AccessQuery& query) {
-    std::string key(reinterpret_cast<const char*>(query.token_hash.bytes.data()), query.token_hash.bytes.size());
-    key.reserve(key.size() + 4 + query.operation.size() + query.message_type.size() + query.transaction_id.size());
+// re-checked on every hit). Written into `key`, whose capacity is reused request after request.
+void write_cache_key(const AccessQuery& query, std::string& key) {
+    key.assign(reinterpret_cast<const char*>(query.token_hash.bytes.data()), query.token_hash.bytes.size());
     key.push_back(query.check_device ? '1' : '0');
     // NUL separators: none of the parts can hold one where it matters for matching.
     for (const std::string* part : {&query.operation, &query.message_type, &query.transaction_id}) {
         key.append(*part);
         key.push_back('\0');
     }
-    return key;
 }
 
 // The binding cache's key: the token and the transaction it is bound to.
-std::string binding_key(const BindQuery& query) {
-    std::string key(reinterpret_cast<const char*>(query.token_hash.bytes.data()), query.token_hash.bytes.size());
+void write_binding_key(const BindQuery& query, std::string& key) {
+    key.assign(reinterpret_cast<const char*>(query.token_hash.bytes.data()), query.token_hash.bytes.size());
     key.append(query.transaction_id);
-    return key;
 }
 
 // Makes room for `key` in a per-worker cache: stale entries go first, then everything.
@@ -97,16 +94,12 @@ void make_room(Cache& cache, const std::string& key, size_t max_entries, int64_t
     if (cache.size() >= max_entries) cache.clear();
 }
 
-// A cached answer at a later time: a token that was fine may have expired since.
-AccessDecision at_time(AccessDecision decision, int64_t now) {
+// A cached answer that held a valid token: by now the token may have expired.
+bool expired_since(const AccessDecision& decision, int64_t now) {
     const bool token_was_valid = decision.verdict == AccessVerdict::allow ||
                                  decision.verdict == AccessVerdict::device_not_enrolled ||
                                  decision.verdict == AccessVerdict::device_not_compliant;
-    if (token_was_valid && decision.expires_at <= now) {
-        decision.verdict = AccessVerdict::token_expired;
-        decision.message.clear();
-    }
-    return decision;
+    return token_was_valid && decision.expires_at <= now;
 }
 
 class CachedEnrollmentSession final : public EnrollmentSession {
@@ -119,18 +112,18 @@ public:
     }
 
     void check_access(const AccessQuery& query, SessionCallback& done) override {
-        std::string key = cache_key(query);
+        write_cache_key(query, key_);
         if (caching()) {
-            const auto it = cache_.find(key);
+            const auto it = cache_.find(key_);
             if (it != cache_.end() && it->second.epoch == shared_->epoch.load(std::memory_order_acquire) &&
                 shared_->now_ns() < it->second.fresh_until_ns) {
                 shared_->record(StoreOperation::check_access, StoreOutcome::cache_hit, 0);
-                done.on_access_decided(at_time(it->second.decision, query.now));
+                answer_from_cache(it->second.decision, query.now, done);
                 return;
             }
         }
         Pending& pending = start(StoreOperation::check_access, done);
-        pending.key = std::move(key);
+        pending.key = key_;
         pending.now = query.now;
         pending.token_id = query.token_hash.id();
         backend_->check_access(query, pending);   // may answer before returning: `pending` may be gone
@@ -140,8 +133,8 @@ public:
     // token being bound to this transaction is remembered for cache_ttl, so a resend doesn't
     // ask the backend again (a read transaction per request otherwise).
     void bind_transaction(const BindQuery& query, SessionCallback& done) override {
-        std::string key = binding_key(query);
-        if (caching() && binding_cached(key)) {
+        write_binding_key(query, key_);
+        if (caching() && binding_cached(key_)) {
             shared_->record(StoreOperation::bind_transaction, StoreOutcome::cache_hit, 0);
             BindDecision decision;
             decision.verdict = BindVerdict::already_bound;
@@ -149,7 +142,7 @@ public:
             return;
         }
         Pending& pending = start(StoreOperation::bind_transaction, done);
-        pending.key = std::move(key);
+        pending.key = key_;
         backend_->bind_transaction(query, pending);
     }
 
@@ -289,6 +282,19 @@ private:
         return allowed;
     }
 
+    // The cached entry itself is passed on (no copy) unless the token expired since it was kept.
+    // `done` must not hold on to it: a later miss may rehash the cache.
+    static void answer_from_cache(const AccessDecision& cached, int64_t now, SessionCallback& done) {
+        if (!expired_since(cached, now)) {
+            done.on_access_decided(cached);
+            return;
+        }
+        AccessDecision expired = cached;
+        expired.verdict = AccessVerdict::token_expired;
+        expired.message.clear();
+        done.on_access_decided(expired);
+    }
+
     int64_t fresh_until_ns(int64_t now) const {
         return now + std::chrono::duration_cast<std::chrono::nanoseconds>(shared_->options.cache_ttl).count();
     }
@@ -324,6 +330,7 @@ private:
     std::list<Pending> pending_;   // a list: a Pending's address is what the backend holds
     std::unordered_map<std::string, CacheEntry> cache_;
     std::unordered_map<std::string, BindingEntry> bindings_;
+    std::string key_;   // the key being looked up: its capacity is kept, so a hit allocates nothing
 };
 
 class CachedEnrollmentStore final : public EnrollmentStore {

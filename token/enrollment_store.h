@@ -165,7 +165,8 @@ struct FinishResult {
 // --- the data path: one session per worker -----------------------------------------------
 
 // Receives a session's answers. Override the methods for the operations you start; the
-// others are never called.
+// others are never called. An answer is valid only during the call (a cache passes its own
+// entry): copy what is needed later.
 class SessionCallback {
 public:
     virtual void on_access_decided(const AccessDecision& decision) { (void)decision; }
