@@ -74,5 +74,10 @@ PkiMessageParse parse_pki_message(std::span<const std::uint8_t> der, const PkiMe
 // walk doesn't cover (BER indefinite lengths, unexpected shapes, any structural error) goes to
 // parse_pki_message, whose answer (less the signer) is returned.
 PkiMessageParse read_pki_message_attributes(std::span<const std::uint8_t> der, const PkiMessageLimits& limits = {});
+// The same into `info`, whose strings and vectors keep their capacity: a caller reading message
+// after message into one PkiMessageInfo allocates nothing for them once they are large enough.
+// nullopt: `info` holds the message. Otherwise the failure (never ok()); `info` is then unspecified.
+std::optional<PkiMessageParse> read_pki_message_attributes_into(std::span<const std::uint8_t> der,
+                                                                const PkiMessageLimits& limits, PkiMessageInfo& info);
 
 }  // namespace scepproxy::pkcs7

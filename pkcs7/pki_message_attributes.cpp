@@ -112,6 +112,7 @@ public:
             value_ = &in_place_;
             return true;
         }
+        OpensslErrorScope error_scope;   // only here: the walk itself calls no OpenSSL
         const unsigned char* cursor = der.data();
         decoded_.reset(d2i_ASN1_TYPE(nullptr, &cursor, static_cast<long>(der.size())));
         value_ = decoded_.get();
@@ -201,27 +202,46 @@ Walk walk(std::span<const std::uint8_t> der, const PkiMessageLimits& limits, Pki
     return read_signed_attributes(signed_attributes.contents, limits, info, failure);
 }
 
+// Empties `info` for the next message, keeping what its strings and vectors have allocated.
+void clear_keeping_capacity(PkiMessageInfo& info) {
+    info.message_type = MessageType::unknown;
+    info.message_type_number = 0;
+    info.transaction_id.clear();
+    info.sender_nonce.clear();
+    info.recipient_nonce.clear();
+    info.pki_status.reset();
+    info.fail_info.reset();
+    info.fail_info_text.reset();
+    info.signer.reset();
+    info.signature_valid = false;
+    info.content_digest_valid = false;
+}
+
 }  // namespace
 
-PkiMessageParse read_pki_message_attributes(std::span<const std::uint8_t> der, const PkiMessageLimits& limits) {
-    OpensslErrorScope error_scope;
+std::optional<PkiMessageParse> read_pki_message_attributes_into(std::span<const std::uint8_t> der,
+                                                                const PkiMessageLimits& limits, PkiMessageInfo& info) {
     const DerInputCheck input = check_der_input(der, limits.max_message_bytes);
     if (!input.ok) return PkiMessageParse::failure(input.error, input.detail);
 
-    PkiMessageInfo info;
+    clear_keeping_capacity(info);
     std::optional<PkiMessageParse> failure;
-    if (walk(der, limits, &info, &failure) == Walk::read) {
-        if (failure) return std::move(*failure);
-        return PkiMessageParse::success(std::move(info));
-    }
+    if (walk(der, limits, &info, &failure) == Walk::read) return failure;
     PkiMessageParse parsed = parse_pki_message(der, limits);
-    if (parsed.ok()) {
-        // The same answer whichever way it was read: nothing verified.
-        parsed.value->signer.reset();
-        parsed.value->signature_valid = false;
-        parsed.value->content_digest_valid = false;
-    }
-    return parsed;
+    if (!parsed.ok()) return parsed;
+    info = std::move(*parsed.value);
+    // The same answer whichever way it was read: nothing verified.
+    info.signer.reset();
+    info.signature_valid = false;
+    info.content_digest_valid = false;
+    return std::nullopt;
+}
+
+PkiMessageParse read_pki_message_attributes(std::span<const std::uint8_t> der, const PkiMessageLimits& limits) {
+    PkiMessageInfo info;
+    if (std::optional<PkiMessageParse> failure = read_pki_message_attributes_into(der, limits, info))
+        return std::move(*failure);
+    return PkiMessageParse::success(std::move(info));
 }
 
 }  // namespace scepproxy::pkcs7

@@ -82,6 +82,7 @@ Problem read_free_text(const ASN1_TYPE* value, std::size_t max_bytes, std::strin
     if (!is_text_type(value->type)) return "not a string";
     const ASN1_STRING* text = value->value.asn1_string;
     if (static_cast<std::size_t>(ASN1_STRING_length(text)) > max_bytes) return "too long";
+    OpensslErrorScope error_scope;   // malformed UTF-8 leaves an error on OpenSSL's queue
     unsigned char* converted = nullptr;
     const int length = ASN1_STRING_to_UTF8(&converted, text);  // also rejects malformed UTF-8
     OpensslPtr<unsigned char> utf8(converted);

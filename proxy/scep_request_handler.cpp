@@ -210,14 +210,13 @@ void ScepRequestHandler::forward(WorkerProfile& profile) {
     if (op == ScepOperation::pki_operation) {
         if (!inspect_pki_message()) return;
         // One token, one certificate: bind the token to this transaction first (continues in on_transaction_bound).
-        token::BindQuery query;
-        query.token_hash = token_hash_;
-        query.transaction_id = request_message_.transaction_id;
-        query.may_bind = request_message_.message_type == pkcs7::MessageType::pkcs_req ||
-                         request_message_.message_type == pkcs7::MessageType::renewal_req;
-        query.now = unix_now();
+        bind_query_.token_hash = token_hash_;
+        bind_query_.transaction_id.assign(request_message_.transaction_id);
+        bind_query_.may_bind = request_message_.message_type == pkcs7::MessageType::pkcs_req ||
+                               request_message_.message_type == pkcs7::MessageType::renewal_req;
+        bind_query_.now = unix_now();
         awaiting_store_ = true;
-        worker_.store_session().bind_transaction(query, *this);
+        worker_.store_session().bind_transaction(bind_query_, *this);
         return;
     }
     forward_by_caps();
@@ -348,15 +347,14 @@ bool ScepRequestHandler::inspect_pki_message() {
         der = std::string_view(reinterpret_cast<const char*>(decoded_message_.data()), decoded_message_.size());
     }
     // Only the signed attributes: decoding the certificates costs more than the rest of the request.
-    auto parsed = pkcs7::read_pki_message_attributes(
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size()));
-    if (!parsed.ok()) {
-        LogLine(LogLevel::info, "malformed_message").field("error", pkcs7::to_string(parsed.error))
-            .field("detail", parsed.detail).emit();
+    const auto failure = pkcs7::read_pki_message_attributes_into(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size()), {}, request_message_);
+    if (failure) {
+        LogLine(LogLevel::info, "malformed_message").field("error", pkcs7::to_string(failure->error))
+            .field("detail", failure->detail).emit();
         take_connection()->respond_text(400, "malformed_message", "malformed_message");
         return false;
     }
-    request_message_ = std::move(*parsed.value);
     pki_der_ = der;
     connection_->log_fields().message_type = pkcs7::to_string(request_message_.message_type);
     if (!message_type_allowed(request_message_.message_type)) {
@@ -558,16 +556,17 @@ void ScepRequestHandler::observe_cert_rep() {
     }
     const auto& counters = profile_->metrics->pki_status[type_index];
     if (upstream_status_ != 200) return;  // an HTTP error, counted as such
-    auto parsed = pkcs7::read_pki_message_attributes(
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(captured_.data()), captured_.size()));
-    if (!parsed.ok() || parsed.value->message_type != pkcs7::MessageType::cert_rep || !parsed.value->pki_status) {
+    const pkcs7::PkiMessageInfo& rep = cert_rep_message_;
+    const auto failure = pkcs7::read_pki_message_attributes_into(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(captured_.data()), captured_.size()), {},
+        cert_rep_message_);
+    if (failure || rep.message_type != pkcs7::MessageType::cert_rep || !rep.pki_status) {
         counters[3]->Increment();
         connection_->log_fields().pki_status = "unparsable";
         LogLine(LogLevel::warn, "upstream_certrep_unparsable").field("profile", profile_->targets->profile->name)
-            .field("error", parsed.ok() ? "not_a_certrep" : pkcs7::to_string(parsed.error)).emit();
+            .field("error", failure ? pkcs7::to_string(failure->error) : "not_a_certrep").emit();
         return;
     }
-    const pkcs7::PkiMessageInfo& rep = *parsed.value;
     const size_t status_index = *rep.pki_status == pkcs7::PkiStatus::success ? 0
                                 : *rep.pki_status == pkcs7::PkiStatus::failure ? 1 : 2;
     counters[status_index]->Increment();
