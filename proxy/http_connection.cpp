@@ -141,14 +141,15 @@ bool HttpConnection::parse_head() {
     head_length_ = request.head_length;
     keep_alive_ = request.keep_alive;
     http10_ = request.version == http::HttpVersion::http_1_0;
-    body_.clear();
+    body_ = {};
+    decoded_body_.clear();
     body_consumed_ = 0;
     if (!parser_.has_body()) {
         state_ = State::handling;
         disarm_timer();
         return true;
     }
-    body_.reserve(request.content_length.value_or(host_.limits().max_body_bytes));
+    if (request.chunked) decoded_body_.reserve(host_.limits().max_body_bytes);
     state_ = State::reading_body;
     body_deadline_ns_ = monotonic_ns() + host_.limits().body_timeout.count() * 1'000'000;
     arm_timer(TimerPurpose::body, host_.limits().body_timeout.count());
@@ -160,17 +161,24 @@ bool HttpConnection::parse_head() {
     return true;
 }
 
-// True when the whole body is in body_.
+// True when the whole body has arrived.
 bool HttpConnection::read_body() {
-    const size_t offset = head_length_ + body_consumed_;
-    const http::RequestBodyProgress progress =
-        parser_.read_body(std::string_view(in_.data() + offset, in_.size() - offset), body_);
-    body_consumed_ += progress.consumed;
-    if (progress.status == http::ParseStatus::error) {
-        reject(parser_.error());
-        return false;
+    const http::HttpRequest& request = parser_.request();
+    if (!request.chunked) {
+        // Content-Length: not copied; complete once in_ holds all of it after the head.
+        if (in_.size() - head_length_ < *request.content_length) return false;
+        body_consumed_ = *request.content_length;
+    } else {
+        const size_t offset = head_length_ + body_consumed_;
+        const http::RequestBodyProgress progress =
+            parser_.read_body(std::string_view(in_.data() + offset, in_.size() - offset), decoded_body_);
+        body_consumed_ += progress.consumed;
+        if (progress.status == http::ParseStatus::error) {
+            reject(parser_.error());
+            return false;
+        }
+        if (progress.status == http::ParseStatus::need_more) return false;
     }
-    if (progress.status == http::ParseStatus::need_more) return false;
     state_ = State::handling;
     disarm_timer();
     return true;
@@ -183,9 +191,14 @@ void HttpConnection::hand_to_handler() {
         parser_.reset();
         parser_.parse_head(in_.view());
     }
+    const http::HttpRequest& request = parser_.request();
+    if (request.chunked)
+        body_ = decoded_body_;
+    else if (parser_.has_body())
+        body_ = std::string_view(in_.data() + head_length_, *request.content_length);
     state_ = State::handling;
     response_started_ = false;
-    handler_->on_request(*this, IncomingRequest{parser_.request(), body_});
+    handler_->on_request(*this, IncomingRequest{request, body_});
 }
 
 // Malformed or over a limit: answer with the parser's status and reason, then close
@@ -330,7 +343,8 @@ void HttpConnection::reset_for_next_request() {
     in_.consume(std::min(in_.size(), head_length_ + static_cast<size_t>(body_consumed_)));
     head_length_ = 0;
     body_consumed_ = 0;
-    body_.clear();
+    body_ = {};
+    decoded_body_.clear();
     response_body_bytes_ = 0;
     response_started_ = false;
     request_start_ns_ = 0;
@@ -342,7 +356,7 @@ void HttpConnection::reset_for_next_request() {
         // stay small, and the next request's allocation costs less than a page per connection.
         in_.shrink_if_empty(0);
         out_.shrink_if_empty(0);
-        std::string().swap(body_);
+        std::string().swap(decoded_body_);
         if (close_after_response_) {
             close_now();
             return;

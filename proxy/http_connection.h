@@ -115,7 +115,10 @@ private:
     ByteBuffer out_;
     http::HttpRequestParser parser_;
     int64_t linger_ms_;                // how long a closing connection discards input; shorter after a 408
-    std::string body_;                 // the request body, decoded
+    // The request body: a Content-Length body where it lies in in_ (which doesn't change while the
+    // request is handled), a chunked one in decoded_body_.
+    std::string_view body_;
+    std::string decoded_body_;
     uint64_t body_consumed_ = 0;       // input bytes after the head that were body (framing included)
     size_t head_length_ = 0;
     const char* head_base_ = nullptr;  // where in_ was when the head was parsed (its views point there)
