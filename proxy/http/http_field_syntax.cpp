@@ -46,16 +46,22 @@ HttpErrorCode invalid_byte(unsigned char c, HttpErrorCode otherwise) {
 // The fields parse_field_section notes for framing, recognised by name.
 enum class KnownField : uint8_t { other, host, expect, connection, content_type, content_length, transfer_encoding };
 
+// `name` is `lowercase` in any case; the sizes are equal. Inlined where equals_ignore_case is a call.
+bool name_is(std::string_view name, std::string_view lowercase) {
+    for (size_t i = 0; i < lowercase.size(); ++i)
+        if (to_lower(static_cast<unsigned char>(name[i])) != static_cast<unsigned char>(lowercase[i])) return false;
+    return true;
+}
+
 KnownField classify_field_name(std::string_view name) {
     // Dispatch on length first: most fields are compared against at most one candidate.
     switch (name.size()) {
-        case 4: return equals_ignore_case(name, "host") ? KnownField::host : KnownField::other;
-        case 6: return equals_ignore_case(name, "expect") ? KnownField::expect : KnownField::other;
-        case 10: return equals_ignore_case(name, "connection") ? KnownField::connection : KnownField::other;
-        case 12: return equals_ignore_case(name, "content-type") ? KnownField::content_type : KnownField::other;
-        case 14: return equals_ignore_case(name, "content-length") ? KnownField::content_length : KnownField::other;
-        case 17:
-            return equals_ignore_case(name, "transfer-encoding") ? KnownField::transfer_encoding : KnownField::other;
+        case 4: return name_is(name, "host") ? KnownField::host : KnownField::other;
+        case 6: return name_is(name, "expect") ? KnownField::expect : KnownField::other;
+        case 10: return name_is(name, "connection") ? KnownField::connection : KnownField::other;
+        case 12: return name_is(name, "content-type") ? KnownField::content_type : KnownField::other;
+        case 14: return name_is(name, "content-length") ? KnownField::content_length : KnownField::other;
+        case 17: return name_is(name, "transfer-encoding") ? KnownField::transfer_encoding : KnownField::other;
         default: return KnownField::other;
     }
 }
@@ -83,6 +89,21 @@ void note_framing_field(const HttpField& field, FramingFields& framing) {
             if (framing.transfer_encoding_count++ == 0) framing.transfer_encoding = field.value;
             break;
     }
+}
+
+// A well-formed field line and its CRLF, read in one pass (the common case): returns where the
+// next line starts, or nullptr for anything else, which parse_field_line then reads or rejects
+// with its reason. What this accepts, parse_field_line reads the same way.
+const char* read_plain_field_line(const char* line, const char* end, HttpField& field) {
+    const char* name_end = line;
+    while (name_end != end && kTokenChars[static_cast<unsigned char>(*name_end)]) ++name_end;
+    if (name_end == line || name_end == end || *name_end != ':') return nullptr;
+    const char* value_end = name_end + 1;
+    while (value_end != end && kFieldValueChars[static_cast<unsigned char>(*value_end)]) ++value_end;
+    if (end - value_end < 2 || value_end[0] != '\r' || value_end[1] != '\n') return nullptr;
+    field.name = std::string_view(line, static_cast<size_t>(name_end - line));
+    field.value = trim_ows(std::string_view(name_end + 1, static_cast<size_t>(value_end - name_end - 1)));
+    return value_end + 2;
 }
 
 // One field line without its CRLF.
@@ -192,18 +213,28 @@ HttpErrorCode check_head_bytes(std::string_view head) {
     return HttpErrorCode::none;
 }
 
+HttpErrorCode head_error(std::string_view head, HttpErrorCode parse_error) {
+    const HttpErrorCode byte_error = check_head_bytes(head);
+    return byte_error != HttpErrorCode::none ? byte_error : parse_error;
+}
+
 HttpErrorCode parse_field_section(std::string_view section, std::vector<HttpField>& fields,
                                   FramingFields& framing) {
     while (!section.empty()) {
-        const size_t lf = section.find('\n');
-        if (lf == std::string_view::npos || lf == 0 || section[lf - 1] != '\r') return HttpErrorCode::bare_lf;
         HttpField field;
-        const HttpErrorCode error = parse_field_line(section.substr(0, lf - 1), field);
-        if (error != HttpErrorCode::none) return error;
+        const char* const end = section.data() + section.size();
+        if (const char* next = read_plain_field_line(section.data(), end, field)) {
+            section.remove_prefix(static_cast<size_t>(next - section.data()));
+        } else {
+            const size_t lf = section.find('\n');
+            if (lf == std::string_view::npos || lf == 0 || section[lf - 1] != '\r') return HttpErrorCode::bare_lf;
+            const HttpErrorCode error = parse_field_line(section.substr(0, lf - 1), field);
+            if (error != HttpErrorCode::none) return error;
+            section.remove_prefix(lf + 1);
+        }
         if (fields.size() == fields.capacity()) return HttpErrorCode::too_many_headers;  // never reallocate
         fields.push_back(field);
         note_framing_field(field, framing);
-        section.remove_prefix(lf + 1);
     }
     return HttpErrorCode::none;
 }

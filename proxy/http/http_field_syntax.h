@@ -50,6 +50,11 @@ VersionMatch match_http_version(std::string_view text);
 
 // Byte checks over a whole head: a NUL anywhere gives nul_byte, a CR not followed by LF gives bare_cr.
 HttpErrorCode check_head_bytes(std::string_view head);
+// What a head that failed to parse with `parse_error` is rejected for: a NUL or a bare CR anywhere
+// in it comes first (check_head_bytes). A head that parses holds neither (every byte of its start
+// line and field lines passed a character check, and lines end in CRLF), so only failed heads are
+// scanned for them.
+HttpErrorCode head_error(std::string_view head, HttpErrorCode parse_error);
 
 // The fields that decide framing and connection handling, noted while the field section is parsed.
 struct FramingFields {

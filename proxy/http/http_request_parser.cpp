@@ -131,21 +131,17 @@ ParseStatus HttpRequestParser::parse_head(std::string_view input) {
     if (scanned == ParseStatus::error) return fail(scanner_.error());
 
     const std::string_view head = input.substr(0, scanner_.head_length());
-    HttpErrorCode code = check_head_bytes(head);
-    if (code != HttpErrorCode::none) return fail(code);
-
     const size_t line_offset = scanner_.start_line_offset();
     const size_t line_length = scanner_.start_line_length();
-    code = parse_request_line(head.substr(line_offset, line_length));
-    if (code != HttpErrorCode::none) return fail(code);
-
-    // The field lines sit between the request line's CRLF and the final empty line's CRLF.
-    const size_t fields_offset = line_offset + line_length + 2;
-    const std::string_view section = head.substr(fields_offset, head.size() - 2 - fields_offset);
+    HttpErrorCode code = parse_request_line(head.substr(line_offset, line_length));
     FramingFields framing;
     fields_.clear();
-    code = parse_field_section(section, fields_, framing);
-    if (code != HttpErrorCode::none) return fail(code);
+    if (code == HttpErrorCode::none) {
+        // The field lines sit between the request line's CRLF and the final empty line's CRLF.
+        const size_t fields_offset = line_offset + line_length + 2;
+        code = parse_field_section(head.substr(fields_offset, head.size() - 2 - fields_offset), fields_, framing);
+    }
+    if (code != HttpErrorCode::none) return fail(head_error(head, code));
     request_.fields = fields_;
 
     code = apply_request_semantics(framing);

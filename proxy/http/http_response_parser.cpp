@@ -133,16 +133,15 @@ ParseStatus HttpResponseParser::parse_head(std::string_view input) {
         if (scanned == ParseStatus::error) return fail(scanner_.error());
 
         const std::string_view head = current.substr(0, scanner_.head_length());
-        HttpErrorCode code = check_head_bytes(head);
-        if (code != HttpErrorCode::none) return fail(code);
         const size_t line_length = scanner_.start_line_length();
-        code = parse_status_line(head.substr(0, line_length));
-        if (code != HttpErrorCode::none) return fail(code);
-        const std::string_view section = head.substr(line_length + 2, head.size() - 2 - (line_length + 2));
+        HttpErrorCode code = parse_status_line(head.substr(0, line_length));
         FramingFields framing;
         fields_.clear();
-        code = parse_field_section(section, fields_, framing);
-        if (code != HttpErrorCode::none) return fail(code);
+        if (code == HttpErrorCode::none) {
+            const std::string_view section = head.substr(line_length + 2, head.size() - 2 - (line_length + 2));
+            code = parse_field_section(section, fields_, framing);
+        }
+        if (code != HttpErrorCode::none) return fail(head_error(head, code));
 
         if (response_.status < 200) {
             // Interim response: checked, then skipped; the final response follows it.

@@ -45,6 +45,8 @@ void check_request_head(const http::HttpRequest& request, std::string_view input
     FUZZ_CHECK(request.head_length > 0 && request.head_length <= input.size(), "head_length outside the input");
     const std::string_view head = input.substr(0, request.head_length);
     FUZZ_CHECK(head.ends_with("\r\n\r\n"), "a head that does not end in CRLF CRLF");
+    // The parsers rely on this to scan heads for NUL and bare CR only when they fail.
+    FUZZ_CHECK(http::check_head_bytes(head) == http::HttpErrorCode::none, "a head that parsed holds a NUL or a bare CR");
     for (std::string_view part : {request.method_text, request.target, request.path, request.query, request.host})
         FUZZ_CHECK(within(part, head), "a view outside the head");
 

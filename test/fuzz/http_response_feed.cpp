@@ -50,6 +50,8 @@ void check_response_head(const http::HttpResponse& response, std::string_view in
     FUZZ_CHECK(response.head_length > 0 && response.head_length <= input.size(), "head_length outside the input");
     const std::string_view head = input.substr(0, response.head_length);
     FUZZ_CHECK(head.ends_with("\r\n\r\n"), "a head that does not end in CRLF CRLF");
+    // The parsers rely on this to scan heads for NUL and bare CR only when they fail.
+    FUZZ_CHECK(http::check_head_bytes(head) == http::HttpErrorCode::none, "a head that parsed holds a NUL or a bare CR");
     FUZZ_CHECK(response.status >= 200 && response.status <= 599, "an interim or out-of-range final status");
     FUZZ_CHECK(within(response.reason, head) && is_field_value(response.reason), "bad reason phrase");
     FUZZ_CHECK(within(response.content_type, head), "content_type outside the head");

@@ -280,6 +280,10 @@ TEST_CASE("NUL, bare CR and bare LF are 400 wherever they are") {
     CHECK(rejection("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n") == "bare_cr");
     CHECK(rejection("GET /a\rb HTTP/1.1\r\nHost: h\r\n\r\n") == "bare_cr");
     CHECK(rejection("GET / HTTP/1.1\r\r\nHost: h\r\n\r\n") == "bare_cr");
+    // Named first even when an earlier part of the head is wrong too (the bytes are checked only
+    // after the parse failed).
+    CHECK(rejection("GET /a#b HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n"s) == "nul_byte");
+    CHECK(rejection("GET /a#b HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n") == "bare_cr");
     CHECK(rejection("GET / HTTP/1.1\nHost: h\r\n\r\n") == "bare_lf");
     CHECK(rejection("GET / HTTP/1.1\r\nHost: h\n\r\n") == "bare_lf");
     CHECK(rejection("GET / HTTP/1.1\r\nHost: h\r\n\n") == "bare_lf");
