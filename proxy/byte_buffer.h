@@ -8,6 +8,12 @@
 
 namespace scepproxy::proxy {
 
+// Blocks of the common sizes (4 and 16 KiB) that buffers gave up, kept per thread, a few of each:
+// a keep-alive connection drops its buffers after every request and takes them again with the
+// next, which costs no malloc/free in the steady state. Other sizes are simply freed.
+std::unique_ptr<char[]> take_spare_block(size_t capacity);
+void recycle_block(std::unique_ptr<char[]> block, size_t capacity);
+
 class ByteBuffer {
 public:
     // Unread bytes.
@@ -37,29 +43,16 @@ public:
     void clear() { begin_ = end_ = 0; }
 
     // Drops storage above `keep` bytes of capacity when empty (idle keep-alive connections stay small).
+    // The block goes to this thread's spare blocks, where the next buffer to grow finds it.
     void shrink_if_empty(size_t keep) {
         if (empty() && capacity_ > keep) {
-            storage_.reset();
+            recycle_block(std::move(storage_), capacity_);
             capacity_ = 0;
         }
     }
 
 private:
-    void make_room(size_t min_free) {
-        const size_t used = size();
-        if (begin_ > 0 && capacity_ - used >= min_free) {  // compact in place
-            std::memmove(storage_.get(), data(), used);
-        } else {
-            size_t capacity = capacity_ ? capacity_ : 4096;
-            while (capacity - used < min_free) capacity *= 2;
-            std::unique_ptr<char[]> grown(new char[capacity]);
-            if (used) std::memcpy(grown.get(), data(), used);
-            storage_ = std::move(grown);
-            capacity_ = capacity;
-        }
-        begin_ = 0;
-        end_ = used;
-    }
+    void make_room(size_t min_free);
 
     std::unique_ptr<char[]> storage_;
     size_t capacity_ = 0;
