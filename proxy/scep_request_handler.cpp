@@ -210,13 +210,14 @@ void ScepRequestHandler::forward(WorkerProfile& profile) {
     if (op == ScepOperation::pki_operation) {
         if (!inspect_pki_message()) return;
         // One token, one certificate: bind the token to this transaction first (continues in on_transaction_bound).
-        bind_query_.token_hash = token_hash_;
-        bind_query_.transaction_id.assign(request_message_.transaction_id);
-        bind_query_.may_bind = request_message_.message_type == pkcs7::MessageType::pkcs_req ||
-                               request_message_.message_type == pkcs7::MessageType::renewal_req;
-        bind_query_.now = unix_now();
+        token::BindQuery query;
+        query.token_hash = token_hash_;
+        query.transaction_id = request_message_.transaction_id;
+        query.may_bind = request_message_.message_type == pkcs7::MessageType::pkcs_req ||
+                         request_message_.message_type == pkcs7::MessageType::renewal_req;
+        query.now = unix_now();
         awaiting_store_ = true;
-        worker_.store_session().bind_transaction(bind_query_, *this);
+        worker_.store_session().bind_transaction(query, *this);
         return;
     }
     forward_by_caps();
@@ -556,10 +557,13 @@ void ScepRequestHandler::observe_cert_rep() {
     }
     const auto& counters = profile_->metrics->pki_status[type_index];
     if (upstream_status_ != 200) return;  // an HTTP error, counted as such
-    const pkcs7::PkiMessageInfo& rep = cert_rep_message_;
+    // Read and done with here, synchronously: one per worker thread, its capacity kept, serves every
+    // connection (a member would cost each idle keep-alive connection its size).
+    thread_local pkcs7::PkiMessageInfo cert_rep;
+    const pkcs7::PkiMessageInfo& rep = cert_rep;
     const auto failure = pkcs7::read_pki_message_attributes_into(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(captured_.data()), captured_.size()), {},
-        cert_rep_message_);
+        cert_rep);
     if (failure || rep.message_type != pkcs7::MessageType::cert_rep || !rep.pki_status) {
         counters[3]->Increment();
         connection_->log_fields().pki_status = "unparsable";

@@ -85,11 +85,9 @@ private:
     bool is_post_ = false;
     std::string_view body_;
     ScepRoute route_;
-    // PKIOperation: what the device's pkiMessage and the upstream's CertRep show in the clear. Kept
-    // from request to request, like bind_query_, so their strings' capacity is reused.
+    // PKIOperation: what the device's pkiMessage shows in the clear. Kept from request to request,
+    // so its strings' capacity is reused.
     pkcs7::PkiMessageInfo request_message_;
-    pkcs7::PkiMessageInfo cert_rep_message_;
-    token::BindQuery bind_query_;
     std::vector<uint8_t> decoded_message_;    // a GET message=, decoded
     std::string_view pki_der_;                // the pkiMessage: body_ or decoded_message_
     // What goes upstream (differs from what the device sent when the proxy translates GET <-> POST).
