@@ -3,6 +3,8 @@
 
 #include <array>
 
+#include "proxy/http/http_field_syntax.h"
+
 namespace scepproxy::proxy {
 namespace {
 
@@ -26,19 +28,15 @@ bool is_operation_name(std::string_view name) {
 
 // The message is forwarded upstream as written, so it must stay one clean query value.
 // A table: a GET message is thousands of characters.
-constexpr std::array<bool, 256> make_query_value_table() {
-    std::array<bool, 256> table{};
-    for (int c = '!'; c < 0x7f; ++c) table[c] = true;
-    for (unsigned char c : {'#', '"', '<', '>', '\\'}) table[c] = false;
-    return table;
+constexpr http::ByteSet make_query_value_chars() {
+    http::ByteSet set{};
+    for (int c = '!'; c < 0x7f; ++c) set[c] = true;
+    for (unsigned char c : {'#', '"', '<', '>', '\\'}) set[c] = false;
+    return set;
 }
-constexpr std::array<bool, 256> kQueryValueChars = make_query_value_table();
+constexpr http::ByteSet kQueryValueChars = make_query_value_chars();
 
-bool is_query_value(std::string_view value) {
-    for (unsigned char c : value)
-        if (!kQueryValueChars[c]) return false;
-    return true;
-}
+bool is_query_value(std::string_view value) { return http::all_bytes_in(value, kQueryValueChars); }
 
 }  // namespace
 

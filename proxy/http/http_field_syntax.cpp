@@ -140,11 +140,20 @@ bool is_token_char(unsigned char c) { return kTokenChars[c]; }
 
 bool is_field_value_char(unsigned char c) { return kFieldValueChars[c]; }
 
-bool is_token(std::string_view text) {
-    if (text.empty()) return false;
-    return std::all_of(text.begin(), text.end(),
-                       [](char c) { return kTokenChars[static_cast<unsigned char>(c)]; });
+bool all_bytes_in(std::string_view text, const ByteSet& set) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+    const size_t size = text.size();
+    size_t i = 0;
+    for (; i + 4 <= size; i += 4) {
+        if (!(set[bytes[i]] & set[bytes[i + 1]] & set[bytes[i + 2]] & set[bytes[i + 3]])) return false;
+    }
+    for (; i < size; ++i) {
+        if (!set[bytes[i]]) return false;
+    }
+    return true;
 }
+
+bool is_token(std::string_view text) { return !text.empty() && all_bytes_in(text, kTokenChars); }
 
 bool equals_ignore_case(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;

@@ -7,6 +7,7 @@
 // vector whose capacity the caller reserved).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -25,6 +26,12 @@ struct HttpField {
     std::string_view name;
     std::string_view value;
 };
+
+// A set of bytes as a lookup table (one load per byte instead of a chain of comparisons).
+using ByteSet = std::array<bool, 256>;
+// True when every byte of `text` is in `set`. Four bytes per step and one branch: request targets
+// and GET messages run to thousands of bytes.
+bool all_bytes_in(std::string_view text, const ByteSet& set);
 
 // tchar (RFC 9110 §5.6.2): the characters of a token such as a method or a field name.
 bool is_token_char(unsigned char c);

@@ -8,7 +8,12 @@ namespace {
 
 // Origin-form characters: any VCHAR but '#' (no fragment). Percent-decoding and
 // query parsing are the router's business; SP and CTLs never reach here.
-bool is_target_char(unsigned char c) { return c > 0x20 && c < 0x7f && c != '#'; }
+constexpr ByteSet make_target_chars() {
+    ByteSet set{};
+    for (int c = 0x21; c < 0x7f; ++c) set[c] = c != '#';
+    return set;
+}
+constexpr ByteSet kTargetChars = make_target_chars();
 
 // uri-host [ ":" port ] characters (RFC 3986: reg-name, IPv4, IP-literal in brackets).
 bool is_host_char(unsigned char c) {
@@ -81,8 +86,7 @@ HttpErrorCode HttpRequestParser::parse_request_line(std::string_view line) {
 
     // Only origin-form: absolute-form ("http://..."), authority-form and '*' are refused.
     if (target.front() != '/') return HttpErrorCode::bad_request_target;
-    if (!std::all_of(target.begin(), target.end(), [](char c) { return is_target_char(static_cast<unsigned char>(c)); }))
-        return HttpErrorCode::bad_request_target;
+    if (!all_bytes_in(target, kTargetChars)) return HttpErrorCode::bad_request_target;
 
     request_.method = method_from_text(method);
     request_.method_text = method;

@@ -105,3 +105,20 @@ TEST_CASE("error names are stable and statuses depend on the side") {
     CHECK(upstream.reason() == "upstream_body_too_large");
     CHECK(HttpError::for_upstream(HttpErrorCode::request_line_too_long).reason() == "status_line_too_long");
 }
+
+TEST_CASE("all_bytes_in finds an outsider at every position, in the four-byte steps and the tail") {
+    ByteSet digits{};
+    for (int c = '0'; c <= '9'; ++c) digits[c] = true;
+    for (size_t length = 0; length <= 13; ++length) {
+        const std::string good(length, '7');
+        CHECK(all_bytes_in(good, digits));
+        for (size_t at = 0; at < length; ++at) {
+            for (char outsider : {'a', '\0', '\xff'}) {
+                std::string bad = good;
+                bad[at] = outsider;
+                INFO("length " << length << ", outsider at " << at);
+                CHECK_FALSE(all_bytes_in(bad, digits));
+            }
+        }
+    }
+}
