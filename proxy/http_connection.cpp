@@ -100,7 +100,14 @@ void HttpConnection::read_input() {
             continue;
         }
         if (r.status == IoStatus::would_block) break;
-        close_now();  // EOF or error: a half-sent request is abandoned
+        if (r.status == IoStatus::closed && r.error_code == 0 && !discard) {
+            // The client is done sending (a half-close): what it sent in full is still answered,
+            // then the connection closes; a request cut short is abandoned (process_input).
+            input_closed_ = true;
+            close_after_response_ = true;
+            break;
+        }
+        close_now();  // an error or a reset: whatever was sent is abandoned
         return;
     }
     if (!discard) process_input();
@@ -113,6 +120,8 @@ void HttpConnection::process_input() {
     processing_input_ = true;
     process_buffered_requests();
     processing_input_ = false;
+    // Waiting for bytes that can't come any more: nothing left to answer.
+    if (input_closed_ && (state_ == State::reading_head || state_ == State::reading_body)) close_now();
 }
 
 void HttpConnection::process_buffered_requests() {

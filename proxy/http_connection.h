@@ -109,6 +109,7 @@ private:
     bool read_pending_ = false;        // readable, but we stopped reading while busy (edge-triggered)
     bool write_blocked_ = false;
     bool close_after_response_ = false;
+    bool input_closed_ = false;        // the client half-closed: no more bytes will come
     bool processing_input_ = false;
 
     ByteBuffer in_;

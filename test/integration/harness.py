@@ -677,9 +677,10 @@ class RawResponse:
     body: bytes
 
 
-def raw_exchange(address, data, timeout=10.0, pieces=1):
+def raw_exchange(address, data, timeout=10.0, pieces=1, half_close=False):
     """Sends bytes as they are and reads one HTTP response (headers + Content-Length body) or EOF.
-    pieces > 1: the bytes go out in that many separate TCP segments, 20 ms apart."""
+    pieces > 1: the bytes go out in that many separate TCP segments, 20 ms apart. half_close: then
+    shuts down the sending side (FIN) and still reads the answer."""
     with socket.create_connection(address, timeout=timeout) as s:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         size = -(-len(data) // pieces)   # ceiling division
@@ -688,6 +689,8 @@ def raw_exchange(address, data, timeout=10.0, pieces=1):
                 if start:
                     time.sleep(0.02)
                 s.sendall(data[start:start + size])
+            if half_close:
+                s.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the server may answer and close before reading everything: read what it said
         deadline = time.monotonic() + timeout

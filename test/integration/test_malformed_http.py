@@ -152,6 +152,40 @@ class MalformedHttp(harness.IntegrationTestCase):
         self.assertEqual(self.upstream.request_count(), seen_before)
         self.assertProxyServes(self.proxy, self.token)
 
+    def test_a_client_that_half_closes_after_its_request_is_answered(self):
+        # Some HTTP stacks shut down their sending side once the request is out (FIN): the answer
+        # must still come, then the connection closes. Head and FIN together, and apart.
+        get = f"GET {self.valid_target()} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        post = (f"POST {self.valid_target('PKIOperation')} HTTP/1.1\r\nHost: x\r\n"
+                f"Content-Type: application/x-pki-message\r\nContent-Length: 4\r\n\r\n\x30\x02\x05\x00").encode()
+        # Exactly one 16 KiB read: the proxy reads on after a full read and meets the FIN before it
+        # has looked at the request (as over TLS, where every read goes on until EOF or EAGAIN).
+        head = (f"POST {self.valid_target('PKIOperation')} HTTP/1.1\r\nHost: x\r\n"
+                f"Content-Type: application/x-pki-message\r\nContent-Length: 00000\r\n\r\n")
+        body_length = 16384 - len(head)
+        one_read = head.replace("00000", f"{body_length:05d}").encode() + b"\x30" + b"\x00" * (body_length - 1)
+        self.assertEqual(len(one_read), 16384)
+        for name, data, pieces, status in (("GET, one segment", get, 1, 200), ("GET, two segments", get, 2, 200),
+                                           ("POST junk, one segment", post, 1, 400),
+                                           ("POST of exactly one read", one_read, 1, 400)):
+            with self.subTest(name):
+                response = raw_exchange(self.proxy.address, data, pieces=pieces, half_close=True, timeout=5)
+                self.assertEqual(response.status, status, response.head)
+                if status == 200:
+                    self.assertEqual(response.body, b"POSTPKIOperation\nSHA-256\nAES\n")
+
+    def test_a_request_cut_short_by_a_half_close_is_dropped_at_once(self):
+        # Nothing more can come: no 408 after header_timeout, just the close, and nothing upstream.
+        seen_before = self.upstream.request_count()
+        started = time.monotonic()
+        response = raw_exchange(self.proxy.address, f"GET {self.valid_target()} HTTP/1.1\r\nHost: x".encode(),
+                                half_close=True, timeout=HEADER_TIMEOUT + 5)
+        elapsed = time.monotonic() - started
+        self.assertIsNone(response.status, response.head)
+        self.assertLess(elapsed, HEADER_TIMEOUT / 2)
+        self.assertEqual(self.upstream.request_count(), seen_before)
+        self.assertProxyServes(self.proxy, self.token)
+
     def test_keeps_serving_many_connections_after_junk(self):
         for i in range(50):
             raw_exchange(self.proxy.address, b"\xff" * (i + 1) + b"\r\n\r\n", timeout=5)
