@@ -202,19 +202,19 @@ Walk walk(std::span<const std::uint8_t> der, const PkiMessageLimits& limits, Pki
     return read_signed_attributes(signed_attributes.contents, limits, info, failure);
 }
 
-// Empties `info` for the next message, keeping what its strings and vectors have allocated.
+// Empties `info` for the next message, keeping what the buffers the walk fills have allocated;
+// every other member (one added later too) is reset by assigning a fresh PkiMessageInfo.
 void clear_keeping_capacity(PkiMessageInfo& info) {
-    info.message_type = MessageType::unknown;
-    info.message_type_number = 0;
-    info.transaction_id.clear();
-    info.sender_nonce.clear();
-    info.recipient_nonce.clear();
-    info.pki_status.reset();
-    info.fail_info.reset();
-    info.fail_info_text.reset();
-    info.signer.reset();
-    info.signature_valid = false;
-    info.content_digest_valid = false;
+    std::string transaction_id = std::move(info.transaction_id);
+    std::vector<std::uint8_t> sender_nonce = std::move(info.sender_nonce);
+    std::vector<std::uint8_t> recipient_nonce = std::move(info.recipient_nonce);
+    info = PkiMessageInfo{};
+    transaction_id.clear();
+    sender_nonce.clear();
+    recipient_nonce.clear();
+    info.transaction_id = std::move(transaction_id);
+    info.sender_nonce = std::move(sender_nonce);
+    info.recipient_nonce = std::move(recipient_nonce);
 }
 
 }  // namespace

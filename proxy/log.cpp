@@ -56,13 +56,15 @@ struct ValueNeeds {
     bool escapes = false;
 };
 
+bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\' || c == 0x7f; }
+
 ValueNeeds value_needs(std::string_view value) {
     ValueNeeds needs;
     needs.quotes = value.empty();
     for (unsigned char c : value) {
-        if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f) {
+        if (c <= ' ' || c == '=' || c >= 0x7f || needs_escape(c)) {
             needs.quotes = true;
-            if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) {
+            if (needs_escape(c)) {
                 needs.escapes = true;
                 break;
             }

@@ -1,6 +1,8 @@
 // Enrollment tokens: generation (OpenSSL CSPRNG), strict GUID parsing/printing and SHA-256 hashing.
 #include "token/enrollment_token.h"
 
+#include <span>
+
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -37,21 +39,19 @@ constexpr bool is_guid_dash_position(size_t pos) {
     return pos == 8 || pos == 13 || pos == 18 || pos == 23;
 }
 
-}  // namespace
-
-std::string TokenHash::hex() const {
+std::string hex_digits(std::span<const uint8_t> bytes) {
     std::string out;
     out.reserve(bytes.size() * 2);
     for (uint8_t b : bytes) append_hex(out, b);
     return out;
 }
 
+}  // namespace
+
+std::string TokenHash::hex() const { return hex_digits(bytes); }
+
 // The first 4 bytes: 8 hex digits, short enough for the string's inline buffer (no allocation).
-std::string TokenHash::id() const {
-    std::string out;
-    for (size_t i = 0; i < 4; ++i) append_hex(out, bytes[i]);
-    return out;
-}
+std::string TokenHash::id() const { return hex_digits(std::span<const uint8_t>(bytes).first(4)); }
 
 std::optional<TokenHash> TokenHash::from_hex(std::string_view hex) {
     TokenHash hash;

@@ -10,8 +10,8 @@ namespace scepproxy::http {
 namespace {
 
 // Lookup tables: one load per byte on the data path instead of a chain of comparisons.
-constexpr std::array<bool, 256> make_token_table() {
-    std::array<bool, 256> table{};
+constexpr ByteSet make_token_table() {
+    ByteSet table{};
     for (int c = '0'; c <= '9'; ++c) table[c] = true;
     for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
     for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
@@ -19,8 +19,8 @@ constexpr std::array<bool, 256> make_token_table() {
     return table;
 }
 
-constexpr std::array<bool, 256> make_field_value_table() {
-    std::array<bool, 256> table{};
+constexpr ByteSet make_field_value_table() {
+    ByteSet table{};
     table['\t'] = true;
     for (int c = 0x20; c <= 0x7e; ++c) table[c] = true;  // SP and VCHAR
     for (int c = 0x80; c <= 0xff; ++c) table[c] = true;  // obs-text

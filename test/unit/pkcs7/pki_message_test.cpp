@@ -582,5 +582,33 @@ TEST_CASE("reason codes and names", "[pkcs7][pki_message]") {
     CHECK(std::string(to_string(FailInfo::bad_message_check)) == "badMessageCheck");
 }
 
+TEST_CASE("reading message after message into one PkiMessageInfo leaves nothing of the one before", "[pkcs7][pki_message]") {
+    const std::vector<std::uint8_t> failure = read_fixture("certrep-failure.der");
+    const std::vector<std::uint8_t> request = read_fixture("pkcsreq.der");
+    PkiMessageInfo info;
+    REQUIRE_FALSE(read_pki_message_attributes_into(failure, {}, info));
+    REQUIRE(info.pki_status == PkiStatus::failure);
+    REQUIRE(info.fail_info.has_value());
+    REQUIRE_FALSE(info.recipient_nonce.empty());
+
+    REQUIRE_FALSE(read_pki_message_attributes_into(request, {}, info));
+    const PkiMessageParse fresh = read_pki_message_attributes(request, {});
+    REQUIRE(fresh.ok());
+    CHECK(info.message_type == fresh.value->message_type);
+    CHECK(info.transaction_id == fresh.value->transaction_id);
+    CHECK(info.sender_nonce == fresh.value->sender_nonce);
+    CHECK(info.recipient_nonce.empty());
+    CHECK_FALSE(info.pki_status.has_value());
+    CHECK_FALSE(info.fail_info.has_value());
+    CHECK_FALSE(info.fail_info_text.has_value());
+
+    // A failure names its reason; what `info` holds then is unspecified.
+    const std::optional<PkiMessageParse> truncated =
+        read_pki_message_attributes_into(std::span<const std::uint8_t>(request).first(request.size() / 2), {}, info);
+    REQUIRE(truncated.has_value());
+    CHECK_FALSE(truncated->ok());
+    CHECK(truncated->error == ParseError::truncated);
+}
+
 }  // namespace
 }  // namespace scepproxy::pkcs7
