@@ -11,11 +11,11 @@
 
 #include "conf/config_values.h"
 #include "proxy/challenge/challenge_source.h"
-#include "proxy/command_line.h"
-#include "proxy/config_file.h"
-#include "proxy/enrollment_issuer.h"
-#include "proxy/enrollment_json.h"
-#include "proxy/server.h"
+#include "proxy/server/command_line.h"
+#include "proxy/server/config_file.h"
+#include "proxy/admin/enrollment_issuer.h"
+#include "proxy/admin/enrollment_json.h"
+#include "proxy/server/server.h"
 #include "token/enrollment_token.h"
 #include "token/store_registry.h"
 

@@ -2,7 +2,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/admin_api_request.h"
+#include "proxy/admin/admin_api_request.h"
 #include "test/fuzz/fuzz_check.h"
 
 // Input: "METHOD PATH" on the first line; the whole input is also given to each body parser.

@@ -28,6 +28,10 @@ ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.pat
 GUIDE = os.path.join(ROOT, "packaging", "README.md")
 
 
+# The daemon's folders whose answers are SCEP rejections (http/ and challenge/ are read separately).
+DAEMON_FOLDERS = ("net", "upstream", "scep", "admin", "limits", "telemetry", "server")
+
+
 def source(relative):
     with open(os.path.join(ROOT, relative)) as f:
         return f.read()
@@ -135,20 +139,20 @@ def literal_reasons(texts, passers):
 
 
 def scep_rejection_reasons():
-    proxy = sources("proxy/*.cpp")
+    proxy = sources(*(f"proxy/{folder}/*.cpp" for folder in DAEMON_FOLDERS))
     # Literal reasons at the answer sites: respond_text(403, "token_malformed", ...), and at the
     # calls of functions that pass theirs on: answer_deadline("header_timeout"), ...
     reasons = literal_reasons(proxy.values(), reason_passers(proxy.values()))
     nonempty("respond_text(STATUS, \"reason\", ...) calls", reasons)
 
-    handler = proxy["proxy/scep_request_handler.cpp"]
+    handler = proxy["proxy/scep/scep_request_handler.cpp"]
     # respond_text(400, to_string(routed.status), ...): the route's statuses but ok.
     assert "to_string(routed.status)" in handler
-    route = switch_strings(source("proxy/scep_route.cpp"), "const char* to_string(RouteStatus", "RouteStatus")
+    route = switch_strings(source("proxy/scep/scep_route.cpp"), "const char* to_string(RouteStatus", "RouteStatus")
     reasons |= {name for key, name in route.items() if key != "ok"}
     # respond_text(..., to_string(failure), ...) and abort_response(..., to_string(failure)).
     assert re.search(r"respond_text\(502, to_string\(failure\)", handler)
-    reasons |= set(switch_strings(source("proxy/upstream_connection.cpp"), "const char* to_string(UpstreamFailure",
+    reasons |= set(switch_strings(source("proxy/upstream/upstream_connection.cpp"), "const char* to_string(UpstreamFailure",
                                   "UpstreamFailure").values())
     # Token and device verdicts: the `case token::XVerdict::y:` labels of a branch that answers
     # with token::to_string(decision.verdict).
@@ -166,7 +170,7 @@ def scep_rejection_reasons():
             pending = []
     reasons |= nonempty("verdict answers in scep_request_handler.cpp", verdicts)
     # The HTTP codec's request-side rejections: respond_text(error.status, error.reason(), ...).
-    assert "respond_text(error.status, error.reason()" in proxy["proxy/http_connection.cpp"]
+    assert "respond_text(error.status, error.reason()" in proxy["proxy/net/http_connection.cpp"]
     names = switch_strings(source("proxy/http/http_error.cpp"), "std::string_view reason_code", "HttpErrorCode")
     request_side = set()
     for path in ("chunked_body_decoder.cpp", "http_field_syntax.cpp", "http_head_scanner.cpp", "http_request_parser.cpp"):
@@ -187,10 +191,10 @@ def fail_infos():
 
 
 def admin_errors():
-    text = source("proxy/admin_api_handler.cpp")
+    text = source("proxy/admin/admin_api_handler.cpp")
     codes = set(re.findall(r'error_answer\(\s*\d{3}\s*,\s*"([a-z_]+)"', text))
     # Routing errors (404, 405) come from admin_api_request.cpp as route.error.
-    codes |= set(re.findall(r'route\.error\s*=\s*"([a-z_]+)"', source("proxy/admin_api_request.cpp")))
+    codes |= set(re.findall(r'route\.error\s*=\s*"([a-z_]+)"', source("proxy/admin/admin_api_request.cpp")))
     return nonempty("admin API error codes", codes) | challenge_outcomes()
 
 

@@ -1,0 +1,24 @@
+// Clock readings used across the proxy: monotonic nanoseconds for durations, Unix seconds for expiries.
+#pragma once
+
+#include <time.h>
+
+#include <cstdint>
+
+namespace scepproxy {
+
+inline int64_t monotonic_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+inline int64_t unix_now() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec);
+}
+
+inline double milliseconds_since(int64_t since_ns) { return static_cast<double>(monotonic_ns() - since_ns) / 1e6; }
+
+}  // namespace scepproxy

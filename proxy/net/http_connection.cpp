@@ -1,0 +1,456 @@
+// HttpConnection: the inbound request state machine (edge-triggered, one request in flight, pipelining-safe).
+#include "proxy/net/http_connection.h"
+
+#include <event2/event.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "proxy/telemetry/access_log.h"
+#include "base/clock.h"
+
+namespace scepproxy::proxy {
+namespace {
+
+constexpr size_t kReadChunk = 16384;
+constexpr int64_t kLingerMs = 2000;  // how long a closing connection keeps discarding input
+// After a 408 the client is slow by definition: the answer gets a short linger, so that no slow
+// connection outlives its deadline by more than this.
+constexpr int64_t kDeadlineLingerMs = 500;
+
+http::HttpLimits limits_from(const conf::LimitsConfig& limits) {
+    http::HttpLimits http_limits;
+    http_limits.max_request_line_bytes = limits.max_request_line_bytes;
+    http_limits.max_header_bytes = limits.max_header_bytes;
+    http_limits.max_headers = limits.max_headers;
+    http_limits.max_body_bytes = limits.max_body_bytes;
+    return http_limits;
+}
+
+}  // namespace
+
+HttpConnection::HttpConnection(ConnectionHost& host, std::string_view listener_name,
+                               std::unique_ptr<Transport> transport, const SocketAddress& peer,
+                               std::unique_ptr<RequestHandler> handler)
+    : host_(host),
+      listener_name_(listener_name),
+      transport_(std::move(transport)),
+      peer_text_(peer.to_string()),
+      handler_(std::move(handler)),
+      parser_(limits_from(host.limits())),
+      linger_ms_(kLingerMs) {}
+
+HttpConnection::~HttpConnection() {
+    if (state_ == State::handling) handler_->on_abort();
+    if (io_event_) event_free(io_event_);
+    if (timer_event_) event_free(timer_event_);
+}
+
+void HttpConnection::start() {
+    accepted_ns_ = monotonic_ns();
+    // Registered once for both directions, edge-triggered: no epoll_ctl per request.
+    io_event_ = event_new(host_.base(), transport_->fd(), EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
+                          &HttpConnection::on_io, this);
+    timer_event_ = event_new(host_.base(), -1, 0, &HttpConnection::on_timer, this);
+    event_add(io_event_, nullptr);
+    arm_timer(TimerPurpose::header, host_.limits().header_timeout.count());
+    read_input();
+}
+
+void HttpConnection::on_drain() {
+    close_after_response_ = true;
+    if (state_ == State::reading_head && in_.empty()) close_now();
+}
+
+void HttpConnection::on_io(int, short what, void* arg) { static_cast<HttpConnection*>(arg)->handle_io(what); }
+
+void HttpConnection::handle_io(short what) {
+    if (state_ == State::closed) return;
+    // TLS may need the other direction to progress (a handshake): retry on either event then.
+    if ((what & EV_WRITE) || transport_->write_wants_read()) {
+        write_blocked_ = false;
+        if (!out_.empty()) flush_output();
+        if (state_ == State::closed) return;
+    }
+    if ((what & EV_READ) || transport_->read_wants_write()) read_input();
+}
+
+void HttpConnection::read_input() {
+    if (state_ == State::handling || state_ == State::finishing) {
+        read_pending_ = true;  // picked up after the answer (pipelining: one request at a time)
+        return;
+    }
+    read_pending_ = false;
+    const auto& limits = host_.limits();
+    // A full head, a full body and a pipelined head: the parser rejects before this fills.
+    const size_t max_buffered = size_t{limits.max_header_bytes} * 2 + limits.max_body_bytes;
+    const bool discard = state_ == State::lingering;
+    for (;;) {
+        if (!discard && in_.size() >= max_buffered) {
+            read_pending_ = true;
+            break;
+        }
+        char* space = in_.prepare(kReadChunk);
+        const size_t room = discard ? in_.free_space() : std::min(in_.free_space(), max_buffered - in_.size());
+        const IoResult r = transport_->read(space, room);
+        if (r.status == IoStatus::ok) {
+            if (discard) continue;  // not committed: thrown away
+            in_.commit(r.bytes);
+            if (r.bytes < room && transport_->short_read_means_drained()) break;  // drained
+            continue;
+        }
+        if (r.status == IoStatus::would_block) break;
+        if (r.status == IoStatus::closed && r.error_code == 0 && !discard) {
+            // The client is done sending (a half-close): what it sent in full is still answered,
+            // then the connection closes; a request cut short is abandoned (process_input).
+            input_closed_ = true;
+            close_after_response_ = true;
+            break;
+        }
+        close_now();  // an error or a reset: whatever was sent is abandoned
+        return;
+    }
+    if (!discard) process_input();
+}
+
+void HttpConnection::process_input() {
+    // Answers that complete inline call back in here for the next pipelined request:
+    // the outer loop carries on instead of recursing once per request.
+    if (processing_input_) return;
+    processing_input_ = true;
+    process_buffered_requests();
+    processing_input_ = false;
+    // Waiting for bytes that can't come any more: nothing left to answer.
+    if (input_closed_ && (state_ == State::reading_head || state_ == State::reading_body)) close_now();
+}
+
+void HttpConnection::process_buffered_requests() {
+    while (state_ == State::reading_head || state_ == State::reading_body) {
+        if (state_ == State::reading_head) {
+            if (in_.empty() || !parse_head()) return;
+        }
+        if (state_ == State::reading_body && !read_body()) return;
+        hand_to_handler();
+    }
+}
+
+// True when the head is complete; false to wait for more bytes or after a rejection.
+bool HttpConnection::parse_head() {
+    // The header deadline is total, from the request's first byte, not an inactivity timer.
+    if (timer_purpose_ != TimerPurpose::header) arm_timer(TimerPurpose::header, host_.limits().header_timeout.count());
+    const http::ParseStatus status = parser_.parse_head(in_.view());
+    if (status == http::ParseStatus::need_more) return false;
+    request_start_ns_ = monotonic_ns();
+    if (status == http::ParseStatus::error) {
+        reject(parser_.error());
+        return false;
+    }
+    const http::HttpRequest& request = parser_.request();
+    head_base_ = in_.data();
+    head_length_ = request.head_length;
+    keep_alive_ = request.keep_alive;
+    http10_ = request.version == http::HttpVersion::http_1_0;
+    body_ = {};
+    decoded_body_.clear();
+    body_consumed_ = 0;
+    if (!parser_.has_body()) {
+        state_ = State::handling;
+        disarm_timer();
+        return true;
+    }
+    if (request.chunked) decoded_body_.reserve(host_.limits().max_body_bytes);
+    state_ = State::reading_body;
+    body_deadline_ns_ = monotonic_ns() + host_.limits().body_timeout.count() * 1'000'000;
+    arm_timer(TimerPurpose::body, host_.limits().body_timeout.count());
+    // The client waits for this before sending its body, unless the body is already here.
+    if (request.expect_continue && in_.size() == head_length_) {
+        out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+        flush_output();
+    }
+    return true;
+}
+
+// True when the whole body has arrived.
+bool HttpConnection::read_body() {
+    const http::HttpRequest& request = parser_.request();
+    if (!request.chunked) {
+        // Content-Length: not copied; complete once in_ holds all of it after the head.
+        if (in_.size() - head_length_ < *request.content_length) return false;
+        body_consumed_ = *request.content_length;
+    } else {
+        const size_t offset = head_length_ + body_consumed_;
+        const http::RequestBodyProgress progress =
+            parser_.read_body(std::string_view(in_.data() + offset, in_.size() - offset), decoded_body_);
+        body_consumed_ += progress.consumed;
+        if (progress.status == http::ParseStatus::error) {
+            reject(parser_.error());
+            return false;
+        }
+        if (progress.status == http::ParseStatus::need_more) return false;
+    }
+    state_ = State::handling;
+    disarm_timer();
+    return true;
+}
+
+void HttpConnection::hand_to_handler() {
+    if (in_.data() != head_base_) {
+        // The buffer grew or moved while the body arrived: the parsed head's views point at the old
+        // place. Parsing the same bytes again gives the same answer with views into the new one.
+        parser_.reset();
+        parser_.parse_head(in_.view());
+    }
+    const http::HttpRequest& request = parser_.request();
+    if (request.chunked)
+        body_ = decoded_body_;
+    else if (parser_.has_body())
+        body_ = std::string_view(in_.data() + head_length_, *request.content_length);
+    state_ = State::handling;
+    response_started_ = false;
+    handler_->on_request(*this, IncomingRequest{request, body_});
+}
+
+// Malformed or over a limit: answer with the parser's status and reason, then close
+// (after a framing error nothing that follows can be trusted).
+void HttpConnection::reject(const http::HttpError& error) {
+    state_ = State::handling;
+    respond_text(error.status, error.reason(), error.reason(), true);
+}
+
+ConnectionHeader HttpConnection::connection_header() {
+    if (close_after_response_ || host_.draining()) keep_alive_ = false;
+    return !keep_alive_ ? ConnectionHeader::close : http10_ ? ConnectionHeader::keep_alive : ConnectionHeader::none;
+}
+
+void HttpConnection::respond_text(int status, std::string_view reason, std::string_view body, bool close_after,
+                                  std::string_view extra_header_lines) {
+    if (state_ != State::handling) return;
+    if (close_after) keep_alive_ = false;
+    if (status == 405) extra_header_lines = "Allow: GET, POST\r\n";
+    append_text_response(out_, status, body, connection_header(), extra_header_lines);
+    response_body_bytes_ = body.size() + 1;
+    finish_request(status, reason);
+}
+
+void HttpConnection::respond(int status, std::string_view content_type, std::string_view body, std::string_view reason,
+                             std::string_view extra_header_lines) {
+    if (state_ != State::handling) return;
+    append_response_head(out_, status, content_type, ResponseFraming::content_length, body.size(), connection_header(),
+                         extra_header_lines);
+    out_.append(body);
+    response_body_bytes_ = body.size();
+    finish_request(status, reason);
+}
+
+void HttpConnection::begin_response(int status, std::string_view content_type, std::optional<uint64_t> content_length) {
+    if (state_ != State::handling) return;
+    response_framing_ = ResponseFraming::content_length;
+    if (!content_length) {
+        // Length unknown: chunk it and keep the connection; HTTP/1.0 clients get close-delimited.
+        response_framing_ = http10_ ? ResponseFraming::until_close : ResponseFraming::chunked;
+        if (http10_) keep_alive_ = false;
+    }
+    append_response_head(out_, status, content_type, response_framing_, content_length.value_or(0), connection_header());
+    response_started_ = true;
+}
+
+void HttpConnection::send_body(std::string_view data) {
+    if (state_ != State::handling || !response_started_) return;
+    response_body_bytes_ += data.size();
+    if (response_framing_ == ResponseFraming::chunked)
+        append_chunk(out_, data);
+    else
+        out_.append(data);
+    flush_output();  // stream as it arrives
+}
+
+void HttpConnection::end_response(int status, std::string_view reason) {
+    if (state_ != State::handling) return;
+    if (response_framing_ == ResponseFraming::chunked) append_last_chunk(out_);
+    finish_request(status, reason);
+}
+
+void HttpConnection::abort_response(int status, std::string_view reason) {
+    if (state_ != State::handling) return;
+    log_request(status, reason);
+    state_ = State::finishing;  // the handler already knows: no on_abort back to it
+    close_now();
+}
+
+void HttpConnection::finish_request(int status, std::string_view reason) {
+    log_request(status, reason);
+    state_ = State::finishing;
+    flush_output();
+}
+
+void HttpConnection::log_request(int status, std::string_view reason) {
+    ++requests_;
+    const double total_ms = request_start_ns_ ? milliseconds_since(request_start_ns_) : 0;
+    host_.request_done(RequestOutcome{log_fields_.operation.empty() ? std::string_view("-") : log_fields_.operation,
+                                      status, reason, total_ms / 1000});
+    if (!host_.access_log_enabled()) return;
+    AccessLogRecord record;
+    record.listener = listener_name_;
+    record.client = peer_text_;
+    record.token_id = log_fields_.token_id;
+    record.profile = log_fields_.profile;
+    record.operation = log_fields_.operation;
+    record.message_type = log_fields_.message_type;
+    record.pki_status = log_fields_.pki_status;
+    record.status = status;
+    record.reason = reason;
+    record.bytes_in = body_.size();
+    record.bytes_out = response_body_bytes_;
+    record.upstream_ms = log_fields_.upstream_ms;
+    record.total_ms = total_ms;
+    write_access_log(record);
+}
+
+void HttpConnection::flush_output() {
+    while (!out_.empty() && !write_blocked_) {
+        const iovec part{out_.data(), out_.size()};
+        const IoResult r = transport_->write(&part, 1);
+        if (r.status == IoStatus::ok) {
+            out_.consume(r.bytes);
+            continue;
+        }
+        if (r.status == IoStatus::would_block) {
+            write_blocked_ = true;
+            // Total, from the first blocked write: a client reading a byte now and then can't reset it.
+            if (timer_purpose_ != TimerPurpose::write) arm_timer(TimerPurpose::write, host_.limits().send_timeout.count());
+            return;
+        }
+        close_now();  // peer gone
+        return;
+    }
+    // The client took what was waiting: a streamed answer's send deadline starts again at its next
+    // block; a 100 Continue sent while the body arrives hands back to the body's deadline.
+    if (out_.empty() && timer_purpose_ == TimerPurpose::write) {
+        if (state_ == State::reading_body)
+            arm_timer(TimerPurpose::body, std::max<int64_t>(0, (body_deadline_ns_ - monotonic_ns()) / 1'000'000));
+        else
+            disarm_timer();
+    }
+    if (out_.empty() && state_ == State::finishing) after_flush();
+}
+
+void HttpConnection::after_flush() {
+    if (!keep_alive_) {
+        begin_close(true);
+        return;
+    }
+    reset_for_next_request();
+    if (state_ != State::reading_head) return;
+    if (read_pending_)
+        read_input();
+    else
+        process_input();
+}
+
+void HttpConnection::reset_for_next_request() {
+    // Drop this request's bytes; what follows is the next (pipelined) request.
+    in_.consume(std::min(in_.size(), head_length_ + static_cast<size_t>(body_consumed_)));
+    head_length_ = 0;
+    body_consumed_ = 0;
+    body_ = {};
+    decoded_body_.clear();
+    response_body_bytes_ = 0;
+    response_started_ = false;
+    request_start_ns_ = 0;
+    log_fields_ = RequestLogFields{};
+    parser_.reset();
+    state_ = State::reading_head;
+    if (in_.empty()) {
+        // Between requests an idle keep-alive connection holds no buffer: thousands of them must
+        // stay small, and the next request's allocation costs less than a page per connection.
+        in_.shrink_if_empty(0);
+        out_.shrink_if_empty(0);
+        std::string().swap(decoded_body_);
+        if (close_after_response_) {
+            close_now();
+            return;
+        }
+        arm_timer(TimerPurpose::idle, host_.limits().idle_timeout.count());
+    } else {
+        arm_timer(TimerPurpose::header, host_.limits().header_timeout.count());
+    }
+}
+
+// graceful: the answer is out; stop sending but keep reading (and discarding) briefly, so the
+// kernel doesn't reset the connection over unread input and destroy the answer in flight.
+void HttpConnection::begin_close(bool graceful) {
+    if (!graceful) {
+        close_now();
+        return;
+    }
+    ::shutdown(transport_->fd(), SHUT_WR);
+    state_ = State::lingering;
+    in_.clear();
+    arm_timer(TimerPurpose::linger, linger_ms_);
+    read_input();
+}
+
+void HttpConnection::close_now() {
+    if (state_ == State::closed) return;
+    if (state_ == State::handling) handler_->on_abort();
+    state_ = State::closed;
+    event_del(io_event_);
+    disarm_timer();
+    host_.connection_closed(this);
+}
+
+void HttpConnection::on_timer(int, short, void* arg) { static_cast<HttpConnection*>(arg)->handle_timer(); }
+
+void HttpConnection::handle_timer() {
+    const TimerPurpose purpose = timer_purpose_;
+    timer_purpose_ = TimerPurpose::none;
+    switch (purpose) {
+        case TimerPurpose::header:
+            if (state_ != State::reading_head) return;
+            // Never sent a byte of a request (since the last answer): nobody to answer.
+            if (in_.empty()) return close_for_deadline("header_timeout");
+            request_start_ns_ = monotonic_ns();
+            answer_deadline("header_timeout");
+            return;
+        case TimerPurpose::body:
+            if (state_ != State::reading_body) return;
+            answer_deadline("body_timeout");
+            return;
+        case TimerPurpose::idle:
+            return close_for_deadline("idle_timeout");
+        case TimerPurpose::write:
+            return close_for_deadline("send_timeout");  // the client doesn't take its answer: nothing more to say
+        case TimerPurpose::linger:
+        case TimerPurpose::none:
+            close_now();
+            return;
+    }
+}
+
+// 408 with the deadline's name as reason, then close after a short linger.
+void HttpConnection::answer_deadline(std::string_view reason) {
+    host_.deadline_expired(reason);
+    linger_ms_ = kDeadlineLingerMs;
+    state_ = State::handling;
+    respond_text(408, reason, reason, true);
+}
+
+void HttpConnection::close_for_deadline(std::string_view reason) {
+    host_.deadline_expired(reason);
+    if (host_.access_log_enabled())
+        write_connection_closed_log(listener_name_, peer_text_, reason, requests_, milliseconds_since(accepted_ns_));
+    close_now();
+}
+
+void HttpConnection::arm_timer(TimerPurpose purpose, int64_t milliseconds) {
+    timer_purpose_ = purpose;
+    const timeval tv{static_cast<time_t>(milliseconds / 1000), static_cast<suseconds_t>((milliseconds % 1000) * 1000)};
+    event_add(timer_event_, &tv);
+}
+
+void HttpConnection::disarm_timer() {
+    timer_purpose_ = TimerPurpose::none;
+    if (timer_event_) event_del(timer_event_);
+}
+
+}  // namespace scepproxy::proxy

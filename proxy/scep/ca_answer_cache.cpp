@@ -1,0 +1,85 @@
+// CaAnswerCache: linear lookup over a handful of entries (per worker, so no locks).
+#include "proxy/scep/ca_answer_cache.h"
+
+#include <algorithm>
+#include <cctype>
+#include <span>
+
+#include "pkcs7/ca_certificates.h"
+
+namespace scepproxy::proxy {
+
+const CachedAnswer* CaAnswerCache::find(std::string_view operation, std::string_view message, int64_t now_ns) const {
+    for (const auto& entry : entries_)
+        if (entry.operation == operation && entry.message == message && entry.expires_ns > now_ns) return &entry;
+    return nullptr;
+}
+
+const CachedAnswer* CaAnswerCache::find_for_upstream_failure(std::string_view operation, std::string_view message,
+                                                             int64_t now_ns) const {
+    for (const auto& entry : entries_)
+        if (entry.operation == operation && entry.message == message && entry.stale_until_ns > now_ns) return &entry;
+    return nullptr;
+}
+
+void set_cache_lifetime(CachedAnswer& answer, int64_t now_ns, int64_t ttl_ns, int64_t unix_now) {
+    answer.expires_ns = now_ns + ttl_ns;
+    answer.stale_until_ns = answer.expires_ns + CaAnswerCache::kMaxStaleNs;
+    if (answer.operation != "GetCACert") return;
+    const auto parsed = pkcs7::parse_ca_certificates(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(answer.body.data()), answer.body.size()));
+    if (!parsed.ok()) return;
+    for (const auto& certificate : parsed.value->certificates) {
+        if (certificate.not_after <= 0) continue;
+        constexpr int64_t kCenturySeconds = int64_t{100} * 365 * 24 * 3600;  // keeps the nanoseconds in range
+        const int64_t seconds_left = std::clamp<int64_t>(certificate.not_after - unix_now, 0, kCenturySeconds);
+        const int64_t until = now_ns + seconds_left * 1'000'000'000;
+        answer.expires_ns = std::min(answer.expires_ns, until);
+        answer.stale_until_ns = std::min(answer.stale_until_ns, until);
+    }
+}
+
+void CaAnswerCache::store(CachedAnswer answer) {
+    for (auto& entry : entries_) {
+        if (entry.operation == answer.operation && entry.message == answer.message) {
+            entry = std::move(answer);
+            return;
+        }
+    }
+    if (entries_.size() < kMaxEntries) {
+        entries_.push_back(std::move(answer));
+        return;
+    }
+    auto oldest = std::min_element(entries_.begin(), entries_.end(),
+                                   [](const CachedAnswer& a, const CachedAnswer& b) { return a.expires_ns < b.expires_ns; });
+    *oldest = std::move(answer);
+}
+
+bool caps_list_has(std::string_view caps_body, std::string_view capability) {
+    while (!caps_body.empty()) {
+        const size_t newline = caps_body.find('\n');
+        std::string_view line = caps_body.substr(0, newline);
+        caps_body = newline == std::string_view::npos ? std::string_view() : caps_body.substr(newline + 1);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+        if (line.size() == capability.size() &&
+            std::equal(line.begin(), line.end(), capability.begin(), [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+            }))
+            return true;
+    }
+    return false;
+}
+
+std::string caps_with_post_pki_operation(std::string_view caps_body) {
+    std::string caps(caps_body);
+    if (caps_list_has(caps_body, "POSTPKIOperation")) return caps;
+    const std::string_view newline = caps_body.find("\r\n") != std::string_view::npos ? "\r\n" : "\n";
+    const bool ends_with_newline = !caps.empty() && caps.back() == '\n';
+    if (!caps.empty() && !ends_with_newline) caps += newline;
+    caps += "POSTPKIOperation";
+    if (ends_with_newline) caps += newline;
+    return caps;
+}
+
+}  // namespace scepproxy::proxy

@@ -1,0 +1,676 @@
+// ScepRequestHandler: SCEP routing, the enrollment-store check, the CA answer cache and upstream forwarding.
+#include "proxy/scep/scep_request_handler.h"
+
+#include <chrono>
+
+#include "proxy/scep/ca_answer_cache.h"
+#include "base/clock.h"
+#include "proxy/net/http_connection.h"
+#include "proxy/telemetry/log.h"
+#include "proxy/upstream/upstream_pool.h"
+#include "proxy/upstream/upstream_request.h"
+#include "proxy/server/worker.h"
+#include "pkcs7/scep_message_encoding.h"
+#include "token/enrollment_token.h"
+
+namespace scepproxy::proxy {
+namespace {
+
+constexpr size_t kMaxTokenText = 64;
+constexpr size_t kMaxCertRepBytes = 256 * 1024;  // pkcs7's default message limit
+// A request goes to at most two upstreams: one retry, so a failing CA costs a device at most twice.
+constexpr unsigned kMaxUpstreamAttempts = 2;
+
+// The one answer for unknown, expired and revoked tokens: nothing tells them apart on the wire.
+constexpr std::string_view kInvalidTokenBody = "invalid_token";
+
+UpstreamOutcome outcome_of(UpstreamFailure failure) {
+    switch (failure) {
+        case UpstreamFailure::connect_failed: return UpstreamOutcome::connect_failed;
+        case UpstreamFailure::connect_timeout: return UpstreamOutcome::connect_timeout;
+        case UpstreamFailure::response_timeout: return UpstreamOutcome::timeout;
+        case UpstreamFailure::closed_early: return UpstreamOutcome::closed;
+        case UpstreamFailure::protocol_error: return UpstreamOutcome::protocol_error;
+        case UpstreamFailure::body_too_large: return UpstreamOutcome::body_too_large;
+        case UpstreamFailure::tls_error: return UpstreamOutcome::tls_error;
+    }
+    return UpstreamOutcome::protocol_error;
+}
+
+int64_t ttl_ns(conf::Duration ttl) { return std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count(); }
+
+}  // namespace
+
+ScepRequestHandler::~ScepRequestHandler() {
+    tearing_down_ = true;
+    on_abort();
+}
+
+void ScepRequestHandler::on_abort() {
+    if (awaiting_store_) {
+        worker_.store_session().cancel(*this);
+        awaiting_store_ = false;
+    }
+    if (upstream_) {
+        upstream_->abandon();  // half-done: closed, never reused
+        upstream_ = nullptr;
+    }
+    release_request();
+}
+
+// Forgets the request before answering it: an answer may complete at once and let the
+// connection hand this handler its next (pipelined) request from inside the call.
+HttpConnection* ScepRequestHandler::take_connection() {
+    HttpConnection* connection = connection_;
+    release_request();
+    return connection;
+}
+
+// Frees what the request held, not just empties it: the connection may now sit idle for long.
+void ScepRequestHandler::release_request() {
+    connection_ = nullptr;
+    profile_ = nullptr;
+    upstream_pool_ = nullptr;
+    probing_caps_ = false;
+    capture_ = Capture::none;
+    std::string().swap(captured_);
+    holding_answer_ = false;
+    std::string().swap(held_);
+    std::vector<uint8_t>().swap(decoded_message_);
+    std::string().swap(upstream_message_param_);
+    cert_rep_status_.reset();
+    pki_der_ = {};
+    // Freed on return, after the waiters were told: it may be a retired generation's last hold on
+    // its pools and coalescer; this handler may be running a new request by then.
+    const std::shared_ptr<WorkerGeneration> generation = std::move(generation_);
+    // Last: telling the waiters lets other requests run from here.
+    CaFetchCoalescer* fetches = ca_fetches_;
+    ca_fetches_ = nullptr;
+    if (leading_ca_fetch_ || waiting_for_ca_fetch_) {
+        leading_ca_fetch_ = false;
+        waiting_for_ca_fetch_ = false;
+        fetches->forget(this, !tearing_down_);
+    }
+}
+
+// Over the request rate of `limiter` for `key`: 429 with Retry-After (the connection stays usable).
+bool ScepRequestHandler::refuse_if_rate_limited(RateLimiter& limiter, const LimitKey& key, std::string_view reason) {
+    if (!limiter.enabled()) return false;
+    const RateLimiter::Decision decision = limiter.take(key, monotonic_ns());
+    if (decision.allowed) return false;
+    const std::string retry_after =
+        "Retry-After: " + std::to_string(retry_after_seconds(decision.retry_after_ns)) + "\r\n";
+    take_connection()->respond_text(429, reason, reason, false, retry_after);
+    return true;
+}
+
+void ScepRequestHandler::on_request(HttpConnection& connection, const IncomingRequest& request) {
+    connection_ = &connection;
+    generation_ = worker_.generation();
+    if (refuse_if_rate_limited(worker_.client_request_limiter(), client_, "client_rate_limited")) return;
+    is_post_ = request.head.method == http::HttpMethod::post;
+    body_ = request.body;
+    const RouteResult routed = route_scep_request(request.head.path, request.head.query);
+    route_ = routed.route;
+    if (routed.status == RouteStatus::not_scep_path) {
+        take_connection()->respond_text(404, "not_found", "not_found");
+        return;
+    }
+    if (request.head.method != http::HttpMethod::get && !is_post_) {
+        take_connection()->respond_text(405, "method_not_allowed", "method_not_allowed");
+        return;
+    }
+    if (routed.status != RouteStatus::ok) {
+        take_connection()->respond_text(400, to_string(routed.status), to_string(routed.status));
+        return;
+    }
+    connection.log_fields().operation = to_string(route_.operation);
+    const auto token = route_.token_text.size() <= kMaxTokenText ? token::EnrollmentToken::parse(route_.token_text)
+                                                                 : std::nullopt;
+    if (!token) {
+        take_connection()->respond_text(403, "token_malformed", kInvalidTokenBody);
+        return;
+    }
+    switch (route_.operation) {
+        case ScepOperation::get_ca_cert:
+        case ScepOperation::get_ca_caps:
+            if (is_post_) {
+                take_connection()->respond_text(405, "method_not_allowed", "method_not_allowed");
+                return;
+            }
+            break;
+        case ScepOperation::pki_operation:
+            if (is_post_ ? body_.empty() : (!route_.has_message || route_.message.empty())) {
+                take_connection()->respond_text(400, "missing_message", "missing_message");
+                return;
+            }
+            break;
+        case ScepOperation::get_next_ca_cert:
+        case ScepOperation::other:
+            break;  // forwarded only if the upstream's GetCACaps lists it (checked once the token is)
+    }
+    const token::TokenHash hash = token->hash();
+    connection.log_fields().token_id = hash.id();
+    // Before the store: a token hammered by a leak or a loop costs the store nothing.
+    if (refuse_if_rate_limited(worker_.token_request_limiter(), token_limit_key(hash), "token_rate_limited")) return;
+    token::AccessQuery query;
+    query.token_hash = hash;
+    query.check_device = route_.operation == ScepOperation::pki_operation;
+    query.now = unix_now();
+    token_hash_ = hash;
+    awaiting_store_ = true;
+    worker_.store_session().check_access(query, *this);
+}
+
+void ScepRequestHandler::on_access_decided(const token::AccessDecision& decision) {
+    awaiting_store_ = false;
+    if (!connection_) return;
+    HttpConnection& connection = *connection_;
+    connection.log_fields().profile = decision.profile;
+    switch (decision.verdict) {
+        case token::AccessVerdict::allow:
+            break;
+        case token::AccessVerdict::token_unknown:
+        case token::AccessVerdict::token_expired:
+        case token::AccessVerdict::token_revoked:
+            take_connection()->respond_text(403, token::to_string(decision.verdict), kInvalidTokenBody);
+            return;
+        case token::AccessVerdict::device_not_enrolled:
+        case token::AccessVerdict::device_not_compliant:
+            take_connection()->respond_text(403, token::to_string(decision.verdict), token::to_string(decision.verdict));
+            return;
+        case token::AccessVerdict::store_unavailable:
+            LogLine(LogLevel::warn, "store_unavailable").field("detail", decision.message).emit();
+            take_connection()->respond_text(503, "store_unavailable", "store_unavailable");
+            return;
+    }
+    WorkerProfile* profile = generation_->find_profile(decision.profile);
+    if (!profile) {
+        // The token names a profile this configuration no longer has.
+        LogLine(LogLevel::warn, "profile_not_configured").field("profile", decision.profile).emit();
+        take_connection()->respond_text(403, "profile_unknown", kInvalidTokenBody);
+        return;
+    }
+    forward(*profile);
+}
+
+void ScepRequestHandler::forward(WorkerProfile& profile) {
+    profile_ = &profile;
+    upstream_attempts_ = 0;
+    upstreams_tried_ = 0;
+    upstream_start_ns_ = monotonic_ns();
+    const ScepOperation op = route_.operation;
+    upstream_operation_ = route_.operation_text;
+    upstream_message_ = route_.has_message ? route_.message : std::string_view();
+    upstream_post_ = is_post_;
+    if (op == ScepOperation::get_ca_cert || op == ScepOperation::get_ca_caps) {
+        answer_ca_request(true);
+        return;
+    }
+    if (op == ScepOperation::pki_operation) {
+        if (!inspect_pki_message()) return;
+        // One token, one certificate: bind the token to this transaction first (continues in on_transaction_bound).
+        token::BindQuery query;
+        query.token_hash = token_hash_;
+        query.transaction_id = request_message_.transaction_id;
+        query.may_bind = request_message_.message_type == pkcs7::MessageType::pkcs_req ||
+                         request_message_.message_type == pkcs7::MessageType::renewal_req;
+        query.now = unix_now();
+        awaiting_store_ = true;
+        worker_.store_session().bind_transaction(query, *this);
+        return;
+    }
+    forward_by_caps();
+}
+
+// GetCACert/GetCACaps: from the cache; else after another request's fetch of the same answer
+// (single-flight); else from the upstream. first_look: counted as a cache hit or miss.
+void ScepRequestHandler::answer_ca_request(bool first_look) {
+    WorkerProfile& profile = *profile_;
+    const ScepOperation op = route_.operation;
+    const std::string_view key = op == ScepOperation::get_ca_caps ? std::string_view() : route_.message;
+    if (profile.targets->profile->ca_cache_ttl.count() > 0) {
+        const CachedAnswer* hit = profile.ca_cache.find(to_string(op), key, monotonic_ns());
+        if (first_look) worker_.metrics().count_ca_cache(hit != nullptr);
+        if (hit) {
+            const std::string body = shown_to_device(op, hit->body);
+            take_connection()->respond(200, hit->content_type, body, "cache_hit");
+            return;
+        }
+        if (CaAnswerCache::cacheable(key, 0)) {
+            // Only a first look waits: after a fetch that brought nothing to the cache (the upstream
+            // failed), the waiters ask it at once, not one after another.
+            if (first_look) {
+                ca_fetches_ = &profile.ca_fetches;
+                if (ca_fetches_->wait_or_lead(to_string(op), key, this)) {
+                    waiting_for_ca_fetch_ = true;  // continues in on_ca_fetch_done
+                    return;
+                }
+                leading_ca_fetch_ = true;
+            }
+            capture_ = Capture::ca_answer;
+        }
+    }
+    // A GetCACaps answer may be edited before the device sees it: hold it instead of streaming it.
+    holding_answer_ = op == ScepOperation::get_ca_caps && profile.targets->profile->advertise_post_pki_operation;
+    if (holding_answer_) capture_ = Capture::ca_answer;
+    send_upstream();
+}
+
+void ScepRequestHandler::on_ca_fetch_done() {
+    waiting_for_ca_fetch_ = false;
+    ca_fetches_ = nullptr;
+    if (connection_) answer_ca_request(false);
+}
+
+void ScepRequestHandler::on_transaction_bound(const token::BindDecision& decision) {
+    awaiting_store_ = false;
+    if (!connection_) return;
+    switch (decision.verdict) {
+        case token::BindVerdict::bound:
+            check_binding_signature();
+            forward_by_caps();
+            return;
+        case token::BindVerdict::already_bound:
+            forward_by_caps();
+            return;
+        case token::BindVerdict::not_bound:
+        case token::BindVerdict::transaction_mismatch:
+            // Another enrollment on this token, or a CertPoll for a transaction that never started here.
+            take_connection()->respond_text(403, "transaction_mismatch", "transaction_mismatch");
+            return;
+        case token::BindVerdict::token_consumed:
+        case token::BindVerdict::token_unknown:
+        case token::BindVerdict::token_expired:
+        case token::BindVerdict::token_revoked:
+            take_connection()->respond_text(403, token::to_string(decision.verdict), kInvalidTokenBody);
+            return;
+        case token::BindVerdict::transaction_invalid:
+            take_connection()->respond_text(400, "malformed_message", "malformed_message");
+            return;
+        case token::BindVerdict::store_unavailable:
+            LogLine(LogLevel::warn, "store_unavailable").field("detail", decision.message).emit();
+            take_connection()->respond_text(503, "store_unavailable", "store_unavailable");
+            return;
+    }
+}
+
+// SUCCESS consumes the token, FAILURE frees it for another try; PENDING (or no CertRep) keeps it
+// as it is. The device gets its answer first: the store's outcome is only logged.
+std::optional<token::FinishQuery> ScepRequestHandler::transaction_end() const {
+    if (!cert_rep_status_ || *cert_rep_status_ == pkcs7::PkiStatus::pending) return std::nullopt;
+    token::FinishQuery query;
+    query.token_hash = token_hash_;
+    query.transaction_id = request_message_.transaction_id;
+    const bool release = *cert_rep_status_ == pkcs7::PkiStatus::failure && profile_->targets->profile->release_on_failure;
+    query.end = release ? token::TransactionEnd::release : token::TransactionEnd::consume;
+    query.now = unix_now();
+    return query;
+}
+
+void ScepRequestHandler::on_transaction_finished(const token::FinishResult& result) {
+    awaiting_store_ = false;
+    if (!result.ok())
+        LogLine(LogLevel::warn, "transaction_finish_failed").field("status", token::to_string(result.status))
+            .field("detail", result.message).emit();
+}
+
+void ScepRequestHandler::forward_by_caps() {
+    WorkerProfile& profile = *profile_;
+    const ScepOperation op = route_.operation;
+    // PKIOperation (GET or POST upstream?) and other operations (listed?) depend on the upstream's capabilities.
+    if (const CachedAnswer* caps = profile.ca_cache.find("GetCACaps", "", upstream_start_ns_)) {
+        forward_with_caps(caps->body);
+        return;
+    }
+    if (op == ScepOperation::pki_operation && is_post_) {
+        // A device POSTs because the capabilities it was shown allow it: no need to ask first.
+        capture_ = Capture::pki_response;
+        send_upstream();
+        return;
+    }
+    probing_caps_ = true;  // ask GetCACaps first; on_upstream_complete continues with forward_with_caps
+    capture_ = Capture::ca_answer;
+    send_upstream();
+}
+
+// Reads the pkiMessage's clear-text attributes (never decrypting). False after answering 400.
+bool ScepRequestHandler::inspect_pki_message() {
+    std::string_view der = body_;
+    if (!is_post_) {
+        auto decoded = pkcs7::decode_message_parameter(route_.message, worker_.limits().max_body_bytes);
+        if (!decoded.ok()) {
+            LogLine(LogLevel::info, "malformed_message").field("detail", pkcs7::to_string(decoded.error)).emit();
+            take_connection()->respond_text(400, "malformed_message", "malformed_message");
+            return false;
+        }
+        decoded_message_ = std::move(*decoded.value);
+        der = std::string_view(reinterpret_cast<const char*>(decoded_message_.data()), decoded_message_.size());
+    }
+    // Only the signed attributes: decoding the certificates costs more than the rest of the request.
+    const auto failure = pkcs7::read_pki_message_attributes_into(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size()), {}, request_message_);
+    if (failure) {
+        LogLine(LogLevel::info, "malformed_message").field("error", pkcs7::to_string(failure->error))
+            .field("detail", failure->detail).emit();
+        take_connection()->respond_text(400, "malformed_message", "malformed_message");
+        return false;
+    }
+    pki_der_ = der;
+    connection_->log_fields().message_type = pkcs7::to_string(request_message_.message_type);
+    if (!message_type_allowed(request_message_.message_type)) {
+        take_connection()->respond_text(400, "message_type_not_allowed", "message_type_not_allowed");
+        return false;
+    }
+    return true;
+}
+
+// The message that binds a token to its transaction has its signature checked (the full parse);
+// resends and polls of a bound transaction don't pay for it again. Forwarded either way: the CA
+// is the judge. Logged because a tampered message means something.
+void ScepRequestHandler::check_binding_signature() {
+    auto parsed = pkcs7::parse_pki_message(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pki_der_.data()), pki_der_.size()));
+    if (!parsed.ok()) return;  // read once already: the walk and the full parse agree on what they both read
+    const pkcs7::PkiMessageInfo& info = *parsed.value;
+    if (info.signature_valid && info.content_digest_valid) return;
+    LogLine(LogLevel::warn, "pki_message_signature_invalid")
+        .field("token", connection_->log_fields().token_id)
+        .field("signature_valid", info.signature_valid ? "true" : "false")
+        .field("content_digest_valid", info.content_digest_valid ? "true" : "false").emit();
+}
+
+bool ScepRequestHandler::message_type_allowed(pkcs7::MessageType type) const {
+    const conf::ProfileConfig& profile = *profile_->targets->profile;
+    switch (type) {
+        case pkcs7::MessageType::pkcs_req:
+        case pkcs7::MessageType::renewal_req:
+        case pkcs7::MessageType::cert_poll:
+            return true;
+        case pkcs7::MessageType::get_cert:
+            return profile.allow_get_cert;
+        case pkcs7::MessageType::get_crl:
+            return profile.allow_get_crl;
+        default:
+            return false;  // CertRep from a device, unknown types
+    }
+}
+
+// The upstream's GetCACaps answer is known: decide how (and whether) to send the request.
+void ScepRequestHandler::forward_with_caps(std::string_view caps) {
+    if (route_.operation == ScepOperation::pki_operation) {
+        // POST when the upstream takes it (no IIS query-string limits); else GET, canonically encoded.
+        upstream_post_ = caps_list_has(caps, "POSTPKIOperation") || caps_list_has(caps, "SCEPStandard");
+        if (!upstream_post_) {
+            upstream_message_param_ = pkcs7::encode_message_parameter(
+                std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pki_der_.data()), pki_der_.size()));
+            upstream_message_ = upstream_message_param_;
+        }
+        capture_ = Capture::pki_response;
+    } else if (!caps_list_has(caps, route_.operation_text)) {
+        // Other operations only when the upstream lists them (GetNextCACert is a capability keyword).
+        take_connection()->respond_text(400, "operation_not_supported", "operation_not_supported");
+        return;
+    }
+    send_upstream();
+}
+
+// Sends to the next upstream; answers 502 if no connection could even be started.
+void ScepRequestHandler::send_upstream() {
+    if (!try_upstreams() && !answer_stale_on_failure())
+        take_connection()->respond_text(502, "upstream_connect_failed", "upstream_unavailable");
+}
+
+// GetCACert/GetCACaps when no upstream could answer: the cache's earlier answer, stale or not, if
+// it still has one (stale-if-error; never past the CA certificate's expiry). True when answered.
+bool ScepRequestHandler::answer_stale_on_failure() {
+    const ScepOperation op = route_.operation;
+    if (probing_caps_ || (op != ScepOperation::get_ca_cert && op != ScepOperation::get_ca_caps)) return false;
+    if (profile_->targets->profile->ca_cache_ttl.count() == 0) return false;
+    const std::string_view key = op == ScepOperation::get_ca_caps ? std::string_view() : route_.message;
+    const CachedAnswer* kept = profile_->ca_cache.find_for_upstream_failure(to_string(op), key, monotonic_ns());
+    if (!kept) return false;
+    worker_.metrics().count_ca_cache_stale();
+    LogLine(LogLevel::warn, "ca_cache_stale_served").field("profile", profile_->targets->profile->name)
+        .field("operation", to_string(op)).emit();
+    const std::string body = shown_to_device(op, kept->body);
+    const std::string content_type = kept->content_type;
+    take_connection()->respond(200, content_type, body, "cache_stale");
+    return true;
+}
+
+// Starts an attempt on the next upstream the profile picks, within kMaxUpstreamAttempts. False
+// when none could be started (no upstream left to try, or no connection could even be opened).
+bool ScepRequestHandler::try_upstreams() {
+    while (upstream_attempts_ < kMaxUpstreamAttempts) {
+        const std::optional<size_t> index = profile_->pick_upstream(upstreams_tried_);
+        if (!index) return false;
+        if (start_upstream_attempt(*index)) return true;
+        record_upstream(UpstreamOutcome::connect_failed);
+    }
+    return false;
+}
+
+// Whether a failed or refused attempt may be followed by another (on an upstream not tried yet).
+bool ScepRequestHandler::may_retry_upstream() const {
+    return upstream_attempts_ < kMaxUpstreamAttempts && profile_->can_pick_upstream(upstreams_tried_);
+}
+
+// Sends to upstream `index`. False if no connection could even be started.
+bool ScepRequestHandler::start_upstream_attempt(size_t index) {
+    upstream_index_ = index;
+    upstream_pool_ = profile_->pools[index].get();
+    ++upstream_attempts_;
+    upstreams_tried_ |= 1u << index;
+    discarding_answer_ = false;
+    held_.clear();
+    upstream_ = upstream_pool_->acquire();
+    if (!upstream_) return false;
+    ByteBuffer request;
+    if (probing_caps_) {
+        build_upstream_request(request, *upstream_pool_->target().config, "GetCACaps", "", nullptr);
+    } else {
+        const std::string_view body = route_.operation == ScepOperation::pki_operation ? pki_der_ : body_;
+        build_upstream_request(request, *upstream_pool_->target().config, upstream_operation_, upstream_message_,
+                               upstream_post_ ? &body : nullptr);
+    }
+    upstream_status_ = 0;
+    captured_.clear();
+    upstream_->send(std::move(request), false, this);
+    return true;
+}
+
+void ScepRequestHandler::on_upstream_head(const http::HttpResponse& head) {
+    upstream_status_ = head.status;
+    // A server error to a GetCACert/GetCACaps while another upstream may answer: ask that one instead.
+    discarding_answer_ = head.status >= 500 && idempotent() && connection_ && !connection_->response_started() &&
+                         may_retry_upstream();
+    if (discarding_answer_) return;
+    if (capture_ != Capture::none && head.status == 200) captured_content_type_ = head.content_type;
+    if (probing_caps_ || holding_answer_ || !connection_) return;  // nothing goes to the device yet
+    const bool length_known = head.framing == http::BodyFraming::content_length || head.framing == http::BodyFraming::none;
+    std::optional<uint64_t> length;
+    if (length_known) length = head.framing == http::BodyFraming::content_length ? head.content_length.value_or(0) : 0;
+    connection_->begin_response(head.status, head.content_type, length);
+}
+
+void ScepRequestHandler::on_upstream_body(std::string_view data) {
+    if (discarding_answer_) return;
+    if (holding_answer_ && upstream_status_ != 200) {
+        // Not a capability list: passed on unchanged, once complete.
+        if (held_.size() + data.size() <= CaAnswerCache::kMaxBodyBytes) held_.append(data);
+        return;
+    }
+    if (capture_ != Capture::none && upstream_status_ == 200) {
+        const size_t limit = capture_ == Capture::ca_answer ? CaAnswerCache::kMaxBodyBytes : kMaxCertRepBytes;
+        if (captured_.size() + data.size() <= limit)
+            captured_.append(data);
+        else
+            capture_ = Capture::none;  // too big to keep: still forwarded
+    }
+    if (probing_caps_ || holding_answer_ || !connection_) return;
+    connection_->send_body(data);
+}
+
+// What a device is shown for a cached or held answer: GetCACaps may gain POSTPKIOperation.
+std::string ScepRequestHandler::shown_to_device(ScepOperation op, std::string_view body) const {
+    if (op == ScepOperation::get_ca_caps && profile_->targets->profile->advertise_post_pki_operation)
+        return caps_with_post_pki_operation(body);
+    return std::string(body);
+}
+
+void ScepRequestHandler::store_captured_answer() {
+    const bool caps = probing_caps_ || route_.operation == ScepOperation::get_ca_caps;
+    CachedAnswer answer;
+    answer.operation = caps ? "GetCACaps" : "GetCACert";
+    answer.message = caps ? std::string() : std::string(route_.message);
+    answer.content_type = captured_content_type_;
+    answer.body = std::move(captured_);
+    // With a zero ttl an answer still settles this request's capability question, then is stale at once.
+    set_cache_lifetime(answer, monotonic_ns(), ttl_ns(profile_->targets->profile->ca_cache_ttl), unix_now());
+    profile_->ca_cache.store(std::move(answer));
+}
+
+void ScepRequestHandler::record_upstream(UpstreamOutcome outcome) {
+    const ProfileMetrics& metrics = *profile_->metrics;
+    metrics.upstream_requests[static_cast<size_t>(outcome)]->Increment();
+    if (outcome == UpstreamOutcome::ok) metrics.upstream_duration->Observe(milliseconds_since(upstream_start_ns_) / 1000);
+    // Passive health: the last exchange decides (active checks come with upstream failover).
+    // With health checks, a refused connection takes the upstream out until `rise` checks pass
+    // (passive ejection); without them, the gauge shows whether the last exchange reached it.
+    const bool reachable = outcome != UpstreamOutcome::connect_failed && outcome != UpstreamOutcome::connect_timeout;
+    UpstreamHealth& health = *upstream_pool_->target().health;
+    if (!reachable) health.mark(false, to_string(outcome));
+    else if (!profile_->targets->profile->health_check) health.mark(true, "exchange_ok");
+}
+
+// Reads the upstream's CertRep (in the clear, like the request) for the log and metrics; the
+// device gets the bytes unchanged either way.
+void ScepRequestHandler::observe_cert_rep() {
+    size_t type_index = 0;
+    switch (request_message_.message_type) {
+        case pkcs7::MessageType::renewal_req: type_index = 1; break;
+        case pkcs7::MessageType::cert_poll: type_index = 2; break;
+        case pkcs7::MessageType::get_cert: type_index = 3; break;
+        case pkcs7::MessageType::get_crl: type_index = 4; break;
+        default: type_index = 0; break;
+    }
+    const auto& counters = profile_->metrics->pki_status[type_index];
+    if (upstream_status_ != 200) return;  // an HTTP error, counted as such
+    // Read and done with here, synchronously: one per worker thread, its capacity kept, serves every
+    // connection (a member would cost each idle keep-alive connection its size).
+    thread_local pkcs7::PkiMessageInfo cert_rep;
+    const pkcs7::PkiMessageInfo& rep = cert_rep;
+    const auto failure = pkcs7::read_pki_message_attributes_into(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(captured_.data()), captured_.size()), {},
+        cert_rep);
+    if (failure || rep.message_type != pkcs7::MessageType::cert_rep || !rep.pki_status) {
+        counters[3]->Increment();
+        connection_->log_fields().pki_status = "unparsable";
+        LogLine(LogLevel::warn, "upstream_certrep_unparsable").field("profile", profile_->targets->profile->name)
+            .field("error", failure ? pkcs7::to_string(failure->error) : "not_a_certrep").emit();
+        return;
+    }
+    const size_t status_index = *rep.pki_status == pkcs7::PkiStatus::success ? 0
+                                : *rep.pki_status == pkcs7::PkiStatus::failure ? 1 : 2;
+    counters[status_index]->Increment();
+    connection_->log_fields().pki_status = pkcs7::to_string(*rep.pki_status);
+    cert_rep_status_ = *rep.pki_status;
+    if (rep.transaction_id != request_message_.transaction_id)
+        LogLine(LogLevel::warn, "certrep_transaction_mismatch").field("profile", profile_->targets->profile->name).emit();
+    if (*rep.pki_status == pkcs7::PkiStatus::failure)
+        LogLine(LogLevel::info, "enrollment_failed").field("token", connection_->log_fields().token_id)
+            .field("profile", profile_->targets->profile->name)
+            .field("fail_info", rep.fail_info ? pkcs7::to_string(*rep.fail_info) : "-")
+            .field("fail_info_text", rep.fail_info_text.value_or("-")).emit();
+}
+
+void ScepRequestHandler::on_upstream_complete() {
+    UpstreamConnection* upstream = upstream_;
+    upstream_ = nullptr;
+    upstream_pool_->release(upstream);
+    record_upstream(UpstreamOutcome::ok);
+    if (!connection_) return;
+    if (discarding_answer_) {
+        LogLine(LogLevel::warn, "upstream_error_status").field("profile", profile_->targets->profile->name)
+            .field("upstream", upstream_pool_->target().label).field("status", upstream_status_).emit();
+        discarding_answer_ = false;
+        if (!try_upstreams()) take_connection()->respond_text(502, "upstream_connect_failed", "upstream_unavailable");
+        return;
+    }
+    if (holding_answer_) {
+        // GetCACaps, held to be shown with POSTPKIOperation (the cache keeps the upstream's own words).
+        holding_answer_ = false;
+        const int status = upstream_status_;
+        const std::string content_type = status == 200 ? captured_content_type_ : "text/plain";
+        std::string body = status == 200 ? shown_to_device(ScepOperation::get_ca_caps, captured_) : std::move(held_);
+        if (status == 200 && profile_->targets->profile->ca_cache_ttl.count() > 0) store_captured_answer();
+        connection_->log_fields().upstream_ms = milliseconds_since(upstream_start_ns_);
+        take_connection()->respond(status, content_type, body, "forwarded");
+        return;
+    }
+    if (capture_ == Capture::ca_answer && upstream_status_ == 200) store_captured_answer();
+    if (capture_ == Capture::pki_response) observe_cert_rep();
+    capture_ = Capture::none;
+    if (probing_caps_) {
+        probing_caps_ = false;
+        const CachedAnswer* caps = profile_->ca_cache.find("GetCACaps", "", 0);
+        if (upstream_status_ != 200 || !caps) {
+            take_connection()->respond_text(502, "upstream_caps_unavailable", "upstream_error");
+            return;
+        }
+        upstream_attempts_ = 0;
+        upstreams_tried_ = 0;
+        forward_with_caps(caps->body);
+        return;
+    }
+    connection_->log_fields().upstream_ms = milliseconds_since(upstream_start_ns_);
+    // Taken before answering: the answer may start this handler's next (pipelined) request.
+    const std::optional<token::FinishQuery> finish = transaction_end();
+    take_connection()->end_response(upstream_status_, "forwarded");
+    if (finish) {
+        awaiting_store_ = true;
+        worker_.store_session().finish_transaction(*finish, *this);
+    }
+}
+
+void ScepRequestHandler::on_upstream_failed(UpstreamFailure failure, bool request_bytes_sent, bool response_started) {
+    upstream_ = nullptr;  // it closed itself
+    record_upstream(outcome_of(failure));
+    if (!connection_) return;
+    HttpConnection& connection = *connection_;
+    LogLine(LogLevel::warn, "upstream_failed")
+        .field("profile", profile_->targets->profile->name)
+        .field("upstream", upstream_pool_->target().label)
+        .field("failure", to_string(failure))
+        .field("request_sent", request_bytes_sent ? "true" : "false")
+        .emit();
+    connection.log_fields().upstream_ms = milliseconds_since(upstream_start_ns_);
+    if (connection.response_started()) {
+        // Part of the answer is already with the device: the only honest signal left is to close.
+        take_connection()->abort_response(upstream_status_, to_string(failure));
+        return;
+    }
+    // GetCACert/GetCACaps are idempotent: retried elsewhere after any failure the device saw
+    // nothing of. A PKIOperation only when its connect failed, so no byte of it went out: its
+    // challenge is single-use and the CA may already be working on it.
+    const bool connect_failed = failure == UpstreamFailure::connect_failed || failure == UpstreamFailure::connect_timeout;
+    const bool retriable = idempotent() || (connect_failed && !request_bytes_sent);
+    if (retriable && try_upstreams()) return;
+    if (answer_stale_on_failure()) return;
+    release_request();
+    switch (failure) {
+        case UpstreamFailure::response_timeout:
+            connection.respond_text(504, "upstream_timeout", "upstream_timeout");
+            return;
+        case UpstreamFailure::connect_failed:
+        case UpstreamFailure::connect_timeout:
+            connection.respond_text(502, to_string(failure), "upstream_unavailable");
+            return;
+        default:
+            connection.respond_text(502, to_string(failure), "upstream_error");
+            return;
+    }
+}
+
+}  // namespace scepproxy::proxy
