@@ -1,4 +1,4 @@
-// Running blocking store calls off the event loop: the job runner, OffloadedCalls' delivery protocol, the generic offloaded session.
+// Running blocking store calls off the event loop: OffloadedCalls' delivery protocol, the generic offloaded session.
 #include "token/offloaded_session.h"
 
 #include <string>
@@ -6,49 +6,8 @@
 
 namespace scepproxy::token {
 
-BlockingJobRunner::BlockingJobRunner(unsigned threads, size_t max_queued) : max_queued_(max_queued) {
-    threads_.reserve(threads);
-    for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
-}
-
-BlockingJobRunner::~BlockingJobRunner() {
-    std::deque<std::function<void()>> dropped;
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-        dropped.swap(jobs_);
-    }
-    wake_.notify_all();
-    for (std::thread& thread : threads_) thread.join();
-    // `dropped` goes out of scope here, outside the lock: its captures may take locks of their own.
-}
-
-bool BlockingJobRunner::submit(std::function<void()> job) {
-    {
-        std::lock_guard lock(mutex_);
-        if (stopping_ || jobs_.size() >= max_queued_) return false;
-        jobs_.push_back(std::move(job));
-    }
-    wake_.notify_one();
-    return true;
-}
-
-void BlockingJobRunner::run() {
-    for (;;) {
-        std::function<void()> job;
-        {
-            std::unique_lock lock(mutex_);
-            wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-            if (stopping_) return;
-            job = std::move(jobs_.front());
-            jobs_.pop_front();
-        }
-        job();
-    }
-}
-
-OffloadedCalls::OffloadedCalls(BlockingJobRunner& runner, PostToLoop post, std::chrono::milliseconds timeout)
-    : runner_(runner), timeout_(timeout), shared_(std::make_shared<Shared>()) {
+OffloadedCalls::OffloadedCalls(BlockingTaskPool& pool, PostToLoop post, std::chrono::milliseconds timeout)
+    : pool_(pool), timeout_(timeout), shared_(std::make_shared<Shared>()) {
     shared_->post = std::move(post);
 }
 
@@ -87,7 +46,7 @@ void OffloadedCalls::run(SessionCallback& done, std::function<Delivery(Deadline)
         if (shared->closed) return;
         shared->post([shared, id, delivery = std::move(delivery)] { deliver(shared, id, delivery); });
     };
-    if (!runner_.submit(std::move(job))) {
+    if (!pool_.submit(std::move(job))) {
         // Answered inline, as the contract allows.
         deliver(shared_, id, refused("store overloaded: too many requests waiting for it"));
     }
@@ -120,9 +79,9 @@ void offload(OffloadedCalls& calls, SessionCallback& done, DeadlineBoundOperatio
 
 }  // namespace
 
-OffloadedEnrollmentSession::OffloadedEnrollmentSession(DeadlineBoundOperations& backend, BlockingJobRunner& runner,
+OffloadedEnrollmentSession::OffloadedEnrollmentSession(DeadlineBoundOperations& backend, BlockingTaskPool& pool,
                                                        PostToLoop post, std::chrono::milliseconds timeout)
-    : backend_(backend), calls_(runner, std::move(post), timeout) {}
+    : backend_(backend), calls_(pool, std::move(post), timeout) {}
 
 void OffloadedEnrollmentSession::check_access(const AccessQuery& query, SessionCallback& done) {
     offload(calls_, done, backend_, query, &DeadlineBoundOperations::check_access, &SessionCallback::on_access_decided);

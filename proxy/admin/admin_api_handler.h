@@ -4,9 +4,9 @@
 #include <memory>
 #include <string>
 
+#include "base/blocking_task_pool.h"
 #include "conf/config.h"
 #include "proxy/admin/admin_api_request.h"
-#include "proxy/server/blocking_task_pool.h"
 #include "proxy/challenge/challenge_source.h"
 #include "proxy/net/loop_task_queue.h"
 #include "proxy/net/request_handler.h"

@@ -7,9 +7,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/blocking_task_pool.h"
 #include "conf/config.h"
 #include "proxy/admin/admin_api_handler.h"
-#include "proxy/server/blocking_task_pool.h"
 #include "proxy/challenge/challenge_source.h"
 #include "proxy/net/connection_host.h"
 #include "proxy/net/connection_set.h"

@@ -108,7 +108,7 @@ public:
     explicit PostgresEnrollmentStore(const PostgresStoreOptions& options)
         : options_(options),
           pool_(options.conninfo, options.pool, options.observer),
-          runner_(options.pool.size, options.max_queued) {
+          task_pool_(options.pool.size, options.max_queued) {
         options_.conninfo.clear();   // the pool keeps the one copy
     }
 
@@ -248,7 +248,7 @@ public:
     }
 
     std::unique_ptr<EnrollmentSession> open_session(PostToLoop post) override {
-        return std::make_unique<OffloadedEnrollmentSession>(*this, runner_, std::move(post), options_.timeout);
+        return std::make_unique<OffloadedEnrollmentSession>(*this, task_pool_, std::move(post), options_.timeout);
     }
 
 private:
@@ -300,7 +300,7 @@ private:
 
     PostgresStoreOptions options_;
     PgConnectionPool pool_;
-    BlockingJobRunner runner_;   // declared after pool_: its threads stop before the pool goes
+    BlockingTaskPool task_pool_;   // declared after pool_: its threads stop before the connections go
 };
 
 }  // namespace

@@ -43,8 +43,8 @@ class WebhookEnrollmentStore;
 class WebhookEnrollmentSession final : public EnrollmentSession {
 public:
     WebhookEnrollmentSession(WebhookEnrollmentStore& store, std::unique_ptr<EnrollmentSession> local,
-                             BlockingJobRunner& runner, PostToLoop post, std::chrono::milliseconds timeout)
-        : store_(store), local_(std::move(local)), calls_(runner, std::move(post), timeout) {}
+                             BlockingTaskPool& pool, PostToLoop post, std::chrono::milliseconds timeout)
+        : store_(store), local_(std::move(local)), calls_(pool, std::move(post), timeout) {}
 
     void check_access(const AccessQuery& query, SessionCallback& done) override;
     void bind_transaction(const BindQuery& query, SessionCallback& done) override {
@@ -70,7 +70,7 @@ public:
         : options_(options),
           local_(std::move(local)),
           client_(options.webhook),
-          runner_(options.concurrency, options.max_queued) {
+          task_pool_(options.concurrency, options.max_queued) {
         options_.webhook.bearer_token.clear();   // the client keeps the one copy
     }
 
@@ -94,7 +94,7 @@ public:
     std::unique_ptr<EnrollmentSession> open_session(PostToLoop post) override {
         std::unique_ptr<EnrollmentSession> local = local_->open_session(post);
         if (!local) return nullptr;
-        return std::make_unique<WebhookEnrollmentSession>(*this, std::move(local), runner_, std::move(post),
+        return std::make_unique<WebhookEnrollmentSession>(*this, std::move(local), task_pool_, std::move(post),
                                                           options_.webhook.timeout);
     }
 
@@ -128,7 +128,7 @@ private:
     WebhookStoreOptions options_;
     std::unique_ptr<EnrollmentStore> local_;
     WebhookClient client_;
-    BlockingJobRunner runner_;   // declared last: its threads stop before the client goes
+    BlockingTaskPool task_pool_;   // declared last: its threads stop before the client goes
 };
 
 void WebhookEnrollmentSession::check_access(const AccessQuery& query, SessionCallback& done) {

@@ -2,40 +2,19 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
+#include "test/unit/base/gate.h"
 #include "test/unit/token/test_session.h"
 #include "token/offloaded_session.h"
 
 namespace scepproxy::token {
 namespace {
 
+using scepproxy::test::Gate;
 using test::RecordingCallback;
 using test::TestLoop;
 using namespace std::chrono_literals;
-
-// A latch a blocking operation waits on until the test opens it.
-class Gate {
-public:
-    void open() {
-        {
-            std::lock_guard lock(mutex_);
-            open_ = true;
-        }
-        wake_.notify_all();
-    }
-    void wait() {
-        std::unique_lock lock(mutex_);
-        wake_.wait(lock, [this] { return open_; });
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    bool open_ = false;
-};
 
 // Blocking operations that record where they ran and can be held at a gate.
 class BlockingBackend final : public DeadlineBoundOperations {
@@ -70,15 +49,15 @@ AccessQuery query_named(const std::string& operation) {
 }  // namespace
 
 TEST_CASE("offloaded session: answers are computed off the loop and delivered on it", "[offload]") {
-    BlockingJobRunner runner(2, 16);
+    BlockingTaskPool pool(2, 16);
     BlockingBackend backend;
     TestLoop loop;
-    OffloadedEnrollmentSession session(backend, runner, loop.poster(), 10s);
+    OffloadedEnrollmentSession session(backend, pool, loop.poster(), 10s);
 
     RecordingCallback callback;
     const auto before = std::chrono::steady_clock::now();
     session.check_access(query_named("GetCACert"), callback);
-    CHECK(callback.calls == 0);   // never inline: the work is on a runner thread
+    CHECK(callback.calls == 0);   // never inline: the work is on a pool thread
     REQUIRE(loop.run_until([&] { return callback.calls > 0; }));
     CHECK(callback.calls == 1);
     CHECK(callback.access.verdict == AccessVerdict::allow);
@@ -100,12 +79,12 @@ TEST_CASE("offloaded session: answers are computed off the loop and delivered on
 }
 
 TEST_CASE("offloaded session: after cancel the callback is never called", "[offload]") {
-    BlockingJobRunner runner(1, 16);
+    BlockingTaskPool pool(1, 16);
     BlockingBackend backend;
     Gate gate;
     backend.gate = &gate;
     TestLoop loop;
-    OffloadedEnrollmentSession session(backend, runner, loop.poster(), 10s);
+    OffloadedEnrollmentSession session(backend, pool, loop.poster(), 10s);
 
     RecordingCallback cancelled;
     RecordingCallback kept;
@@ -121,33 +100,33 @@ TEST_CASE("offloaded session: after cancel the callback is never called", "[offl
 }
 
 TEST_CASE("offloaded session: a session destroyed mid-call never posts again", "[offload]") {
-    BlockingJobRunner runner(1, 16);
+    BlockingTaskPool pool(1, 16);
     BlockingBackend backend;
     Gate gate;
     backend.gate = &gate;
     std::atomic<int> posts{0};
     RecordingCallback callback;
     {
-        OffloadedEnrollmentSession session(backend, runner, [&](std::function<void()>) { ++posts; }, 10s);
+        OffloadedEnrollmentSession session(backend, pool, [&](std::function<void()>) { ++posts; }, 10s);
         session.check_access(query_named("a"), callback);
         while (backend.started.load() == 0) std::this_thread::yield();
     }
     gate.open();
-    // The job finishes on the runner; wait for it by queueing one more behind it.
+    // The job finishes on the pool; wait for it by queueing one more behind it.
     std::atomic<bool> after{false};
-    REQUIRE(runner.submit([&] { after = true; }));
+    REQUIRE(pool.submit([&] { after = true; }));
     while (!after.load()) std::this_thread::yield();
     CHECK(posts.load() == 0);
     CHECK(callback.calls == 0);
 }
 
 TEST_CASE("offloaded session: a full queue is refused at once, with a reason", "[offload]") {
-    BlockingJobRunner runner(1, 1);
+    BlockingTaskPool pool(1, 1);
     BlockingBackend backend;
     Gate gate;
     backend.gate = &gate;
     TestLoop loop;
-    OffloadedEnrollmentSession session(backend, runner, loop.poster(), 10s);
+    OffloadedEnrollmentSession session(backend, pool, loop.poster(), 10s);
 
     RecordingCallback running;
     RecordingCallback queued;
@@ -166,12 +145,12 @@ TEST_CASE("offloaded session: a full queue is refused at once, with a reason", "
 }
 
 TEST_CASE("offloaded session: a call whose deadline passed while queued is not run", "[offload]") {
-    BlockingJobRunner runner(1, 16);
+    BlockingTaskPool pool(1, 16);
     BlockingBackend backend;
     Gate gate;
     backend.gate = &gate;
     TestLoop loop;
-    OffloadedEnrollmentSession session(backend, runner, loop.poster(), 50ms);
+    OffloadedEnrollmentSession session(backend, pool, loop.poster(), 50ms);
 
     RecordingCallback blocking;
     RecordingCallback late;
@@ -185,36 +164,6 @@ TEST_CASE("offloaded session: a call whose deadline passed while queued is not r
     CHECK(backend.started.load() == 1);
     CHECK(late.access.verdict == AccessVerdict::store_unavailable);
     CHECK_THAT(late.access.message, Catch::Contains("busy"));
-}
-
-TEST_CASE("job runner: each job runs once, on the runner's threads, and a full queue refuses", "[offload]") {
-    std::atomic<int> ran{0};
-    std::atomic<bool> on_caller_thread{false};
-    const std::thread::id caller = std::this_thread::get_id();
-    {
-        BlockingJobRunner runner(2, 16);
-        for (int i = 0; i < 10; ++i) {
-            REQUIRE(runner.submit([&] {
-                if (std::this_thread::get_id() == caller) on_caller_thread = true;
-                ++ran;
-            }));
-        }
-        while (ran.load() < 10) std::this_thread::yield();
-    }
-    CHECK(ran.load() == 10);
-    CHECK_FALSE(on_caller_thread.load());
-
-    BlockingJobRunner small(1, 1);
-    Gate hold;
-    std::atomic<bool> started{false};
-    REQUIRE(small.submit([&] {
-        started = true;
-        hold.wait();
-    }));
-    while (!started.load()) std::this_thread::yield();
-    CHECK(small.submit([] {}));         // the one queue slot
-    CHECK_FALSE(small.submit([] {}));   // full
-    hold.open();
 }
 
 }  // namespace scepproxy::token

@@ -1,4 +1,4 @@
-// BlockingTaskPool: a few threads for control-plane work that blocks (challenge fetches, store calls), off every event loop.
+// BlockingTaskPool: a few threads taking blocking work (store calls, challenge fetches) from one bounded queue, off every event loop.
 #pragma once
 
 #include <condition_variable>
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-namespace scepproxy::proxy {
+namespace scepproxy {
 
 class BlockingTaskPool {
 public:
@@ -18,9 +18,11 @@ public:
     BlockingTaskPool(const BlockingTaskPool&) = delete;
     BlockingTaskPool& operator=(const BlockingTaskPool&) = delete;
 
-    // Thread-safe. False when max_queued tasks are already waiting, or after stop().
+    // Thread-safe. False when max_queued tasks are already waiting, or after stop(): the
+    // caller answers "overloaded" at once.
     bool submit(std::function<void()> task);
-    // Drops the tasks still waiting, lets running ones finish, joins the threads. Idempotent.
+    // Drops the tasks still waiting unrun, lets running ones finish (bounded by their own
+    // timeouts), joins the threads. Idempotent.
     void stop();
 
 private:
@@ -34,4 +36,4 @@ private:
     std::vector<std::thread> threads_;
 };
 
-}  // namespace scepproxy::proxy
+}  // namespace scepproxy

@@ -1,9 +1,10 @@
 // BlockingTaskPool: a FIFO under a mutex, threads that wait on a condition variable.
-#include "proxy/server/blocking_task_pool.h"
+#include "base/blocking_task_pool.h"
 
-namespace scepproxy::proxy {
+namespace scepproxy {
 
 BlockingTaskPool::BlockingTaskPool(unsigned threads, size_t max_queued) : max_queued_(max_queued) {
+    threads_.reserve(threads);
     for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
@@ -20,15 +21,17 @@ bool BlockingTaskPool::submit(std::function<void()> task) {
 }
 
 void BlockingTaskPool::stop() {
+    std::deque<std::function<void()>> dropped;
+    std::vector<std::thread> threads;
     {
         std::lock_guard lock(mutex_);
-        if (stopping_ && threads_.empty()) return;
         stopping_ = true;
-        queue_.clear();
+        dropped.swap(queue_);
+        threads.swap(threads_);
     }
     wake_.notify_all();
-    for (auto& thread : threads_) thread.join();
-    threads_.clear();
+    for (std::thread& thread : threads) thread.join();
+    // `dropped` is destroyed here, outside the lock: its captures may take locks of their own.
 }
 
 void BlockingTaskPool::run() {
@@ -45,4 +48,4 @@ void BlockingTaskPool::run() {
     }
 }
 
-}  // namespace scepproxy::proxy
+}  // namespace scepproxy
