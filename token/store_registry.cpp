@@ -1,10 +1,9 @@
 // The explicit list of compiled-in EnrollmentStore backends and the factory that picks one.
 #include "token/store_registry.h"
 
-#include <cctype>
-#include <fstream>
 #include <iterator>
 
+#include "base/secret_file.h"
 #include "token/cached_enrollment_store.h"
 #include "token/postgres/postgres_enrollment_store.h"
 #include "token/sqlite/sqlite_enrollment_store.h"
@@ -45,26 +44,6 @@ OpenedStore open_postgres(const conf::StoreConfig& config, StoreObserver* observ
     return postgres::open_postgres_enrollment_store(options);
 }
 
-// A bearer token file: its first line, without trailing white space. Errors name the file only.
-StoreResult<std::string> read_secret_line(const std::string& path, const char* what) {
-    StoreResult<std::string> result;
-    std::ifstream file(path);
-    std::string line;
-    if (!file || !std::getline(file, line)) {
-        result.status = StoreStatus::invalid;
-        result.message = std::string("cannot read the ") + what + " '" + path + "'";
-        return result;
-    }
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
-    if (line.empty()) {
-        result.status = StoreStatus::invalid;
-        result.message = std::string("the ") + what + " '" + path + "' is empty";
-        return result;
-    }
-    result.value = std::move(line);
-    return result;
-}
-
 OpenedStore open_webhook(const conf::StoreConfig& config, StoreObserver* observer) {
     webhook::WebhookStoreOptions options;
     options.local = sqlite_options(config);
@@ -72,9 +51,10 @@ OpenedStore open_webhook(const conf::StoreConfig& config, StoreObserver* observe
     options.webhook.ca_file = config.webhook.ca_file;
     options.webhook.timeout = config.webhook.timeout;
     if (!config.webhook.bearer_token_file.empty()) {
-        auto token = read_secret_line(config.webhook.bearer_token_file, "webhook bearer_token_file");
-        if (!token.ok()) return failed(token.status, token.message);
-        options.webhook.bearer_token = std::move(token.value);
+        std::string error;
+        auto token = read_secret_file(config.webhook.bearer_token_file, &error);
+        if (!token) return failed(StoreStatus::invalid, "webhook bearer_token_file: " + error);
+        options.webhook.bearer_token = std::move(*token);
     }
     options.concurrency = config.webhook.concurrency;
     options.observer = observer;

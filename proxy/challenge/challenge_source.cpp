@@ -1,7 +1,7 @@
 // ChallengeSource implementations (static file, dynamic mscep_admin fetch behind a FetchGate) and the per-profile set.
 #include "proxy/challenge/challenge_source.h"
 
-#include "proxy/challenge/secret_file.h"
+#include "base/secret_file.h"
 
 namespace scepproxy::challenge {
 namespace {

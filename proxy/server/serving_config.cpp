@@ -1,7 +1,7 @@
 // ServingConfig: building one generation — TLS contexts, upstream addresses, admin secret, challenge sources, metrics.
 #include "proxy/server/serving_config.h"
 
-#include "proxy/challenge/secret_file.h"
+#include "base/secret_file.h"
 
 namespace scepproxy::proxy {
 namespace {
@@ -35,7 +35,7 @@ std::shared_ptr<const ServingConfig> make_serving_config(const ConfigFile& file,
     if (config.admin.enabled) {
         if (config.admin.tls) serving->admin_tls = server_tls(file, "admin.tls", *config.admin.tls, errors);
         std::string error;
-        const auto token = challenge::read_secret_file(config.admin.bearer_token_file, &error);
+        const auto token = read_secret_file(config.admin.bearer_token_file, &error);
         if (!token)
             errors->push_back(file.error_at("admin.bearer_token_file", error));
         else if (token->size() < kMinBearerTokenLength)

@@ -1,10 +1,9 @@
 // The PostgreSQL EnrollmentStore: one prepared statement per operation, a retry on connections that died while idle.
 #include "token/postgres/postgres_enrollment_store.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
+#include "base/secret_file.h"
 #include "token/offloaded_session.h"
 #include "token/postgres/pg_schema.h"
 #include "token/transaction_binding.h"
@@ -306,18 +305,11 @@ private:
 }  // namespace
 
 StoreResult<std::string> read_conninfo_file(const std::string& path) {
-    std::ifstream file(path, std::ios::binary);
-    if (!file) return fail<std::string>(StoreStatus::invalid, "cannot read the PostgreSQL conninfo_file '" + path + "'");
-    std::ostringstream content;
-    content << file.rdbuf();
-    std::string text = content.str();
-    const auto first = text.find_first_not_of(" \t\r\n");
-    const auto last = text.find_last_not_of(" \t\r\n");
-    if (first == std::string::npos) {
-        return fail<std::string>(StoreStatus::invalid, "the PostgreSQL conninfo_file '" + path + "' is empty");
-    }
+    std::string error;
+    auto conninfo = read_secret_file(path, &error);
+    if (!conninfo) return fail<std::string>(StoreStatus::invalid, "PostgreSQL conninfo_file: " + error);
     StoreResult<std::string> result;
-    result.value = text.substr(first, last - first + 1);
+    result.value = std::move(*conninfo);
     return result;
 }
 

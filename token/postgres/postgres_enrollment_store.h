@@ -26,8 +26,8 @@ struct PostgresStoreOptions {
 // build, invalid when the connection string can't be parsed. No message holds the string.
 StoreResult<std::unique_ptr<EnrollmentStore>> open_postgres_enrollment_store(const PostgresStoreOptions& options);
 
-// Reads a connection string from `path`: the file's content without surrounding white
-// space. Errors name the file, never its content.
+// Reads a connection string from `path` by the rule of every secret file (base/secret_file.h):
+// its first non-blank line, trimmed. Errors name the file, never its content.
 StoreResult<std::string> read_conninfo_file(const std::string& path);
 
 }  // namespace scepproxy::token::postgres

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "proxy/challenge/challenge_source.h"
-#include "proxy/challenge/secret_file.h"
 
 using namespace scepproxy;
 using namespace scepproxy::challenge;
@@ -92,18 +91,6 @@ private:
 };
 
 }  // namespace
-
-TEST_CASE("secret files: the first line without trailing white space; empty or missing files fail", "[challenge][secret]") {
-    std::string error;
-    CHECK(read_secret_file(TempFile("s3cret\r\n").path(), &error) == "s3cret");
-    CHECK(read_secret_file(TempFile("pass word \t\nsecond line\n").path(), &error) == "pass word");
-    CHECK_FALSE(read_secret_file(TempFile("\n").path(), &error));
-    CHECK(error.ends_with(" is empty"));
-    CHECK_FALSE(read_secret_file("/nonexistent/scepproxy/secret", &error));
-    CHECK(error == "cannot read /nonexistent/scepproxy/secret");
-    CHECK_FALSE(read_secret_file(TempFile(std::string(70000, 'x')).path(), &error));
-    CHECK(error.ends_with(" is larger than 64 KiB"));
-}
 
 TEST_CASE("a static source reads its file on every call", "[challenge][source]") {
     TempFile file("first\n");
