@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "conf/config_values.h"
 #include "proxy/challenge/challenge_source.h"
 #include "proxy/server/command_line.h"
@@ -45,11 +46,6 @@ Exit codes: 0 success, 1 failure (reason on stderr), 2 usage error.
 int usage_error(const std::string& message) {
     std::fprintf(stderr, "scepproxy: %s\n\n%s", message.c_str(), kUsage);
     return 2;
-}
-
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // Loads and validates the config; prints every error and returns null on failure.

@@ -9,13 +9,10 @@
 #include <unordered_map>
 #include <utility>
 
+#include "base/clock.h"
+
 namespace scepproxy::token {
 namespace {
-
-int64_t steady_now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 StoreOutcome outcome_of(StoreStatus status) {
     switch (status) {
@@ -404,7 +401,7 @@ private:
 std::unique_ptr<EnrollmentStore> make_cached_enrollment_store(std::unique_ptr<EnrollmentStore> backend,
                                                               StoreCacheOptions options, StoreObserver* observer) {
     auto shared = std::make_shared<CacheShared>();
-    if (!options.monotonic_ns) options.monotonic_ns = steady_now_ns;
+    if (!options.monotonic_ns) options.monotonic_ns = scepproxy::monotonic_ns;
     shared->options = std::move(options);
     shared->observer = observer;
     return std::make_unique<CachedEnrollmentStore>(std::move(backend), std::move(shared));

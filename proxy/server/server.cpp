@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/clock.h"
 #include "proxy/challenge/challenge_source.h"
 #include "proxy/limits/client_connection_counter.h"
 #include "proxy/limits/connection_budget.h"
@@ -33,11 +34,6 @@ constexpr int kListenBacklog = 4096;
 constexpr int kPurgeIntervalSeconds = 300;
 constexpr std::chrono::milliseconds kReloadSwitchTimeout{10000};  // a loop switches between two callbacks
 constexpr int64_t kExpiredTokenRetentionSeconds = 24 * 3600;  // `token show` still explains a recent expiry
-
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // One listening socket per worker on the same address; with port 0 the first picks the port.
 bool open_worker_sockets(const conf::ListenAddress& listen, unsigned count, std::vector<int>* fds,

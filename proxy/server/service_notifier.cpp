@@ -4,9 +4,9 @@
 #include <systemd/sd-daemon.h>
 
 #include <cstring>
-#include <ctime>
 #include <string>
 
+#include "base/clock.h"
 #include "proxy/telemetry/log.h"
 
 namespace scepproxy::proxy {
@@ -14,10 +14,7 @@ namespace scepproxy::proxy {
 void ServiceNotifier::ready() { send("READY=1\nSTATUS=serving"); }
 
 void ServiceNotifier::reloading() {
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    const unsigned long long usec =
-        static_cast<unsigned long long>(now.tv_sec) * 1000000ULL + static_cast<unsigned long long>(now.tv_nsec) / 1000;
+    const int64_t usec = monotonic_ns() / 1000;   // systemd compares it with its own CLOCK_MONOTONIC
     send(("RELOADING=1\nSTATUS=reloading the configuration\nMONOTONIC_USEC=" + std::to_string(usec)).c_str());
 }
 
