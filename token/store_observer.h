@@ -6,41 +6,34 @@
 #include <string>
 #include <string_view>
 
+#include "base/label_enum.h"
+
 namespace scepproxy::token {
 
 // The `op` label of scepproxy_store_operations_total / scepproxy_store_duration_seconds.
-enum class StoreOperation {
-    check_access,
-    bind_transaction,
-    consume_transaction,
-    release_transaction,
-    issue_token,
-    find_token,
-    revoke_token,
-    set_device,
-    get_device,
-    purge_expired,
-};
-inline constexpr size_t kStoreOperationCount = 10;
+#define SCEPPROXY_STORE_OPERATIONS(X)                                                                     \
+    X(check_access) X(bind_transaction) X(consume_transaction) X(release_transaction) X(issue_token)     \
+    X(find_token) X(revoke_token) X(set_device) X(get_device) X(purge_expired)
+SCEPPROXY_LABEL_ENUM(StoreOperation, SCEPPROXY_STORE_OPERATIONS)
 
 // The `outcome` label.
-enum class StoreOutcome {
-    ok,                 // the backend answered (an access check that denies is still ok)
-    not_found,          // no such token or device
-    conflict,           // duplicate token, transaction mismatch, consumed token
-    invalid,            // refused before reaching the backend
-    unavailable,        // the backend failed, timed out or was overloaded
-    cache_hit,          // answered from the per-worker cache, the backend not asked
-    allowed_on_error,   // unavailable, and `on_error: allow` let the request through
-};
-inline constexpr size_t kStoreOutcomeCount = 7;
-
-const char* to_string(StoreOperation operation);
-const char* to_string(StoreOutcome outcome);
+#define SCEPPROXY_STORE_OUTCOMES(X)                                                         \
+    X(ok)               /* the backend answered (an access check that denies is still ok) */ \
+    X(not_found)        /* no such token or device */                                        \
+    X(conflict)         /* duplicate token, transaction mismatch, consumed token */          \
+    X(invalid)          /* refused before reaching the backend */                            \
+    X(unavailable)      /* the backend failed, timed out or was overloaded */                \
+    X(cache_hit)        /* answered from the per-worker cache, the backend not asked */      \
+    X(allowed_on_error) /* unavailable, and `on_error: allow` let the request through */
+SCEPPROXY_LABEL_ENUM(StoreOutcome, SCEPPROXY_STORE_OUTCOMES)
 
 // Every label value, in enum order (so a metrics layer resolves all handles at start-up).
-std::array<StoreOperation, kStoreOperationCount> all_store_operations();
-std::array<StoreOutcome, kStoreOutcomeCount> all_store_outcomes();
+constexpr std::array<StoreOperation, kStoreOperationCount> all_store_operations() {
+    return label_enum_values<StoreOperation, kStoreOperationCount>();
+}
+constexpr std::array<StoreOutcome, kStoreOutcomeCount> all_store_outcomes() {
+    return label_enum_values<StoreOutcome, kStoreOutcomeCount>();
+}
 
 // Something an operator should see in the log; the proxy adds the backend's name.
 struct StoreEvent {

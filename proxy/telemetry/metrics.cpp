@@ -14,20 +14,6 @@ const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {0.0005, 0.001, 
 
 }  // namespace
 
-const char* to_string(UpstreamOutcome outcome) {
-    switch (outcome) {
-        case UpstreamOutcome::ok: return "ok";
-        case UpstreamOutcome::connect_failed: return "connect_failed";
-        case UpstreamOutcome::connect_timeout: return "connect_timeout";
-        case UpstreamOutcome::timeout: return "timeout";
-        case UpstreamOutcome::closed: return "closed";
-        case UpstreamOutcome::protocol_error: return "protocol_error";
-        case UpstreamOutcome::body_too_large: return "body_too_large";
-        case UpstreamOutcome::tls_error: return "tls_error";
-    }
-    return "ok";
-}
-
 size_t operation_label_index(std::string_view operation) {
     for (size_t i = 0; i + 1 < kOperationLabels.size(); ++i)
         if (kOperationLabels[i] == operation) return i;

@@ -16,6 +16,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "base/label_enum.h"
 #include "conf/config.h"
 #include "proxy/challenge/challenge_outcome.h"
 #include "proxy/telemetry/request_outcome.h"
@@ -24,9 +25,9 @@
 namespace scepproxy::proxy {
 
 // The `outcome` label of scepproxy_upstream_requests_total.
-enum class UpstreamOutcome { ok, connect_failed, connect_timeout, timeout, closed, protocol_error, body_too_large, tls_error };
-constexpr size_t kUpstreamOutcomeCount = 8;
-const char* to_string(UpstreamOutcome outcome);
+#define SCEPPROXY_UPSTREAM_OUTCOMES(X) \
+    X(ok) X(connect_failed) X(connect_timeout) X(timeout) X(closed) X(protocol_error) X(body_too_large) X(tls_error)
+SCEPPROXY_LABEL_ENUM(UpstreamOutcome, SCEPPROXY_UPSTREAM_OUTCOMES)
 
 // The `operation` label: the SCEP operations, "other", and "none" for requests that never named one.
 constexpr std::array<std::string_view, 6> kOperationLabels = {"GetCACert", "GetCACaps", "PKIOperation",

@@ -2,7 +2,8 @@
 # The operator's guide (packaging/README.md) against the code: its troubleshooting tables name exactly what the proxy reports.
 """The code has no single list of rejection reasons: they come from literals at the answer
 sites (respond_text, abort_response, the connection_closed log line, and any function that
-passes its `std::string_view reason` on to them) and from a few enums' to_string() functions. This reads them from the sources the
+passes its `std::string_view reason` on to them) and from a few enums' to_string() functions
+or SCEPPROXY_LABEL_ENUM lists (base/label_enum.h). This reads them from the sources the
 way they are written (and fails if it finds none, so a refactoring can't silently turn the
 check into a no-op), then compares them with the tables of the guide that follow a marker
 comment `<!-- checked: KIND -->`:
@@ -54,6 +55,15 @@ def switch_strings(text, function, enum):
     cases = dict(re.findall(rf'case {enum}::(\w+):\s*return "([^"]+)";', body))
     assert cases, f"no `case {enum}::...: return \"...\";` in {function}"
     return cases
+
+
+def label_list_names(text, macro):
+    """[enumerator, ...] of `#define MACRO(X) X(a) X(b) ...` (base/label_enum.h: the names are the printed strings)."""
+    m = re.search(rf"#define {macro}\(X\)((?:[^\n]*\\\n)*[^\n]*)", text)
+    assert m, f"#define {macro}(X) not found"
+    names = re.findall(r"\bX\((\w+)\)", re.sub(r"/\*.*?\*/", "", m.group(1)))
+    assert names, f"no X(name) in {macro}"
+    return names
 
 
 def nonempty(name, values):
@@ -181,9 +191,8 @@ def scep_rejection_reasons():
 
 
 def challenge_outcomes():
-    cases = switch_strings(source("proxy/challenge/challenge_outcome.cpp"), "const char* to_string(ChallengeOutcome",
-                           "ChallengeOutcome")
-    return {name for key, name in cases.items() if key != "ok"}
+    names = label_list_names(source("proxy/challenge/challenge_outcome.h"), "SCEPPROXY_CHALLENGE_OUTCOMES")
+    return {name for name in names if name != "ok"}
 
 
 def fail_infos():
