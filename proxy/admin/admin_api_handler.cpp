@@ -67,7 +67,7 @@ std::string_view endpoint_name(AdminEndpoint endpoint) {
     return "none";
 }
 
-Answer issue(const AdminApiContext& context, const ServingConfig& serving, const EnrollmentRequestBody& body,
+Answer issue(const AdminApiContext& context, const AdminServing& serving, const EnrollmentRequestBody& body,
              challenge::SteadyTime queued_at) {
     IssueRequest request;
     request.profile = body.profile;

@@ -7,10 +7,10 @@
 #include "base/blocking_task_pool.h"
 #include "conf/config.h"
 #include "proxy/admin/admin_api_request.h"
+#include "proxy/admin/admin_serving.h"
 #include "proxy/challenge/challenge_source.h"
 #include "proxy/net/loop_task_queue.h"
 #include "proxy/net/request_handler.h"
-#include "proxy/server/serving_config.h"
 #include "token/enrollment_store.h"
 
 namespace scepproxy::proxy {
@@ -21,7 +21,7 @@ struct AdminAnswer;  // a complete answer, built on any thread
 // loop's thread, the pool's threads use `store` and the `serving` a request started with
 // (all thread-safe). A reload replaces `serving` on the loop's thread.
 struct AdminApiContext {
-    std::shared_ptr<const ServingConfig> serving;  // config, challenge sources, bearer token
+    std::shared_ptr<const AdminServing> serving;  // config, challenge sources, bearer token
     token::EnrollmentStore* store = nullptr;
     BlockingTaskPool* pool = nullptr;       // blocking work: challenge fetches, store calls
     LoopTaskQueue* loop_tasks = nullptr;    // brings answers back to the loop's thread

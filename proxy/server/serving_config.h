@@ -8,7 +8,7 @@
 
 #include "conf/config.h"
 #include "proxy/server/config_file.h"
-#include "proxy/admin/admin_api_request.h"
+#include "proxy/admin/admin_serving.h"
 #include "proxy/challenge/challenge_source.h"
 #include "proxy/telemetry/metrics.h"
 #include "proxy/net/tls_context.h"
@@ -19,14 +19,13 @@ namespace scepproxy::proxy {
 // Built on the main thread (at start-up and on SIGHUP), then shared read-only by every loop.
 // A reload builds a new one; loops switch to it between requests, and the old one lives on
 // (shared_ptr) until the last request that started with it is done.
-struct ServingConfig {
-    std::shared_ptr<const conf::Config> config;
+// Its config, admin credentials and challenge sources are the AdminServing part: what the
+// admin API is given of it.
+struct ServingConfig : AdminServing {
     std::vector<ProfileTargets> profiles;        // upstreams resolved, one per config profile
     std::vector<ProfileMetrics> profile_metrics; // [i] belongs to profiles[i]
     SslCtxPtr scep_tls;                          // null: plain HTTP
     SslCtxPtr admin_tls;                         // null: plain HTTP or no admin listener
-    std::optional<BearerCredentials> admin_credentials;  // set when the admin listener is on
-    std::shared_ptr<const challenge::ChallengeSources> challenges;
 
     const ProfileTargets* find_profile(std::string_view name) const;
 };
