@@ -13,6 +13,32 @@ namespace scepproxy {
 
 using test::Gate;
 
+namespace {
+
+// Submits a task that holds one of the pool's threads until `gate` opens, and returns once it
+// runs. The flag returned is set when the task ends.
+std::shared_ptr<std::atomic<bool>> occupy_a_thread(BlockingTaskPool& pool, Gate& gate) {
+    auto started = std::make_shared<std::atomic<bool>>(false);
+    auto finished = std::make_shared<std::atomic<bool>>(false);
+    REQUIRE(pool.submit([&gate, started, finished] {
+        *started = true;
+        gate.wait();
+        *finished = true;
+    }));
+    while (!started->load()) std::this_thread::yield();
+    return finished;
+}
+
+// Opens `gate` shortly, from another thread: for a call that blocks until it is open.
+std::thread open_shortly(Gate& gate) {
+    return std::thread([&gate] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        gate.open();
+    });
+}
+
+}  // namespace
+
 TEST_CASE("task pool: each task runs once, on the pool's threads, and a full queue refuses", "[task_pool]") {
     std::atomic<int> ran{0};
     std::atomic<bool> on_caller_thread{false};
@@ -32,12 +58,7 @@ TEST_CASE("task pool: each task runs once, on the pool's threads, and a full que
 
     BlockingTaskPool small(1, 1);
     Gate hold;
-    std::atomic<bool> started{false};
-    REQUIRE(small.submit([&] {
-        started = true;
-        hold.wait();
-    }));
-    while (!started.load()) std::this_thread::yield();
+    occupy_a_thread(small, hold);
     CHECK(small.submit([] {}));         // the one queue slot
     CHECK_FALSE(small.submit([] {}));   // full
     hold.open();
@@ -46,24 +67,14 @@ TEST_CASE("task pool: each task runs once, on the pool's threads, and a full que
 TEST_CASE("task pool: stop() lets the running task finish, drops the waiting ones, and refuses more", "[task_pool]") {
     BlockingTaskPool pool(1, 4);
     Gate hold;
-    std::atomic<bool> started{false};
-    std::atomic<bool> finished{false};
+    const auto finished = occupy_a_thread(pool, hold);
     std::atomic<int> queued_ran{0};
-    REQUIRE(pool.submit([&] {
-        started = true;
-        hold.wait();
-        finished = true;
-    }));
-    while (!started.load()) std::this_thread::yield();
     REQUIRE(pool.submit([&] { ++queued_ran; }));
     REQUIRE(pool.submit([&] { ++queued_ran; }));
-    std::thread opener([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        hold.open();
-    });
+    std::thread opener = open_shortly(hold);
     pool.stop();   // returns once the running task is done
     opener.join();
-    CHECK(finished.load());
+    CHECK(finished->load());
     CHECK(queued_ran.load() == 0);
     CHECK_FALSE(pool.submit([] {}));
     pool.stop();   // idempotent; the destructor stops again
@@ -74,26 +85,16 @@ TEST_CASE("task pool: a dropped task's captures are destroyed, outside the pool'
     struct SubmitsWhenDestroyed {
         BlockingTaskPool* pool;
         std::shared_ptr<std::atomic<bool>> refused;
-        ~SubmitsWhenDestroyed() {
-            if (pool) *refused = !pool->submit([] {});
-        }
+        ~SubmitsWhenDestroyed() { *refused = !pool->submit([] {}); }
     };
     BlockingTaskPool pool(1, 4);
     Gate hold;
-    std::atomic<bool> started{false};
-    REQUIRE(pool.submit([&] {
-        started = true;
-        hold.wait();
-    }));
-    while (!started.load()) std::this_thread::yield();
+    occupy_a_thread(pool, hold);
     auto refused = std::make_shared<std::atomic<bool>>(false);
-    auto capture = std::make_shared<SubmitsWhenDestroyed>(SubmitsWhenDestroyed{&pool, refused});
+    auto capture = std::make_shared<SubmitsWhenDestroyed>(&pool, refused);
     REQUIRE(pool.submit([capture] {}));
     capture.reset();   // the queued task holds the last reference
-    std::thread opener([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        hold.open();
-    });
+    std::thread opener = open_shortly(hold);
     pool.stop();   // drops the queued task while the running one still holds the only thread
     opener.join();
     CHECK(refused->load());
