@@ -18,6 +18,7 @@
 #include "proxy/server/config_reload.h"
 #include "proxy/server/control_loop.h"
 #include "proxy/limits/descriptor_limit.h"
+#include "proxy/telemetry/invariant_reporting.h"
 #include "proxy/telemetry/log.h"
 #include "proxy/telemetry/metrics.h"
 #include "proxy/limits/rate_limiter.h"
@@ -196,6 +197,7 @@ std::shared_ptr<const ServingConfig> reload(const std::string& path, std::shared
 int run_server(const std::string& config_path, const ConfigFile& initial) {
     const conf::Config& config = *initial.config;
     set_log_style(config.log.format == conf::LogFormat::json ? LogStyle::json : LogStyle::text);
+    log_invariant_violations();  // before the threads that may violate one start
     raise_and_check_descriptor_limit(config);
 
     // Before the store: it reports to them from its first connection on.

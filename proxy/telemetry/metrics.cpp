@@ -5,6 +5,8 @@
 
 #include <sstream>
 
+#include "proxy/telemetry/invariant_reporting.h"
+
 namespace scepproxy::proxy {
 namespace {
 
@@ -131,7 +133,9 @@ void StoreMetrics::record(token::StoreOperation operation, token::StoreOutcome o
 
 std::string ProxyMetrics::render() const {
     std::ostringstream out;
-    prometheus::TextSerializer().Serialize(out, registry_->Collect());
+    std::vector<prometheus::MetricFamily> families = registry_->Collect();
+    families.push_back(invariant_violations_metric());
+    prometheus::TextSerializer().Serialize(out, families);
     return out.str();
 }
 

@@ -103,6 +103,17 @@ class MetricsMove(harness.IntegrationTestCase):
         self.assertEqual(families["scepproxy_upstream_up"].type, "gauge")
         self.assertEqual(len(families["scepproxy_build_info"].samples), 1)
 
+    def test_invariant_violations_are_exposed_and_none_happened(self):
+        # base/ keeps the count; the exposition reads it. Traffic through every path of this class
+        # must leave it at 0: a violation is a bug (a debug or sanitizer build would have aborted).
+        token = self.proxy.issue_token("demo", "device-invariants")["token"]
+        self.assertEqual(http_get(self.proxy.address, f"/scep/{token}?operation=GetCACert").status, 200)
+        family = self.scrape()["scepproxy_invariant_violations_total"]
+        self.assertEqual(family.type, "counter")
+        self.assertTrue(family.help)
+        self.assertEqual(family.value(), 0)
+        self.assertNotIn("invariant_violated", self.proxy.output())
+
     def test_counters_move_with_requests_rejections_enrollments_and_reloads(self):
         before = self.scrape()
         token = self.proxy.issue_token("demo", "device-metrics")["token"]
