@@ -8,6 +8,7 @@
 
 #include "proxy/telemetry/access_log.h"
 #include "base/clock.h"
+#include "base/invariant.h"
 
 namespace scepproxy::proxy {
 namespace {
@@ -65,6 +66,8 @@ void HttpConnection::on_drain() {
 void HttpConnection::on_io(int, short what, void* arg) { static_cast<HttpConnection*>(arg)->handle_io(what); }
 
 void HttpConnection::handle_io(short what) {
+    // close_now() removed the event: libevent can't call back for it any more.
+    SCEPPROXY_INVARIANT(state_ != State::closed, "I/O callback on a closed client connection");
     if (state_ == State::closed) return;
     // TLS may need the other direction to progress (a handshake): retry on either event then.
     if ((what & EV_WRITE) || transport_->write_wants_read()) {
@@ -76,6 +79,8 @@ void HttpConnection::handle_io(short what) {
 }
 
 void HttpConnection::read_input() {
+    // Reading on would hand the next request to the handler of a connection that is gone.
+    SCEPPROXY_INVARIANT(state_ != State::closed, "read_input on a closed client connection");
     if (state_ == State::handling || state_ == State::finishing) {
         read_pending_ = true;  // picked up after the answer (pipelining: one request at a time)
         return;
@@ -224,6 +229,9 @@ ConnectionHeader HttpConnection::connection_header() {
 
 void HttpConnection::respond_text(int status, std::string_view reason, std::string_view body, bool close_after,
                                   std::string_view extra_header_lines) {
+    SCEPPROXY_INVARIANT(state_ == State::handling, "respond_text with no request in flight");
+    // A second head after a streamed one began would corrupt the answer on the wire.
+    SCEPPROXY_INVARIANT(!response_started_, "respond_text after begin_response");
     if (state_ != State::handling) return;
     if (close_after) keep_alive_ = false;
     if (status == 405) extra_header_lines = "Allow: GET, POST\r\n";
@@ -234,6 +242,8 @@ void HttpConnection::respond_text(int status, std::string_view reason, std::stri
 
 void HttpConnection::respond(int status, std::string_view content_type, std::string_view body, std::string_view reason,
                              std::string_view extra_header_lines) {
+    SCEPPROXY_INVARIANT(state_ == State::handling, "respond with no request in flight");
+    SCEPPROXY_INVARIANT(!response_started_, "respond after begin_response");
     if (state_ != State::handling) return;
     append_response_head(out_, status, content_type, ResponseFraming::content_length, body.size(), connection_header(),
                          extra_header_lines);
@@ -243,6 +253,8 @@ void HttpConnection::respond(int status, std::string_view content_type, std::str
 }
 
 void HttpConnection::begin_response(int status, std::string_view content_type, std::optional<uint64_t> content_length) {
+    SCEPPROXY_INVARIANT(state_ == State::handling, "begin_response with no request in flight");
+    SCEPPROXY_INVARIANT(!response_started_, "a response begun twice");
     if (state_ != State::handling) return;
     response_framing_ = ResponseFraming::content_length;
     if (!content_length) {
@@ -255,6 +267,8 @@ void HttpConnection::begin_response(int status, std::string_view content_type, s
 }
 
 void HttpConnection::send_body(std::string_view data) {
+    SCEPPROXY_INVARIANT(state_ == State::handling, "send_body with no request in flight");
+    SCEPPROXY_INVARIANT(response_started_, "send_body with no response begun");
     if (state_ != State::handling || !response_started_) return;
     response_body_bytes_ += data.size();
     if (response_framing_ == ResponseFraming::chunked)
@@ -265,12 +279,16 @@ void HttpConnection::send_body(std::string_view data) {
 }
 
 void HttpConnection::end_response(int status, std::string_view reason) {
+    SCEPPROXY_INVARIANT(state_ == State::handling, "end_response with no request in flight");
+    // Without a head the client would get nothing, yet the request be logged as answered.
+    SCEPPROXY_INVARIANT(response_started_, "end_response with no response begun");
     if (state_ != State::handling) return;
     if (response_framing_ == ResponseFraming::chunked) append_last_chunk(out_);
     finish_request(status, reason);
 }
 
 void HttpConnection::abort_response(int status, std::string_view reason) {
+    SCEPPROXY_INVARIANT(state_ == State::handling, "abort_response with no request in flight");
     if (state_ != State::handling) return;
     log_request(status, reason);
     state_ = State::finishing;  // the handler already knows: no on_abort back to it
@@ -402,7 +420,10 @@ void HttpConnection::close_now() {
 void HttpConnection::on_timer(int, short, void* arg) { static_cast<HttpConnection*>(arg)->handle_timer(); }
 
 void HttpConnection::handle_timer() {
+    // close_now() and disarm_timer() remove the event; arm_timer() always names a purpose.
+    SCEPPROXY_INVARIANT(state_ != State::closed, "timer fired on a closed client connection");
     const TimerPurpose purpose = timer_purpose_;
+    SCEPPROXY_INVARIANT(purpose != TimerPurpose::none, "client connection timer fired without a purpose");
     timer_purpose_ = TimerPurpose::none;
     switch (purpose) {
         case TimerPurpose::header:

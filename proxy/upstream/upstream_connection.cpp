@@ -9,6 +9,7 @@
 
 #include <cerrno>
 
+#include "base/invariant.h"
 #include "proxy/telemetry/log.h"
 #include "proxy/net/tls_transport.h"
 #include "proxy/upstream/upstream_host.h"
@@ -100,6 +101,10 @@ bool UpstreamConnection::try_next_address() {
 }
 
 void UpstreamConnection::send(ByteBuffer&& request, bool head_request, UpstreamResponseSink* sink) {
+    // The pool hands out only idle or just-connecting connections: one exchange at a time.
+    SCEPPROXY_INVARIANT(state_ == State::idle || state_ == State::connecting,
+                        "send on a busy or closed upstream connection");
+    SCEPPROXY_INVARIANT(sink_ == nullptr, "send while another request's sink is still attached");
     sink_ = sink;
     out_ = std::move(request);
     head_request_ = head_request;
@@ -122,6 +127,8 @@ void UpstreamConnection::abandon() {
 }
 
 void UpstreamConnection::enter_idle() {
+    // Only a cleanly completed exchange is reusable: complete() left it idle, with no sink.
+    SCEPPROXY_INVARIANT(state_ == State::idle && sink_ == nullptr, "an upstream connection pooled mid-exchange");
     state_ = State::idle;
     sink_ = nullptr;
     in_.shrink_if_empty(kReadChunk);
@@ -159,6 +166,8 @@ void UpstreamConnection::handle_io(short what) {
             if ((what & (EV_READ | EV_CLOSED)) || transport_->read_wants_write()) read_response();
             return;
         case State::closed:
+            // close() removed the event: libevent can't call back for it any more.
+            SCEPPROXY_INVARIANT(false, "I/O callback on a closed upstream connection");
             return;
     }
 }
@@ -207,6 +216,7 @@ void UpstreamConnection::flush_request() {
 }
 
 void UpstreamConnection::read_response() {
+    SCEPPROXY_INVARIANT(state_ == State::awaiting_response, "reading an answer before the request was sent");
     for (;;) {
         char* space = in_.prepare(kReadChunk);
         const size_t room = in_.free_space();
@@ -296,6 +306,7 @@ void UpstreamConnection::fail_io(const IoResult& result) {
 }
 
 void UpstreamConnection::complete() {
+    SCEPPROXY_INVARIANT(state_ == State::awaiting_response, "an upstream answer completed outside an exchange");
     if (timer_event_) event_del(timer_event_);
     UpstreamResponseSink* sink = sink_;
     sink_ = nullptr;
@@ -305,6 +316,9 @@ void UpstreamConnection::complete() {
 }
 
 void UpstreamConnection::fail(UpstreamFailure failure) {
+    // An idle or closed connection has no exchange to fail (and its sink must hear nothing more).
+    SCEPPROXY_INVARIANT(state_ != State::idle && state_ != State::closed,
+                        "an upstream exchange failed outside an exchange");
     UpstreamResponseSink* sink = sink_;
     sink_ = nullptr;
     const bool sent = request_bytes_sent_;
@@ -328,6 +342,7 @@ void UpstreamConnection::handle_timer() {
             close();  // kept idle long enough
             return;
         case State::closed:
+            SCEPPROXY_INVARIANT(false, "timer fired on a closed upstream connection");
             return;
     }
 }
