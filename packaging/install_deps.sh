@@ -3,7 +3,8 @@
 #
 # Usage: packaging/install_deps.sh [--with GROUP[,GROUP...]]... [--dry-run] [--list]
 #   (no option)   the base group: build toolchain, libraries, SCEP test peers, PostgreSQL (store tests),
-#                 slowhttptest (slow-client tests), adduser and systemd (the .deb's postinst; systemd-analyze verifies its unit)
+#                 slowhttptest (slow-client tests), adduser and systemd (the .deb's postinst; systemd-analyze verifies its unit),
+#                 clang-format-14 (the style.clang_format test)
 #   --with G      also install group G (repeatable or comma-separated): see --list
 #   --dry-run     print the missing packages and exit 0 without installing
 #   --list        print every group and its packages
@@ -15,13 +16,13 @@ declare -A GROUPS_PACKAGES=(
     [base]="build-essential cmake pkg-config ccache libssl-dev libevent-dev libyaml-cpp-dev
             prometheus-cpp-dev catch2 libfmt-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev
             nlohmann-json3-dev libsystemd-dev scep sqlite3 python3 curl openssl postgresql
-            adduser systemd slowhttptest"
+            adduser systemd slowhttptest clang-format-14"
     [bench]="nginx wrk nghttp2-client gnuplot-nox strace valgrind"
     [fuzz]="clang-14 libclang-rt-14-dev"
 )
 
 usage() {
-    sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
