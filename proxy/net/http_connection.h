@@ -11,6 +11,7 @@
 #include "proxy/net/connection_host.h"
 #include "proxy/http/http_request_parser.h"
 #include "proxy/net/request_handler.h"
+#include "proxy/net/response_channel.h"
 #include "proxy/net/response_writer.h"
 #include "proxy/net/socket_address.h"
 #include "proxy/net/transport.h"
@@ -19,17 +20,7 @@ struct event;
 
 namespace scepproxy::proxy {
 
-// What the handler tells the access log about the request it handled (never a token or device id).
-struct RequestLogFields {
-    std::string token_id;          // 8 hex digits of the token hash
-    std::string profile;
-    std::string_view operation;    // static strings only
-    std::string_view message_type; // PKIOperation: the pkiMessage's messageType (static strings only)
-    std::string_view pki_status;   // PKIOperation: the upstream CertRep's pkiStatus (static strings only)
-    double upstream_ms = -1;       // < 0: no upstream involved
-};
-
-class HttpConnection {
+class HttpConnection final : public ResponseChannel {
 public:
     HttpConnection(ConnectionHost& host, std::string_view listener_name, std::unique_ptr<Transport> transport,
                    const SocketAddress& peer, std::unique_ptr<RequestHandler> handler);
@@ -42,23 +33,17 @@ public:
     size_t slot() const { return slot_; }
     void set_slot(size_t slot) { slot_ = slot; }
 
-    // --- Answering the request in flight (from the handler, on the host's thread) ---
-    // A short text/plain reason code; `close_after` ends the connection after it.
-    // extra_header_lines: whole lines ending in CRLF (Retry-After).
+    // --- ResponseChannel: answering the request in flight (from the handler, on the host's thread) ---
     void respond_text(int status, std::string_view reason, std::string_view body, bool close_after = false,
-                      std::string_view extra_header_lines = {});
-    // A complete answer with a known body; extra_header_lines: whole lines ending in CRLF (Allow, WWW-Authenticate).
+                      std::string_view extra_header_lines = {}) override;
     void respond(int status, std::string_view content_type, std::string_view body, std::string_view reason,
-                 std::string_view extra_header_lines = {});
-    // A streamed answer: `content_length` empty when unknown (chunked, or close-delimited for HTTP/1.0).
-    void begin_response(int status, std::string_view content_type, std::optional<uint64_t> content_length);
-    void send_body(std::string_view data);
-    void end_response(int status, std::string_view reason);
-    // The answer can't be completed (upstream failed mid-body): log and close; the client sees a cut.
-    void abort_response(int status, std::string_view reason);
-    bool response_started() const { return response_started_; }
-
-    RequestLogFields& log_fields() { return log_fields_; }
+                 std::string_view extra_header_lines = {}) override;
+    void begin_response(int status, std::string_view content_type, std::optional<uint64_t> content_length) override;
+    void send_body(std::string_view data) override;
+    void end_response(int status, std::string_view reason) override;
+    void abort_response(int status, std::string_view reason) override;
+    bool response_started() const override { return response_started_; }
+    RequestLogFields& log_fields() override { return log_fields_; }
     const std::string& peer() const { return peer_text_; }
 
 private:

@@ -3,21 +3,19 @@
 
 #include <chrono>
 
-#include "proxy/scep/ca_answer_cache.h"
 #include "base/clock.h"
-#include "proxy/net/http_connection.h"
-#include "proxy/telemetry/log.h"
-#include "proxy/upstream/upstream_pool.h"
-#include "proxy/upstream/upstream_request.h"
-#include "proxy/server/worker.h"
+#include "base/invariant.h"
 #include "pkcs7/scep_message_encoding.h"
+#include "proxy/net/http_connection.h"
+#include "proxy/scep/ca_answer_cache.h"
+#include "proxy/telemetry/log.h"
+#include "proxy/upstream/upstream_request.h"
 #include "token/enrollment_token.h"
 
 namespace scepproxy::proxy {
 namespace {
 
 constexpr size_t kMaxTokenText = 64;
-constexpr size_t kMaxCertRepBytes = 256 * 1024;  // pkcs7's default message limit
 // A request goes to at most two upstreams: one retry, so a failing CA costs a device at most twice.
 constexpr unsigned kMaxUpstreamAttempts = 2;
 
@@ -39,57 +37,86 @@ UpstreamOutcome outcome_of(UpstreamFailure failure) {
 
 int64_t ttl_ns(conf::Duration ttl) { return std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count(); }
 
+// The moves the machine makes; any phase may end in idle (answered or aborted).
+bool transition_allowed(ScepPhase from, ScepPhase to) {
+    if (to == ScepPhase::idle) return true;
+    switch (from) {
+        case ScepPhase::idle: return to == ScepPhase::awaiting_access;
+        case ScepPhase::awaiting_access:
+            return to == ScepPhase::awaiting_bind || to == ScepPhase::awaiting_ca_fetch ||
+                   to == ScepPhase::probing_caps || to == ScepPhase::forwarding;
+        case ScepPhase::awaiting_bind: return to == ScepPhase::probing_caps || to == ScepPhase::forwarding;
+        case ScepPhase::awaiting_ca_fetch: return to == ScepPhase::forwarding;
+        case ScepPhase::probing_caps: return to == ScepPhase::forwarding;
+        case ScepPhase::forwarding: return false;
+    }
+    return false;
+}
+
 }  // namespace
 
+const char* to_string(ScepPhase phase) {
+    switch (phase) {
+        case ScepPhase::idle: return "idle";
+        case ScepPhase::awaiting_access: return "awaiting_access";
+        case ScepPhase::awaiting_bind: return "awaiting_bind";
+        case ScepPhase::awaiting_ca_fetch: return "awaiting_ca_fetch";
+        case ScepPhase::probing_caps: return "probing_caps";
+        case ScepPhase::forwarding: return "forwarding";
+    }
+    return "unknown";
+}
+
 ScepRequestHandler::~ScepRequestHandler() {
-    tearing_down_ = true;
-    on_abort();
+    // Destroyed with its worker: nobody is told anything.
+    if (store_calls_owed_ > 0) host_.store_session().cancel(*this);
+    store_calls_owed_ = 0;
+    if (try_.in_flight()) try_.abandon();
+    release_request(false);
 }
 
 void ScepRequestHandler::on_abort() {
-    if (awaiting_store_) {
-        worker_.store_session().cancel(*this);
-        awaiting_store_ = false;
-    }
-    if (upstream_) {
-        upstream_->abandon();  // half-done: closed, never reused
-        upstream_ = nullptr;
-    }
-    release_request();
+    // Every store call still owed is cancelled, however many: none may reach this handler later.
+    if (store_calls_owed_ > 0) host_.store_session().cancel(*this);
+    store_calls_owed_ = 0;
+    if (try_.in_flight()) try_.abandon();  // half-done: closed, never reused
+    release_request(true);
+}
+
+void ScepRequestHandler::enter(ScepPhase next) {
+    SCEPPROXY_INVARIANT(transition_allowed(phase_, next), "scep handler: phase move not in the machine");
+    phase_ = next;
 }
 
 // Forgets the request before answering it: an answer may complete at once and let the
 // connection hand this handler its next (pipelined) request from inside the call.
-HttpConnection* ScepRequestHandler::take_connection() {
-    HttpConnection* connection = connection_;
-    release_request();
+ResponseChannel* ScepRequestHandler::take_connection() {
+    ResponseChannel* connection = connection_;
+    release_request(true);
     return connection;
 }
 
 // Frees what the request held, not just empties it: the connection may now sit idle for long.
-void ScepRequestHandler::release_request() {
+void ScepRequestHandler::release_request(bool tell_waiters) {
+    const ScepPhase was = phase_;
+    enter(ScepPhase::idle);
     connection_ = nullptr;
-    profile_ = nullptr;
-    upstream_pool_ = nullptr;
-    probing_caps_ = false;
-    capture_ = Capture::none;
-    std::string().swap(captured_);
-    holding_answer_ = false;
-    std::string().swap(held_);
+    try_.reset();
     std::vector<uint8_t>().swap(decoded_message_);
     std::string().swap(upstream_message_param_);
     cert_rep_status_.reset();
     pki_der_ = {};
+    ScepProfile* profile = profile_;
+    profile_ = nullptr;
     // Freed on return, after the waiters were told: it may be a retired generation's last hold on
     // its pools and coalescer; this handler may be running a new request by then.
-    const std::shared_ptr<WorkerGeneration> generation = std::move(generation_);
+    const std::shared_ptr<ScepGeneration> generation = std::move(generation_);
     // Last: telling the waiters lets other requests run from here.
-    CaFetchCoalescer* fetches = ca_fetches_;
-    ca_fetches_ = nullptr;
-    if (leading_ca_fetch_ || waiting_for_ca_fetch_) {
-        leading_ca_fetch_ = false;
-        waiting_for_ca_fetch_ = false;
-        fetches->forget(this, !tearing_down_);
+    if (CaFetchCoalescer* led = leading_ca_fetch_) {
+        leading_ca_fetch_ = nullptr;
+        led->forget(this, tell_waiters);
+    } else if (was == ScepPhase::awaiting_ca_fetch) {
+        profile->ca_fetches.forget(this, tell_waiters);
     }
 }
 
@@ -105,9 +132,15 @@ bool ScepRequestHandler::refuse_if_rate_limited(RateLimiter& limiter, const Limi
 }
 
 void ScepRequestHandler::on_request(HttpConnection& connection, const IncomingRequest& request) {
+    handle(connection, request);
+}
+
+void ScepRequestHandler::handle(ResponseChannel& connection, const IncomingRequest& request) {
+    SCEPPROXY_INVARIANT(phase_ == ScepPhase::idle && store_calls_owed_ == 0,
+                        "scep handler: a request arrived while one is in flight");
     connection_ = &connection;
-    generation_ = worker_.generation();
-    if (refuse_if_rate_limited(worker_.client_request_limiter(), client_, "client_rate_limited")) return;
+    generation_ = host_.scep_generation();
+    if (refuse_if_rate_limited(host_.client_request_limiter(), client_, "client_rate_limited")) return;
     is_post_ = request.head.method == http::HttpMethod::post;
     body_ = request.body;
     const RouteResult routed = route_scep_request(request.head.path, request.head.query);
@@ -152,20 +185,27 @@ void ScepRequestHandler::on_request(HttpConnection& connection, const IncomingRe
     const token::TokenHash hash = token->hash();
     connection.log_fields().token_id = hash.id();
     // Before the store: a token hammered by a leak or a loop costs the store nothing.
-    if (refuse_if_rate_limited(worker_.token_request_limiter(), token_limit_key(hash), "token_rate_limited")) return;
+    if (refuse_if_rate_limited(host_.token_request_limiter(), token_limit_key(hash), "token_rate_limited")) return;
+    check_access(hash);
+}
+
+void ScepRequestHandler::check_access(const token::TokenHash& hash) {
     token::AccessQuery query;
     query.token_hash = hash;
     query.check_device = route_.operation == ScepOperation::pki_operation;
     query.now = unix_now();
     token_hash_ = hash;
-    awaiting_store_ = true;
-    worker_.store_session().check_access(query, *this);
+    enter(ScepPhase::awaiting_access);
+    ++store_calls_owed_;
+    host_.store_session().check_access(query, *this);  // may answer before it returns
 }
 
 void ScepRequestHandler::on_access_decided(const token::AccessDecision& decision) {
-    awaiting_store_ = false;
-    if (!connection_) return;
-    HttpConnection& connection = *connection_;
+    SCEPPROXY_INVARIANT(store_calls_owed_ > 0 && phase_ == ScepPhase::awaiting_access,
+                        "scep handler: an access decision nobody asked for");
+    if (store_calls_owed_ > 0) --store_calls_owed_;
+    if (!connection_ || phase_ != ScepPhase::awaiting_access) return;
+    ResponseChannel& connection = *connection_;
     connection.log_fields().profile = decision.profile;
     switch (decision.verdict) {
         case token::AccessVerdict::allow:
@@ -184,7 +224,7 @@ void ScepRequestHandler::on_access_decided(const token::AccessDecision& decision
             take_connection()->respond_text(503, "store_unavailable", "store_unavailable");
             return;
     }
-    WorkerProfile* profile = generation_->find_profile(decision.profile);
+    ScepProfile* profile = generation_->find_profile(decision.profile);
     if (!profile) {
         // The token names a profile this configuration no longer has.
         LogLine(LogLevel::warn, "profile_not_configured").field("profile", decision.profile).emit();
@@ -194,7 +234,7 @@ void ScepRequestHandler::on_access_decided(const token::AccessDecision& decision
     forward(*profile);
 }
 
-void ScepRequestHandler::forward(WorkerProfile& profile) {
+void ScepRequestHandler::forward(ScepProfile& profile) {
     profile_ = &profile;
     upstream_attempts_ = 0;
     upstreams_tried_ = 0;
@@ -216,8 +256,9 @@ void ScepRequestHandler::forward(WorkerProfile& profile) {
         query.may_bind = request_message_.message_type == pkcs7::MessageType::pkcs_req ||
                          request_message_.message_type == pkcs7::MessageType::renewal_req;
         query.now = unix_now();
-        awaiting_store_ = true;
-        worker_.store_session().bind_transaction(query, *this);
+        enter(ScepPhase::awaiting_bind);
+        ++store_calls_owed_;
+        host_.store_session().bind_transaction(query, *this);  // may answer before it returns
         return;
     }
     forward_by_caps();
@@ -226,12 +267,13 @@ void ScepRequestHandler::forward(WorkerProfile& profile) {
 // GetCACert/GetCACaps: from the cache; else after another request's fetch of the same answer
 // (single-flight); else from the upstream. first_look: counted as a cache hit or miss.
 void ScepRequestHandler::answer_ca_request(bool first_look) {
-    WorkerProfile& profile = *profile_;
+    ScepProfile& profile = *profile_;
     const ScepOperation op = route_.operation;
     const std::string_view key = op == ScepOperation::get_ca_caps ? std::string_view() : route_.message;
+    AnswerUse use = AnswerUse::stream;
     if (profile.targets->profile->ca_cache_ttl.count() > 0) {
         const CachedAnswer* hit = profile.ca_cache.find(to_string(op), key, monotonic_ns());
-        if (first_look) worker_.metrics().count_ca_cache(hit != nullptr);
+        if (first_look) host_.metrics().count_ca_cache(hit != nullptr);
         if (hit) {
             const std::string body = shown_to_device(op, hit->body);
             take_connection()->respond(200, hit->content_type, body, "cache_hit");
@@ -241,31 +283,30 @@ void ScepRequestHandler::answer_ca_request(bool first_look) {
             // Only a first look waits: after a fetch that brought nothing to the cache (the upstream
             // failed), the waiters ask it at once, not one after another.
             if (first_look) {
-                ca_fetches_ = &profile.ca_fetches;
-                if (ca_fetches_->wait_or_lead(to_string(op), key, this)) {
-                    waiting_for_ca_fetch_ = true;  // continues in on_ca_fetch_done
+                if (profile.ca_fetches.wait_or_lead(to_string(op), key, this)) {
+                    enter(ScepPhase::awaiting_ca_fetch);  // continues in on_ca_fetch_done
                     return;
                 }
-                leading_ca_fetch_ = true;
+                leading_ca_fetch_ = &profile.ca_fetches;
             }
-            capture_ = Capture::ca_answer;
+            use = AnswerUse::stream_and_cache;
         }
     }
     // A GetCACaps answer may be edited before the device sees it: hold it instead of streaming it.
-    holding_answer_ = op == ScepOperation::get_ca_caps && profile.targets->profile->advertise_post_pki_operation;
-    if (holding_answer_) capture_ = Capture::ca_answer;
-    send_upstream();
+    if (op == ScepOperation::get_ca_caps && profile.targets->profile->advertise_post_pki_operation) use = AnswerUse::hold;
+    send_upstream(ScepPhase::forwarding, use);
 }
 
 void ScepRequestHandler::on_ca_fetch_done() {
-    waiting_for_ca_fetch_ = false;
-    ca_fetches_ = nullptr;
-    if (connection_) answer_ca_request(false);
+    SCEPPROXY_INVARIANT(phase_ == ScepPhase::awaiting_ca_fetch, "scep handler: a CA fetch ended that it didn't wait for");
+    if (connection_ && phase_ == ScepPhase::awaiting_ca_fetch) answer_ca_request(false);
 }
 
 void ScepRequestHandler::on_transaction_bound(const token::BindDecision& decision) {
-    awaiting_store_ = false;
-    if (!connection_) return;
+    SCEPPROXY_INVARIANT(store_calls_owed_ > 0 && phase_ == ScepPhase::awaiting_bind,
+                        "scep handler: a binding nobody asked for");
+    if (store_calls_owed_ > 0) --store_calls_owed_;
+    if (!connection_ || phase_ != ScepPhase::awaiting_bind) return;
     switch (decision.verdict) {
         case token::BindVerdict::bound:
             check_binding_signature();
@@ -296,7 +337,7 @@ void ScepRequestHandler::on_transaction_bound(const token::BindDecision& decisio
 }
 
 // SUCCESS consumes the token, FAILURE frees it for another try; PENDING (or no CertRep) keeps it
-// as it is. The device gets its answer first: the store's outcome is only logged.
+// as it is.
 std::optional<token::FinishQuery> ScepRequestHandler::transaction_end() const {
     if (!cert_rep_status_ || *cert_rep_status_ == pkcs7::PkiStatus::pending) return std::nullopt;
     token::FinishQuery query;
@@ -308,37 +349,11 @@ std::optional<token::FinishQuery> ScepRequestHandler::transaction_end() const {
     return query;
 }
 
-void ScepRequestHandler::on_transaction_finished(const token::FinishResult& result) {
-    awaiting_store_ = false;
-    if (!result.ok())
-        LogLine(LogLevel::warn, "transaction_finish_failed").field("status", token::to_string(result.status))
-            .field("detail", result.message).emit();
-}
-
-void ScepRequestHandler::forward_by_caps() {
-    WorkerProfile& profile = *profile_;
-    const ScepOperation op = route_.operation;
-    // PKIOperation (GET or POST upstream?) and other operations (listed?) depend on the upstream's capabilities.
-    if (const CachedAnswer* caps = profile.ca_cache.find("GetCACaps", "", upstream_start_ns_)) {
-        forward_with_caps(caps->body);
-        return;
-    }
-    if (op == ScepOperation::pki_operation && is_post_) {
-        // A device POSTs because the capabilities it was shown allow it: no need to ask first.
-        capture_ = Capture::pki_response;
-        send_upstream();
-        return;
-    }
-    probing_caps_ = true;  // ask GetCACaps first; on_upstream_complete continues with forward_with_caps
-    capture_ = Capture::ca_answer;
-    send_upstream();
-}
-
 // Reads the pkiMessage's clear-text attributes (never decrypting). False after answering 400.
 bool ScepRequestHandler::inspect_pki_message() {
     std::string_view der = body_;
     if (!is_post_) {
-        auto decoded = pkcs7::decode_message_parameter(route_.message, worker_.limits().max_body_bytes);
+        auto decoded = pkcs7::decode_message_parameter(route_.message, host_.limits().max_body_bytes);
         if (!decoded.ok()) {
             LogLine(LogLevel::info, "malformed_message").field("detail", pkcs7::to_string(decoded.error)).emit();
             take_connection()->respond_text(400, "malformed_message", "malformed_message");
@@ -396,8 +411,26 @@ bool ScepRequestHandler::message_type_allowed(pkcs7::MessageType type) const {
     }
 }
 
+void ScepRequestHandler::forward_by_caps() {
+    ScepProfile& profile = *profile_;
+    const ScepOperation op = route_.operation;
+    // PKIOperation (GET or POST upstream?) and other operations (listed?) depend on the upstream's capabilities.
+    if (const CachedAnswer* caps = profile.ca_cache.find("GetCACaps", "", upstream_start_ns_)) {
+        forward_with_caps(caps->body);
+        return;
+    }
+    if (op == ScepOperation::pki_operation && is_post_) {
+        // A device POSTs because the capabilities it was shown allow it: no need to ask first.
+        send_upstream(ScepPhase::forwarding, AnswerUse::stream_and_read);
+        return;
+    }
+    // Ask GetCACaps first; finish_probe continues with forward_with_caps.
+    send_upstream(ScepPhase::probing_caps, AnswerUse::probe);
+}
+
 // The upstream's GetCACaps answer is known: decide how (and whether) to send the request.
 void ScepRequestHandler::forward_with_caps(std::string_view caps) {
+    AnswerUse use = AnswerUse::stream;
     if (route_.operation == ScepOperation::pki_operation) {
         // POST when the upstream takes it (no IIS query-string limits); else GET, canonically encoded.
         upstream_post_ = caps_list_has(caps, "POSTPKIOperation") || caps_list_has(caps, "SCEPStandard");
@@ -406,31 +439,65 @@ void ScepRequestHandler::forward_with_caps(std::string_view caps) {
                 std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pki_der_.data()), pki_der_.size()));
             upstream_message_ = upstream_message_param_;
         }
-        capture_ = Capture::pki_response;
+        use = AnswerUse::stream_and_read;
     } else if (!caps_list_has(caps, route_.operation_text)) {
         // Other operations only when the upstream lists them (GetNextCACert is a capability keyword).
         take_connection()->respond_text(400, "operation_not_supported", "operation_not_supported");
         return;
     }
-    send_upstream();
+    send_upstream(ScepPhase::forwarding, use);
 }
 
-// Sends to the next upstream; answers 502 if no connection could even be started.
-void ScepRequestHandler::send_upstream() {
-    if (!try_upstreams() && !answer_stale_on_failure())
+// Enters `phase` and sends to the next upstream; answers (stale, or 502) if no connection could even be started.
+void ScepRequestHandler::send_upstream(ScepPhase phase, AnswerUse use) {
+    enter(phase);
+    if (start_try(use)) return;
+    if (!answer_stale_on_failure())
         take_connection()->respond_text(502, "upstream_connect_failed", "upstream_unavailable");
+}
+
+// After a failed or refused try: the next one, on an upstream not tried yet, for the same use.
+bool ScepRequestHandler::try_upstreams() { return start_try(try_.use()); }
+
+// Starts a try on the next upstream the profile picks, within kMaxUpstreamAttempts. False when
+// none could be started (no upstream left to try, or no connection could even be opened).
+bool ScepRequestHandler::start_try(AnswerUse use) {
+    while (upstream_attempts_ < kMaxUpstreamAttempts) {
+        const std::optional<size_t> index = profile_->pick_upstream(upstreams_tried_);
+        if (!index) return false;
+        ++upstream_attempts_;
+        upstreams_tried_ |= 1u << *index;
+        UpstreamEndpoint& endpoint = *profile_->upstreams[*index];
+        ByteBuffer request;
+        if (phase_ == ScepPhase::probing_caps) {
+            build_upstream_request(request, *endpoint.target().config, "GetCACaps", "", nullptr);
+        } else {
+            const std::string_view body = route_.operation == ScepOperation::pki_operation ? pki_der_ : body_;
+            build_upstream_request(request, *endpoint.target().config, upstream_operation_, upstream_message_,
+                                   upstream_post_ ? &body : nullptr);
+        }
+        if (try_.start(endpoint, *index, std::move(request), use, *this)) return true;
+        record_upstream(UpstreamOutcome::connect_failed);
+    }
+    return false;
+}
+
+// Whether a failed or refused try may be followed by another (on an upstream not tried yet).
+bool ScepRequestHandler::may_retry_upstream() const {
+    return upstream_attempts_ < kMaxUpstreamAttempts && profile_->can_pick_upstream(upstreams_tried_);
 }
 
 // GetCACert/GetCACaps when no upstream could answer: the cache's earlier answer, stale or not, if
 // it still has one (stale-if-error; never past the CA certificate's expiry). True when answered.
 bool ScepRequestHandler::answer_stale_on_failure() {
     const ScepOperation op = route_.operation;
-    if (probing_caps_ || (op != ScepOperation::get_ca_cert && op != ScepOperation::get_ca_caps)) return false;
+    if (phase_ == ScepPhase::probing_caps || (op != ScepOperation::get_ca_cert && op != ScepOperation::get_ca_caps))
+        return false;
     if (profile_->targets->profile->ca_cache_ttl.count() == 0) return false;
     const std::string_view key = op == ScepOperation::get_ca_caps ? std::string_view() : route_.message;
     const CachedAnswer* kept = profile_->ca_cache.find_for_upstream_failure(to_string(op), key, monotonic_ns());
     if (!kept) return false;
-    worker_.metrics().count_ca_cache_stale();
+    host_.metrics().count_ca_cache_stale();
     LogLine(LogLevel::warn, "ca_cache_stale_served").field("profile", profile_->targets->profile->name)
         .field("operation", to_string(op)).emit();
     const std::string body = shown_to_device(op, kept->body);
@@ -439,55 +506,11 @@ bool ScepRequestHandler::answer_stale_on_failure() {
     return true;
 }
 
-// Starts an attempt on the next upstream the profile picks, within kMaxUpstreamAttempts. False
-// when none could be started (no upstream left to try, or no connection could even be opened).
-bool ScepRequestHandler::try_upstreams() {
-    while (upstream_attempts_ < kMaxUpstreamAttempts) {
-        const std::optional<size_t> index = profile_->pick_upstream(upstreams_tried_);
-        if (!index) return false;
-        if (start_upstream_attempt(*index)) return true;
-        record_upstream(UpstreamOutcome::connect_failed);
-    }
-    return false;
-}
-
-// Whether a failed or refused attempt may be followed by another (on an upstream not tried yet).
-bool ScepRequestHandler::may_retry_upstream() const {
-    return upstream_attempts_ < kMaxUpstreamAttempts && profile_->can_pick_upstream(upstreams_tried_);
-}
-
-// Sends to upstream `index`. False if no connection could even be started.
-bool ScepRequestHandler::start_upstream_attempt(size_t index) {
-    upstream_index_ = index;
-    upstream_pool_ = profile_->pools[index].get();
-    ++upstream_attempts_;
-    upstreams_tried_ |= 1u << index;
-    discarding_answer_ = false;
-    held_.clear();
-    upstream_ = upstream_pool_->acquire();
-    if (!upstream_) return false;
-    ByteBuffer request;
-    if (probing_caps_) {
-        build_upstream_request(request, *upstream_pool_->target().config, "GetCACaps", "", nullptr);
-    } else {
-        const std::string_view body = route_.operation == ScepOperation::pki_operation ? pki_der_ : body_;
-        build_upstream_request(request, *upstream_pool_->target().config, upstream_operation_, upstream_message_,
-                               upstream_post_ ? &body : nullptr);
-    }
-    upstream_status_ = 0;
-    captured_.clear();
-    upstream_->send(std::move(request), false, this);
-    return true;
-}
-
 void ScepRequestHandler::on_upstream_head(const http::HttpResponse& head) {
-    upstream_status_ = head.status;
     // A server error to a GetCACert/GetCACaps while another upstream may answer: ask that one instead.
-    discarding_answer_ = head.status >= 500 && idempotent() && connection_ && !connection_->response_started() &&
-                         may_retry_upstream();
-    if (discarding_answer_) return;
-    if (capture_ != Capture::none && head.status == 200) captured_content_type_ = head.content_type;
-    if (probing_caps_ || holding_answer_ || !connection_) return;  // nothing goes to the device yet
+    const bool may_discard = head.status >= 500 && idempotent() && connection_ && !connection_->response_started() &&
+                             may_retry_upstream();
+    if (try_.on_head(head, may_discard) != UpstreamTry::HeadAction::to_device || !connection_) return;
     const bool length_known = head.framing == http::BodyFraming::content_length || head.framing == http::BodyFraming::none;
     std::optional<uint64_t> length;
     if (length_known) length = head.framing == http::BodyFraming::content_length ? head.content_length.value_or(0) : 0;
@@ -495,21 +518,7 @@ void ScepRequestHandler::on_upstream_head(const http::HttpResponse& head) {
 }
 
 void ScepRequestHandler::on_upstream_body(std::string_view data) {
-    if (discarding_answer_) return;
-    if (holding_answer_ && upstream_status_ != 200) {
-        // Not a capability list: passed on unchanged, once complete.
-        if (held_.size() + data.size() <= CaAnswerCache::kMaxBodyBytes) held_.append(data);
-        return;
-    }
-    if (capture_ != Capture::none && upstream_status_ == 200) {
-        const size_t limit = capture_ == Capture::ca_answer ? CaAnswerCache::kMaxBodyBytes : kMaxCertRepBytes;
-        if (captured_.size() + data.size() <= limit)
-            captured_.append(data);
-        else
-            capture_ = Capture::none;  // too big to keep: still forwarded
-    }
-    if (probing_caps_ || holding_answer_ || !connection_) return;
-    connection_->send_body(data);
+    if (try_.on_body(data) && connection_) connection_->send_body(data);
 }
 
 // What a device is shown for a cached or held answer: GetCACaps may gain POSTPKIOperation.
@@ -519,13 +528,12 @@ std::string ScepRequestHandler::shown_to_device(ScepOperation op, std::string_vi
     return std::string(body);
 }
 
-void ScepRequestHandler::store_captured_answer() {
-    const bool caps = probing_caps_ || route_.operation == ScepOperation::get_ca_caps;
+void ScepRequestHandler::store_kept_answer(bool caps) {
     CachedAnswer answer;
     answer.operation = caps ? "GetCACaps" : "GetCACert";
     answer.message = caps ? std::string() : std::string(route_.message);
-    answer.content_type = captured_content_type_;
-    answer.body = std::move(captured_);
+    answer.content_type = try_.content_type();
+    answer.body = std::move(try_.body());
     // With a zero ttl an answer still settles this request's capability question, then is stale at once.
     set_cache_lifetime(answer, monotonic_ns(), ttl_ns(profile_->targets->profile->ca_cache_ttl), unix_now());
     profile_->ca_cache.store(std::move(answer));
@@ -539,7 +547,7 @@ void ScepRequestHandler::record_upstream(UpstreamOutcome outcome) {
     // With health checks, a refused connection takes the upstream out until `rise` checks pass
     // (passive ejection); without them, the gauge shows whether the last exchange reached it.
     const bool reachable = outcome != UpstreamOutcome::connect_failed && outcome != UpstreamOutcome::connect_timeout;
-    UpstreamHealth& health = *upstream_pool_->target().health;
+    UpstreamHealth& health = *try_.endpoint().target().health;
     if (!reachable) health.mark(false, to_string(outcome));
     else if (!profile_->targets->profile->health_check) health.mark(true, "exchange_ok");
 }
@@ -556,14 +564,15 @@ void ScepRequestHandler::observe_cert_rep() {
         default: type_index = 0; break;
     }
     const auto& counters = profile_->metrics->pki_status[type_index];
-    if (upstream_status_ != 200) return;  // an HTTP error, counted as such
+    // An HTTP error is counted as such; a body too big to keep is forwarded unread.
+    if (try_.status() != 200 || !try_.kept()) return;
     // Read and done with here, synchronously: one per worker thread, its capacity kept, serves every
     // connection (a member would cost each idle keep-alive connection its size).
     thread_local pkcs7::PkiMessageInfo cert_rep;
     const pkcs7::PkiMessageInfo& rep = cert_rep;
+    const std::string& captured = try_.body();
     const auto failure = pkcs7::read_pki_message_attributes_into(
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(captured_.data()), captured_.size()), {},
-        cert_rep);
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(captured.data()), captured.size()), {}, cert_rep);
     if (failure || rep.message_type != pkcs7::MessageType::cert_rep || !rep.pki_status) {
         counters[3]->Increment();
         connection_->log_fields().pki_status = "unparsable";
@@ -586,69 +595,77 @@ void ScepRequestHandler::observe_cert_rep() {
 }
 
 void ScepRequestHandler::on_upstream_complete() {
-    UpstreamConnection* upstream = upstream_;
-    upstream_ = nullptr;
-    upstream_pool_->release(upstream);
+    try_.complete();
     record_upstream(UpstreamOutcome::ok);
     if (!connection_) return;
-    if (discarding_answer_) {
+    if (try_.discarded()) {
         LogLine(LogLevel::warn, "upstream_error_status").field("profile", profile_->targets->profile->name)
-            .field("upstream", upstream_pool_->target().label).field("status", upstream_status_).emit();
-        discarding_answer_ = false;
+            .field("upstream", try_.endpoint().target().label).field("status", try_.status()).emit();
         if (!try_upstreams()) take_connection()->respond_text(502, "upstream_connect_failed", "upstream_unavailable");
         return;
     }
-    if (holding_answer_) {
-        // GetCACaps, held to be shown with POSTPKIOperation (the cache keeps the upstream's own words).
-        holding_answer_ = false;
-        const int status = upstream_status_;
-        const std::string content_type = status == 200 ? captured_content_type_ : "text/plain";
-        std::string body = status == 200 ? shown_to_device(ScepOperation::get_ca_caps, captured_) : std::move(held_);
-        if (status == 200 && profile_->targets->profile->ca_cache_ttl.count() > 0) store_captured_answer();
-        connection_->log_fields().upstream_ms = milliseconds_since(upstream_start_ns_);
-        take_connection()->respond(status, content_type, body, "forwarded");
+    switch (try_.use()) {
+        case AnswerUse::hold: finish_held(); return;
+        case AnswerUse::probe: finish_probe(); return;
+        case AnswerUse::stream_and_cache:
+            if (try_.kept() && try_.status() == 200) store_kept_answer(route_.operation == ScepOperation::get_ca_caps);
+            break;
+        case AnswerUse::stream_and_read: observe_cert_rep(); break;
+        case AnswerUse::stream: break;
+    }
+    finish_forwarded();
+}
+
+// GetCACaps, held to be shown with POSTPKIOperation (the cache keeps the upstream's own words).
+void ScepRequestHandler::finish_held() {
+    const int status = try_.status();
+    const std::string content_type = status == 200 ? try_.content_type() : "text/plain";
+    std::string body = status == 200 ? shown_to_device(ScepOperation::get_ca_caps, try_.body()) : std::move(try_.body());
+    if (status == 200 && profile_->targets->profile->ca_cache_ttl.count() > 0) store_kept_answer(true);
+    connection_->log_fields().upstream_ms = milliseconds_since(upstream_start_ns_);
+    take_connection()->respond(status, content_type, body, "forwarded");
+}
+
+// The capabilities asked before another operation are known (cached): forward that operation.
+void ScepRequestHandler::finish_probe() {
+    if (try_.kept() && try_.status() == 200) store_kept_answer(true);
+    const CachedAnswer* caps = profile_->ca_cache.find("GetCACaps", "", 0);
+    if (try_.status() != 200 || !caps) {
+        take_connection()->respond_text(502, "upstream_caps_unavailable", "upstream_error");
         return;
     }
-    if (capture_ == Capture::ca_answer && upstream_status_ == 200) store_captured_answer();
-    if (capture_ == Capture::pki_response) observe_cert_rep();
-    capture_ = Capture::none;
-    if (probing_caps_) {
-        probing_caps_ = false;
-        const CachedAnswer* caps = profile_->ca_cache.find("GetCACaps", "", 0);
-        if (upstream_status_ != 200 || !caps) {
-            take_connection()->respond_text(502, "upstream_caps_unavailable", "upstream_error");
-            return;
-        }
-        upstream_attempts_ = 0;
-        upstreams_tried_ = 0;
-        forward_with_caps(caps->body);
-        return;
-    }
+    upstream_attempts_ = 0;
+    upstreams_tried_ = 0;
+    forward_with_caps(caps->body);
+}
+
+// The streamed answer is complete. A PKIOperation's transaction is finished in the store after
+// the device has its answer; the worker takes the store's reply (it is only logged), so neither a
+// pipelined next request nor this handler's end can leave a store call owed to a handler.
+void ScepRequestHandler::finish_forwarded() {
     connection_->log_fields().upstream_ms = milliseconds_since(upstream_start_ns_);
     // Taken before answering: the answer may start this handler's next (pipelined) request.
     const std::optional<token::FinishQuery> finish = transaction_end();
-    take_connection()->end_response(upstream_status_, "forwarded");
-    if (finish) {
-        awaiting_store_ = true;
-        worker_.store_session().finish_transaction(*finish, *this);
-    }
+    const int status = try_.status();
+    take_connection()->end_response(status, "forwarded");
+    if (finish) host_.store_session().finish_transaction(*finish, host_.transaction_finish_logger());
 }
 
 void ScepRequestHandler::on_upstream_failed(UpstreamFailure failure, bool request_bytes_sent, bool response_started) {
-    upstream_ = nullptr;  // it closed itself
+    try_.failed();  // it closed itself
     record_upstream(outcome_of(failure));
     if (!connection_) return;
-    HttpConnection& connection = *connection_;
+    ResponseChannel& connection = *connection_;
     LogLine(LogLevel::warn, "upstream_failed")
         .field("profile", profile_->targets->profile->name)
-        .field("upstream", upstream_pool_->target().label)
+        .field("upstream", try_.endpoint().target().label)
         .field("failure", to_string(failure))
         .field("request_sent", request_bytes_sent ? "true" : "false")
         .emit();
     connection.log_fields().upstream_ms = milliseconds_since(upstream_start_ns_);
     if (connection.response_started()) {
         // Part of the answer is already with the device: the only honest signal left is to close.
-        take_connection()->abort_response(upstream_status_, to_string(failure));
+        take_connection()->abort_response(try_.status(), to_string(failure));
         return;
     }
     // GetCACert/GetCACaps are idempotent: retried elsewhere after any failure the device saw
@@ -658,7 +675,7 @@ void ScepRequestHandler::on_upstream_failed(UpstreamFailure failure, bool reques
     const bool retriable = idempotent() || (connect_failed && !request_bytes_sent);
     if (retriable && try_upstreams()) return;
     if (answer_stale_on_failure()) return;
-    release_request();
+    take_connection();
     switch (failure) {
         case UpstreamFailure::response_timeout:
             connection.respond_text(504, "upstream_timeout", "upstream_timeout");

@@ -32,27 +32,32 @@ WorkerGeneration::WorkerGeneration(Worker& worker, std::shared_ptr<const Serving
     : serving(std::move(serving_config)) {
     for (size_t i = 0; i < serving->profiles.size(); ++i) {
         const ProfileTargets& targets = serving->profiles[i];
-        WorkerProfile profile;
+        ScepProfile profile;
         profile.targets = &targets;
         profile.metrics = &serving->profile_metrics[i];
-        for (const auto& upstream : targets.upstreams)
-            profile.pools.push_back(
+        for (const auto& upstream : targets.upstreams) {
+            pools.push_back(
                 std::make_unique<UpstreamPool>(worker, *targets.profile, upstream, targets.profile->max_idle_connections));
+            profile.upstreams.push_back(pools.back().get());
+        }
         profiles.push_back(std::move(profile));
     }
 }
 
 WorkerGeneration::~WorkerGeneration() = default;
 
-WorkerProfile* WorkerGeneration::find_profile(std::string_view name) {
-    for (auto& p : profiles)
-        if (p.targets->profile->name == name) return &p;
-    return nullptr;
+void WorkerGeneration::retire() {
+    for (auto& pool : pools) pool->retire();
 }
 
-void WorkerGeneration::retire() {
-    for (auto& profile : profiles)
-        for (auto& pool : profile.pools) pool->retire();
+void WorkerGeneration::close_idle() {
+    for (auto& pool : pools) pool->close_idle();
+}
+
+void TransactionFinishLogger::on_transaction_finished(const token::FinishResult& result) {
+    if (!result.ok())
+        LogLine(LogLevel::warn, "transaction_finish_failed").field("status", token::to_string(result.status))
+            .field("detail", result.message).emit();
 }
 
 Worker::Worker(unsigned index, const WorkerShared& shared, std::shared_ptr<const ServingConfig> serving, int listen_fd)
@@ -134,21 +139,6 @@ void Worker::join() {
     if (thread_.joinable()) thread_.join();
 }
 
-std::optional<size_t> WorkerProfile::pick_upstream(uint32_t tried) { return find_upstream(next_upstream++, tried); }
-
-std::optional<size_t> WorkerProfile::find_upstream(size_t start, uint32_t tried) const {
-    const size_t count = pools.size();
-    const bool checked = targets->profile->health_check.has_value();
-    std::optional<size_t> fallback;
-    for (size_t step = 0; step < count; ++step) {
-        const size_t index = (start + step) % count;
-        if (tried & (1u << index)) continue;
-        if (!checked || pools[index]->target().health->up()) return index;
-        if (!fallback && tried == 0) fallback = index;
-    }
-    return fallback;
-}
-
 void Worker::adopt(std::shared_ptr<const ServingConfig> serving) {
     if (draining_) return;  // stopping anyway: the requests left finish on what they have
     generation_->retire();
@@ -217,8 +207,7 @@ void Worker::begin_drain() {
     const timeval deadline = to_timeval(config().limits.shutdown_timeout);
     event_add(shutdown_deadline_event_, &deadline);
     connections_->drain_all();
-    for (auto& profile : generation_->profiles)
-        for (auto& pool : profile.pools) pool->close_idle();
+    generation_->close_idle();
     maybe_finish_drain();
 }
 

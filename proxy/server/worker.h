@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "conf/config.h"
-#include "proxy/scep/ca_answer_cache.h"
-#include "proxy/scep/ca_fetch_coalescer.h"
+#include "proxy/scep/scep_host.h"
+#include "proxy/scep/scep_profile.h"
 #include "proxy/limits/client_connection_counter.h"
 #include "proxy/limits/connection_budget.h"
 #include "proxy/net/connection_host.h"
@@ -42,44 +42,29 @@ struct WorkerShared {
     RateLimiter* token_requests = nullptr;                  // limits.per_token.requests_per_minute
 };
 
-// A profile's upstreams as this worker sees them: one pool per upstream, round-robin start.
-struct WorkerProfile {
-    const ProfileTargets* targets = nullptr;
-    std::vector<std::unique_ptr<UpstreamPool>> pools;
-    size_t next_upstream = 0;
-    CaAnswerCache ca_cache;
-    CaFetchCoalescer ca_fetches;  // single-flight for ca_cache misses
-    const ProfileMetrics* metrics = nullptr;
-
-    // The next upstream round-robin among those in service and not in `tried` (bit i: pools[i]).
-    // Without health checks every upstream counts as in service. With them and none in service,
-    // a first attempt (`tried` empty) takes the next one anyway: a stale state never locks a
-    // profile out. nullopt when there is none to try.
-    std::optional<size_t> pick_upstream(uint32_t tried);
-    // Whether pick_upstream(tried) would find one, without moving the round-robin on.
-    bool can_pick_upstream(uint32_t tried) const { return find_upstream(next_upstream, tried).has_value(); }
-
-private:
-    std::optional<size_t> find_upstream(size_t start, uint32_t tried) const;
-};
-
 // What one ServingConfig becomes in this worker: upstream pools and CA answer caches. A request
 // holds it (shared_ptr) from its start to its answer; a reload retires it (its pools keep no
 // idle connections any more) and it is freed with the last request that started on it.
-struct WorkerGeneration {
+struct WorkerGeneration : ScepGeneration {
     WorkerGeneration(Worker& worker, std::shared_ptr<const ServingConfig> serving);
     ~WorkerGeneration();
     WorkerGeneration(const WorkerGeneration&) = delete;
     WorkerGeneration& operator=(const WorkerGeneration&) = delete;
 
-    WorkerProfile* find_profile(std::string_view name);
     void retire();
+    void close_idle();
 
     const std::shared_ptr<const ServingConfig> serving;
-    std::vector<WorkerProfile> profiles;
+    std::vector<std::unique_ptr<UpstreamPool>> pools;  // every profile's, in order: the profiles' endpoints
 };
 
-class Worker final : public ConnectionHost, public UpstreamHost {
+// The answers of the transaction finishes this worker's requests start: logged when they failed.
+class TransactionFinishLogger final : public token::SessionCallback {
+public:
+    void on_transaction_finished(const token::FinishResult& result) override;
+};
+
+class Worker final : public ConnectionHost, public UpstreamHost, public ScepHost {
 public:
     static constexpr const char* kListenerName = "scep";
 
@@ -105,12 +90,15 @@ public:
     // The configuration new requests start with; a request keeps the one it started with.
     const conf::Config& config() const { return *generation_->serving->config; }
     const std::shared_ptr<WorkerGeneration>& generation() const { return generation_; }
+    std::shared_ptr<ScepGeneration> scep_generation() override { return generation_; }
     // On this worker's thread (post it): new connections and requests use `serving` from now on.
     void adopt(std::shared_ptr<const ServingConfig> serving);
-    token::EnrollmentSession& store_session() { return *store_session_; }
-    WorkerMetrics& metrics() { return metrics_; }
-    RateLimiter& client_request_limiter() { return *shared_.client_requests; }
-    RateLimiter& token_request_limiter() { return *shared_.token_requests; }
+    // ScepHost, for this worker's SCEP requests.
+    token::EnrollmentSession& store_session() override { return *store_session_; }
+    token::SessionCallback& transaction_finish_logger() override { return finish_logger_; }
+    WorkerMetrics& metrics() override { return metrics_; }
+    RateLimiter& client_request_limiter() override { return *shared_.client_requests; }
+    RateLimiter& token_request_limiter() override { return *shared_.token_requests; }
     // Thread-safe: runs `task` on this worker's thread (how asynchronous backends hand back answers).
     void post(std::function<void()> task) { tasks_->post(std::move(task)); }
     void upstream_closed(UpstreamConnection* connection) override;  // freed after this loop iteration
@@ -133,6 +121,7 @@ private:
     bool draining_ = false;
 
     WorkerMetrics metrics_;
+    TransactionFinishLogger finish_logger_;  // before the session: outlives every call made to it
     std::unique_ptr<token::EnrollmentSession> store_session_;
     std::unique_ptr<LoopTaskQueue> tasks_;
     std::optional<ConnectionSet> connections_;

@@ -9,6 +9,7 @@
 #include "proxy/net/byte_buffer.h"
 #include "proxy/http/http_response_parser.h"
 #include "proxy/net/transport.h"
+#include "proxy/upstream/upstream_endpoint.h"
 
 struct event;
 
@@ -44,7 +45,7 @@ protected:
     ~UpstreamResponseSink() = default;
 };
 
-class UpstreamConnection {
+class UpstreamConnection final : public UpstreamExchange {
 public:
     UpstreamConnection(UpstreamHost& host, UpstreamPool& pool);
     ~UpstreamConnection();

@@ -38,6 +38,16 @@ UpstreamConnection* UpstreamPool::acquire() {
     return connection;
 }
 
+UpstreamExchange* UpstreamPool::start_exchange(ByteBuffer&& request, UpstreamResponseSink& sink) {
+    UpstreamConnection* connection = acquire();
+    if (connection) connection->send(std::move(request), false, &sink);
+    return connection;
+}
+
+void UpstreamPool::finish_exchange(UpstreamExchange& exchange) { release(static_cast<UpstreamConnection*>(&exchange)); }
+
+void UpstreamPool::abandon_exchange(UpstreamExchange& exchange) { static_cast<UpstreamConnection&>(exchange).abandon(); }
+
 void UpstreamPool::release(UpstreamConnection* connection) {
     if (connection->reusable() && !retired_ && !host_.draining() && idle_.size() < max_idle_) {
         connection->enter_idle();

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/upstream/upstream_endpoint.h"
 #include "proxy/upstream/upstream_target.h"
 
 namespace scepproxy::proxy {
@@ -13,7 +14,7 @@ namespace scepproxy::proxy {
 class UpstreamConnection;
 class UpstreamHost;
 
-class UpstreamPool {
+class UpstreamPool final : public UpstreamEndpoint {
 public:
     // max_idle_connections: 0 closes each connection after its exchange.
     UpstreamPool(UpstreamHost& host, const conf::ProfileConfig& profile, const UpstreamTarget& target,
@@ -33,7 +34,12 @@ public:
     // A reload replaced this pool's configuration: connections in use close when done, none idle.
     void retire();
 
-    const UpstreamTarget& target() const { return target_; }
+    // UpstreamEndpoint, for requests: acquire + send, release, abandon.
+    UpstreamExchange* start_exchange(ByteBuffer&& request, UpstreamResponseSink& sink) override;
+    void finish_exchange(UpstreamExchange& exchange) override;
+    void abandon_exchange(UpstreamExchange& exchange) override;
+
+    const UpstreamTarget& target() const override { return target_; }
     // https: the last session this worker had with the upstream, offered for resumption (may be null).
     SSL_SESSION* tls_session() const { return tls_session_; }
     void remember_tls_session(SSL_SESSION* session);  // takes the reference
