@@ -11,20 +11,32 @@
 namespace scepproxy::token {
 
 // The `op` label of scepproxy_store_operations_total / scepproxy_store_duration_seconds.
-#define SCEPPROXY_STORE_OPERATIONS(X)                                                                     \
-    X(check_access) X(bind_transaction) X(consume_transaction) X(release_transaction) X(issue_token)     \
-    X(find_token) X(revoke_token) X(set_device) X(get_device) X(purge_expired)
+// clang-format off: one label a line
+#define SCEPPROXY_STORE_OPERATIONS(X) \
+    X(check_access)                   \
+    X(bind_transaction)               \
+    X(consume_transaction)            \
+    X(release_transaction)            \
+    X(issue_token)                    \
+    X(find_token)                     \
+    X(revoke_token)                   \
+    X(set_device)                     \
+    X(get_device)                     \
+    X(purge_expired)
+// clang-format on
 SCEPPROXY_LABEL_ENUM(StoreOperation, SCEPPROXY_STORE_OPERATIONS)
 
 // The `outcome` label.
-#define SCEPPROXY_STORE_OUTCOMES(X)                                                         \
-    X(ok)               /* the backend answered (an access check that denies is still ok) */ \
-    X(not_found)        /* no such token or device */                                        \
-    X(conflict)         /* duplicate token, transaction mismatch, consumed token */          \
-    X(invalid)          /* refused before reaching the backend */                            \
-    X(unavailable)      /* the backend failed, timed out or was overloaded */                \
-    X(cache_hit)        /* answered from the per-worker cache, the backend not asked */      \
-    X(allowed_on_error) /* unavailable, and `on_error: allow` let the request through */
+// clang-format off: one label a line
+#define SCEPPROXY_STORE_OUTCOMES(X) \
+    X(ok)                           \
+    X(not_found)                    \
+    X(conflict)                     \
+    X(invalid)                      \
+    X(unavailable)                  \
+    X(cache_hit)                    \
+    X(allowed_on_error)
+// clang-format on
 SCEPPROXY_LABEL_ENUM(StoreOutcome, SCEPPROXY_STORE_OUTCOMES)
 
 // Every label value, in enum order (so a metrics layer resolves all handles at start-up).
@@ -39,9 +51,9 @@ constexpr std::array<StoreOutcome, kStoreOutcomeCount> all_store_outcomes() {
 struct StoreEvent {
     enum class Level { info, warn };
     Level level = Level::info;
-    const char* name = "";        // the log event, e.g. "store_webhook_denied"
-    std::string token_id;         // 8 hex digits, or empty; never the token
-    std::string detail;           // never a token or a secret
+    const char* name = "";  // the log event, e.g. "store_webhook_denied"
+    std::string token_id;   // 8 hex digits, or empty; never the token
+    std::string detail;     // never a token or a secret
 };
 
 // Called from any thread (workers, backend threads, the control plane): implementations

@@ -25,18 +25,28 @@
 namespace scepproxy::proxy {
 
 // The `outcome` label of scepproxy_upstream_requests_total.
+// clang-format off: one label a line
 #define SCEPPROXY_UPSTREAM_OUTCOMES(X) \
-    X(ok) X(connect_failed) X(connect_timeout) X(timeout) X(closed) X(protocol_error) X(body_too_large) X(tls_error)
+    X(ok)                              \
+    X(connect_failed)                  \
+    X(connect_timeout)                 \
+    X(timeout)                         \
+    X(closed)                          \
+    X(protocol_error)                  \
+    X(body_too_large)                  \
+    X(tls_error)
+// clang-format on
 SCEPPROXY_LABEL_ENUM(UpstreamOutcome, SCEPPROXY_UPSTREAM_OUTCOMES)
 
 // The `operation` label: the SCEP operations, "other", and "none" for requests that never named one.
-constexpr std::array<std::string_view, 6> kOperationLabels = {"GetCACert", "GetCACaps", "PKIOperation",
-                                                              "GetNextCACert", "other", "none"};
+constexpr std::array<std::string_view, 6> kOperationLabels = {"GetCACert",     "GetCACaps", "PKIOperation",
+                                                              "GetNextCACert", "other",     "none"};
 size_t operation_label_index(std::string_view operation);
 
 // Labels of scepproxy_pki_status_total: the request types a CertRep answers, and what it said
 // ("unparsable" when the upstream's answer was no readable CertRep).
-constexpr std::array<std::string_view, 5> kPkiRequestTypeLabels = {"PKCSReq", "RenewalReq", "CertPoll", "GetCert", "GetCRL"};
+constexpr std::array<std::string_view, 5> kPkiRequestTypeLabels = {"PKCSReq", "RenewalReq", "CertPoll", "GetCert",
+                                                                   "GetCRL"};
 constexpr std::array<std::string_view, 4> kPkiStatusLabels = {"SUCCESS", "FAILURE", "PENDING", "unparsable"};
 
 // The `reason` label of scepproxy_timeouts_total: the connection deadlines.
@@ -77,33 +87,35 @@ public:
     ProfileMetrics resolve_profile(const conf::ProfileConfig& profile);
     // Thread-safe (the admin API's fetch threads); a profile without a dynamic challenge counts nothing.
     void count_challenge_fetch(std::string_view profile, challenge::ChallengeOutcome outcome);
-    void count_config_reload(bool succeeded) { (succeeded ? config_reload_success : config_reload_failure).Increment(); }
+    void count_config_reload(bool succeeded) {
+        (succeeded ? config_reload_success : config_reload_failure).Increment();
+    }
 
-    prometheus::Family<prometheus::Counter>& requests;        // {operation,code}
+    prometheus::Family<prometheus::Counter>& requests;            // {operation,code}
     prometheus::Family<prometheus::Histogram>& request_duration;  // {operation}
-    prometheus::Family<prometheus::Counter>& rejections;      // {reason}
-    prometheus::Family<prometheus::Counter>& ca_cache;        // {result}
-    prometheus::Family<prometheus::Gauge>& connections;       // {listener}
-    prometheus::Family<prometheus::Counter>& config_reloads;  // {result}
+    prometheus::Family<prometheus::Counter>& rejections;          // {reason}
+    prometheus::Family<prometheus::Counter>& ca_cache;            // {result}
+    prometheus::Family<prometheus::Gauge>& connections;           // {listener}
+    prometheus::Family<prometheus::Counter>& config_reloads;      // {result}
     std::array<prometheus::Histogram*, kOperationLabels.size()> request_duration_by_operation{};
     prometheus::Counter& ca_cache_hit;
     prometheus::Counter& ca_cache_miss;
-    prometheus::Counter& ca_cache_stale;                       // served after every upstream failed
+    prometheus::Counter& ca_cache_stale;  // served after every upstream failed
     prometheus::Gauge& scep_connections;
     prometheus::Counter& config_reload_success;
     prometheus::Counter& config_reload_failure;
     std::array<prometheus::Counter*, kTimeoutReasons.size()> timeouts{};  // {reason}, in kTimeoutReasons order
-    prometheus::Counter* refused_client_connection_limit = nullptr;  // scepproxy_connections_refused_total
+    prometheus::Counter* refused_client_connection_limit = nullptr;       // scepproxy_connections_refused_total
     StoreMetrics store;
 
 private:
     using ChallengeCounters = std::array<prometheus::Counter*, challenge::kChallengeOutcomeCount>;
 
-    prometheus::Family<prometheus::Counter>& upstream_requests_;   // {profile,outcome}
-    prometheus::Family<prometheus::Histogram>& upstream_duration_; // {profile}
-    prometheus::Family<prometheus::Gauge>& upstream_up_;           // {profile,upstream}
-    prometheus::Family<prometheus::Counter>& pki_status_;          // {profile,message_type,status}
-    prometheus::Family<prometheus::Counter>& challenge_fetches_;   // {profile,outcome}
+    prometheus::Family<prometheus::Counter>& upstream_requests_;    // {profile,outcome}
+    prometheus::Family<prometheus::Histogram>& upstream_duration_;  // {profile}
+    prometheus::Family<prometheus::Gauge>& upstream_up_;            // {profile,upstream}
+    prometheus::Family<prometheus::Counter>& pki_status_;           // {profile,message_type,status}
+    prometheus::Family<prometheus::Counter>& challenge_fetches_;    // {profile,outcome}
     std::mutex challenge_counters_mutex_;  // a reload replaces entries while fetch threads count
     std::map<std::string, ChallengeCounters, std::less<>> challenge_counters_;
 };

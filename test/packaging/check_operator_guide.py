@@ -174,6 +174,8 @@ def scep_rejection_reasons():
     for line in handler.splitlines():
         if m := re.search(r"case token::(AccessVerdict|BindVerdict)::(\w+):", line):
             pending.append(verdict_names[m.group(1)][m.group(2)])
+            if re.search(r"\b(return|break);", line):  # `case X: break;` on one line
+                pending = []
         elif "respond_text(" in line and "to_string(decision.verdict)" in line:
             verdicts.update(pending)
         elif re.search(r"\b(return|break);", line):
