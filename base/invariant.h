@@ -21,11 +21,11 @@
 // `what` must be a string literal. On the hot path it costs the check and a predicted branch;
 // the report is a cold call out of line. In release, execution continues after the report: the
 // code after an invariant must still do something safe when it is false.
-#define SCEPPROXY_INVARIANT(condition, what)                  \
-    do {                                                      \
-        if (!(condition)) [[unlikely]] {                      \
-            SCEPPROXY_INVARIANT_VIOLATED_("" what);           \
-        }                                                     \
+#define SCEPPROXY_INVARIANT(condition, what)        \
+    do {                                            \
+        if (!(condition)) [[unlikely]] {            \
+            SCEPPROXY_INVARIANT_VIOLATED_("" what); \
+        }                                           \
     } while (false)
 
 #if SCEPPROXY_INVARIANTS_FATAL
@@ -35,7 +35,7 @@
 #define SCEPPROXY_INVARIANT_VIOLATED_(what)                                                              \
     do {                                                                                                 \
         constinit static ::scepproxy::InvariantSite scepproxy_invariant_site_{what, __FILE__, __LINE__}; \
-        ::scepproxy::report_invariant_violation(scepproxy_invariant_site_);                             \
+        ::scepproxy::report_invariant_violation(scepproxy_invariant_site_);                              \
     } while (false)
 #endif
 

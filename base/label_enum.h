@@ -14,13 +14,13 @@
 // Comments beside the X(name) lines must be /* */: a // would swallow the line continuation.
 #define SCEPPROXY_LABEL_ENUM_VALUE(name) name,
 #define SCEPPROXY_LABEL_ENUM_NAME(name) #name,
-#define SCEPPROXY_LABEL_ENUM(Type, LIST)                                                        \
-    enum class Type { LIST(SCEPPROXY_LABEL_ENUM_VALUE) };                                       \
-    inline constexpr const char* k##Type##Names[] = {LIST(SCEPPROXY_LABEL_ENUM_NAME)};          \
-    inline constexpr size_t k##Type##Count = std::size(k##Type##Names);                         \
-    constexpr const char* to_string(Type value) {                                               \
-        const auto index = static_cast<size_t>(value);                                          \
-        return index < k##Type##Count ? k##Type##Names[index] : "unknown";                      \
+#define SCEPPROXY_LABEL_ENUM(Type, LIST)                                               \
+    enum class Type { LIST(SCEPPROXY_LABEL_ENUM_VALUE) };                              \
+    inline constexpr const char* k##Type##Names[] = {LIST(SCEPPROXY_LABEL_ENUM_NAME)}; \
+    inline constexpr size_t k##Type##Count = std::size(k##Type##Names);                \
+    constexpr const char* to_string(Type value) {                                      \
+        const auto index = static_cast<size_t>(value);                                 \
+        return index < k##Type##Count ? k##Type##Names[index] : "unknown";             \
     }
 
 namespace scepproxy {

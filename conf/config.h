@@ -30,39 +30,39 @@ struct ServerTlsConfig {
 
 struct ScepConfig {
     ListenAddress listen{"0.0.0.0", 8080, "0.0.0.0:8080"};
-    std::string public_url;             // base of scep_url, no trailing slash
-    std::optional<ServerTlsConfig> tls; // issue 6
+    std::string public_url;              // base of scep_url, no trailing slash
+    std::optional<ServerTlsConfig> tls;  // issue 6
 };
 
 struct AdminConfig {
-    bool enabled = false;               // true when the `admin:` section is present
+    bool enabled = false;  // true when the `admin:` section is present
     ListenAddress listen{"127.0.0.1", 9443, "127.0.0.1:9443"};
     std::string bearer_token_file;
     std::optional<ServerTlsConfig> tls;
 };
 
 struct MetricsConfig {
-    bool enabled = false;               // true when the `metrics:` section is present
+    bool enabled = false;  // true when the `metrics:` section is present
     ListenAddress listen{"127.0.0.1", 9100, "127.0.0.1:9100"};
 };
 
 // Limits per client address group: IPv4 addresses masked to ipv4_prefix bits, IPv6 to ipv6_prefix.
 struct ClientLimitsConfig {
-    uint32_t max_connections = 1000;     // open at once per group; 0: no limit
-    uint32_t requests_per_minute = 0;    // sustained request rate per group; 0: no limit
-    uint32_t request_burst = 100;        // requests allowed at once (the token bucket's size)
+    uint32_t max_connections = 1000;   // open at once per group; 0: no limit
+    uint32_t requests_per_minute = 0;  // sustained request rate per group; 0: no limit
+    uint32_t request_burst = 100;      // requests allowed at once (the token bucket's size)
     uint32_t ipv4_prefix = 32;
     uint32_t ipv6_prefix = 64;
-    uint32_t table_size = 65536;         // groups whose request rate is remembered at most
+    uint32_t table_size = 65536;  // groups whose request rate is remembered at most
 
     bool operator==(const ClientLimitsConfig&) const = default;
 };
 
 // Limits per enrollment token (whatever client uses it).
 struct TokenLimitsConfig {
-    uint32_t requests_per_minute = 0;    // 0: no limit
+    uint32_t requests_per_minute = 0;  // 0: no limit
     uint32_t request_burst = 20;
-    uint32_t table_size = 65536;         // tokens whose request rate is remembered at most
+    uint32_t table_size = 65536;  // tokens whose request rate is remembered at most
 
     bool operator==(const TokenLimitsConfig&) const = default;
 };
@@ -99,9 +99,9 @@ struct SqliteStoreConfig {
 
 struct PostgresStoreConfig {
     std::string conninfo_file;
-    uint32_t pool_size = 4;                              // connections (and store threads) per proxy
+    uint32_t pool_size = 4;  // connections (and store threads) per proxy
     Duration connect_timeout = std::chrono::seconds(5);
-    Duration timeout = std::chrono::seconds(2);          // each store operation, waiting included
+    Duration timeout = std::chrono::seconds(2);  // each store operation, waiting included
 
     bool operator==(const PostgresStoreConfig&) const = default;
 };
@@ -109,9 +109,9 @@ struct PostgresStoreConfig {
 struct WebhookStoreConfig {
     std::string url;
     std::string bearer_token_file;
-    std::string ca_file;                                 // empty: the system CA store
+    std::string ca_file;  // empty: the system CA store
     Duration timeout = std::chrono::seconds(2);
-    uint32_t concurrency = 8;                            // webhook requests in flight at once
+    uint32_t concurrency = 8;  // webhook requests in flight at once
 
     bool operator==(const WebhookStoreConfig&) const = default;
 };
@@ -129,20 +129,20 @@ struct StoreConfig {
 
 // One upstream SCEP endpoint, e.g. http://ndes1.corp.example.com/certsrv/mscep/mscep.dll
 struct UpstreamConfig {
-    std::string url;        // as written
-    std::string scheme;     // "http" or "https"
-    std::string host;       // without brackets for IPv6
-    uint16_t port = 0;      // default 80/443 from the scheme
-    std::string path;       // "/certsrv/mscep/mscep.dll"; "/" when empty
-    std::string host_header; // "host" or "host:port" when the port is not the default
-    std::string name;       // label in logs and metrics: as configured, else "host:port" (unique per profile)
+    std::string url;          // as written
+    std::string scheme;       // "http" or "https"
+    std::string host;         // without brackets for IPv6
+    uint16_t port = 0;        // default 80/443 from the scheme
+    std::string path;         // "/certsrv/mscep/mscep.dll"; "/" when empty
+    std::string host_header;  // "host" or "host:port" when the port is not the default
+    std::string name;         // label in logs and metrics: as configured, else "host:port" (unique per profile)
 };
 
 // Active health checks of a profile's upstreams: GetCACaps every `interval`; an upstream is
 // taken out after `fall` failed checks in a row and back in after `rise` good ones.
 struct HealthCheckConfig {
     Duration interval = std::chrono::seconds(5);
-    Duration timeout = std::chrono::seconds(2);   // one check, connect included
+    Duration timeout = std::chrono::seconds(2);  // one check, connect included
     uint32_t fall = 3;
     uint32_t rise = 2;
 };
@@ -159,8 +159,8 @@ enum class ChallengeAuth { basic, ntlm };
 
 struct ChallengeConfig {
     ChallengeType type = ChallengeType::none;
-    std::string password_file;   // static: the password; dynamic: the service account's password
-    std::string url;             // dynamic: mscep_admin URL
+    std::string password_file;  // static: the password; dynamic: the service account's password
+    std::string url;            // dynamic: mscep_admin URL
     ChallengeAuth auth = ChallengeAuth::basic;
     std::string username;
     std::string client_cert_file;
@@ -169,9 +169,9 @@ struct ChallengeConfig {
     bool verify = true;
     Duration lifetime = std::chrono::minutes(60);
     Duration timeout = std::chrono::seconds(10);
-    uint32_t expected_length = 0; // 0: any length
-    uint32_t max_concurrent_fetches = 2;                  // per profile and process: spares NDES in bulk rollouts
-    Duration queue_timeout = std::chrono::seconds(5);     // longest wait for a free fetch slot
+    uint32_t expected_length = 0;                      // 0: any length
+    uint32_t max_concurrent_fetches = 2;               // per profile and process: spares NDES in bulk rollouts
+    Duration queue_timeout = std::chrono::seconds(5);  // longest wait for a free fetch slot
 };
 
 struct ProfileConfig {
@@ -183,9 +183,9 @@ struct ProfileConfig {
     // `rise` checks pass. Absent: every upstream is always tried (a failed one is skipped per request).
     std::optional<HealthCheckConfig> health_check;
     Duration connect_timeout = std::chrono::seconds(5);
-    Duration timeout = std::chrono::seconds(30);      // whole upstream response
-    uint32_t max_idle_connections = 32;               // per worker, per upstream
-    uint32_t max_response_bytes = 4 << 20;            // an upstream answer's body; larger: 502
+    Duration timeout = std::chrono::seconds(30);  // whole upstream response
+    uint32_t max_idle_connections = 32;           // per worker, per upstream
+    uint32_t max_response_bytes = 4 << 20;        // an upstream answer's body; larger: 502
     Duration ca_cache_ttl = std::chrono::minutes(5);
     Duration token_ttl = std::chrono::minutes(55);
     // PKIOperation: devices send PKCSReq, RenewalReq and CertPoll; GetCert and GetCRL only if allowed.
@@ -200,8 +200,9 @@ struct ProfileConfig {
 };
 
 struct Config {
-    std::string source_path;   // the file it was loaded from; relative file paths in it are resolved against its directory
-    uint32_t workers = 0;      // 0 until resolved; `auto` resolves to the number of CPUs
+    std::string
+        source_path;       // the file it was loaded from; relative file paths in it are resolved against its directory
+    uint32_t workers = 0;  // 0 until resolved; `auto` resolves to the number of CPUs
     ScepConfig scep;
     AdminConfig admin;
     MetricsConfig metrics;

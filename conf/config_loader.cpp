@@ -87,7 +87,9 @@ public:
         return {};
     }
 
-    void record_file(const std::string& key, const std::string& path) { result_.referenced_files.push_back({key, path}); }
+    void record_file(const std::string& key, const std::string& path) {
+        result_.referenced_files.push_back({key, path});
+    }
 
     // Relative paths are taken from the config file's directory, not the daemon's working directory.
     std::string resolve_path(const std::string& path) const {
@@ -125,7 +127,8 @@ std::optional<Duration> read_duration(Reader& r, const Item& item, Duration min)
     const auto value = r.take(item, parse_duration(Reader::text(item)));
     if (value && *value < min) {
         r.error(item.position, item.path,
-                min == 1ms ? "expected a duration greater than 0" : "expected a duration of at least " + format_duration(min));
+                min == 1ms ? "expected a duration greater than 0"
+                           : "expected a duration of at least " + format_duration(min));
         return std::nullopt;
     }
     return value;
@@ -502,7 +505,7 @@ const KeyTable<MetricsConfig>& metrics_keys() {
 
 const KeyTable<ClientLimitsConfig>& client_limits_keys() {
     static const KeyTable<ClientLimitsConfig> keys{
-        integer_key("max_connections", &ClientLimitsConfig::max_connections, 0, 1'000'000),  // 0: no limit
+        integer_key("max_connections", &ClientLimitsConfig::max_connections, 0, 1'000'000),          // 0: no limit
         integer_key("requests_per_minute", &ClientLimitsConfig::requests_per_minute, 0, 6'000'000),  // 0: no limit
         integer_key("request_burst", &ClientLimitsConfig::request_burst, 1, 1'000'000),
         integer_key("ipv4_prefix", &ClientLimitsConfig::ipv4_prefix, 8, 32),
@@ -591,10 +594,12 @@ const KeyTable<StoreConfig>& store_keys() {
 
 const KeyTable<UpstreamConfig>& upstream_keys() {
     static const KeyTable<UpstreamConfig> keys{
-        required(Key<UpstreamConfig>{"url", [](Reader& r, const Item& item, UpstreamConfig& target) {
+        required(Key<UpstreamConfig>{"url",
+                                     [](Reader& r, const Item& item, UpstreamConfig& target) {
                                          auto url = read_url(r, item);
                                          if (!url) return;
-                                         if (!target.name.empty()) url->name = std::move(target.name);  // `name:` came first
+                                         if (!target.name.empty())
+                                             url->name = std::move(target.name);  // `name:` came first
                                          target = std::move(*url);
                                      }}),
         value_key("name", &UpstreamConfig::name, read_upstream_name),
@@ -748,7 +753,8 @@ void check_store(Reader& r, const StoreConfig& store) {
     const Position backend_position = r.nearest_position("store.backend");
     // A written backend was checked when read; the default one is checked here.
     if (!r.has("store.backend"))
-        if (const auto why = unknown_backend(store.backend, r.options())) r.error(backend_position, "store.backend", *why);
+        if (const auto why = unknown_backend(store.backend, r.options()))
+            r.error(backend_position, "store.backend", *why);
     if (store.backend == "postgres" && !r.has("store.postgres.conninfo_file"))
         r.error(backend_position, "store.postgres.conninfo_file", "required when store.backend is postgres");
     if (store.backend == "webhook" && !r.has("store.webhook.url"))
@@ -837,7 +843,8 @@ void check_profile(Reader& r, const ProfileConfig& profile) {
         const bool any_https = std::any_of(profile.upstreams.begin(), profile.upstreams.end(),
                                            [](const UpstreamConfig& u) { return u.scheme == "https"; });
         if (!any_https && !profile.upstreams.empty())
-            r.error(r.nearest_position(key + ".tls"), key + ".tls", "applies to https upstreams and this profile has none");
+            r.error(r.nearest_position(key + ".tls"), key + ".tls",
+                    "applies to https upstreams and this profile has none");
         check_client_certificate(r, key + ".tls");
     }
     check_challenge(r, key, profile);
@@ -890,8 +897,11 @@ public:
     void OnDocumentEnd() override {}
     void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
     void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { note(mark); }
-    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override { note(mark); }
-    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+        note(mark);
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
         note(mark);
     }
     void OnSequenceEnd() override {}
@@ -946,8 +956,8 @@ LoadResult load_config_text(const std::string& text, const std::string& source_n
         return std::pair(a.line, a.column) < std::pair(b.line, b.column);
     });
     if (r.gave_up())
-        result.errors.push_back(
-            {source_name, 0, 0, "", "too many errors: stopped after the first " + std::to_string(kMaxErrors)});
+        result.errors.push_back({source_name, 0, 0, "",
+                                 "too many errors: stopped after the first " + std::to_string(kMaxErrors)});
     if (result.errors.empty()) result.config = std::move(config);
     return result;
 }

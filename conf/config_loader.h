@@ -20,9 +20,9 @@ struct Position {
 
 struct ConfigError {
     std::string file;
-    int line = 0;        // 1-based; 0 when the error has no position
-    int column = 0;      // 1-based
-    std::string key;     // dotted path, e.g. "profiles.wifi.upstreams[0].url"; empty for file-level errors
+    int line = 0;     // 1-based; 0 when the error has no position
+    int column = 0;   // 1-based
+    std::string key;  // dotted path, e.g. "profiles.wifi.upstreams[0].url"; empty for file-level errors
     std::string message;
 
     // "FILE:LINE:COL: key: message"; the position and key are left out when the error has none.

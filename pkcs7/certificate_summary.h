@@ -9,9 +9,9 @@
 namespace scepproxy::pkcs7 {
 
 struct CertificateSummary {
-    std::string subject;     // one line, RFC 2253 order and escaping ("CN=x,O=y,C=US"); bytes >= 0x80 escaped
-    std::string issuer;      // same format
-    std::string serial_hex;  // upper-case hex as `openssl x509 -serial` prints it ("01", "BCEB...")
+    std::string subject;          // one line, RFC 2253 order and escaping ("CN=x,O=y,C=US"); bytes >= 0x80 escaped
+    std::string issuer;           // same format
+    std::string serial_hex;       // upper-case hex as `openssl x509 -serial` prints it ("01", "BCEB...")
     std::int64_t not_before = 0;  // Unix seconds; 0 when the time cannot be read
     std::int64_t not_after = 0;   // Unix seconds; 0 when the time cannot be read
     bool is_ca = false;           // basicConstraints present with cA TRUE

@@ -7,9 +7,9 @@ namespace scepproxy::pkcs7 {
 
 namespace {
 
-constexpr std::uint8_t kSequenceTag = 0x30;          // universal, constructed, SEQUENCE
+constexpr std::uint8_t kSequenceTag = 0x30;  // universal, constructed, SEQUENCE
 constexpr std::uint8_t kIndefiniteLength = 0x80;
-constexpr std::size_t kMaxLengthOctets = 4;          // 4 GiB: far beyond any limit we accept
+constexpr std::size_t kMaxLengthOctets = 4;  // 4 GiB: far beyond any limit we accept
 
 DerInputCheck rejected(ParseError error, const char* detail) { return DerInputCheck{false, error, detail}; }
 

@@ -44,8 +44,8 @@ struct PkiMessageLimits {
 
 struct PkiMessageInfo {
     MessageType message_type = MessageType::unknown;
-    unsigned message_type_number = 0;  // as sent: tells unknown types apart
-    std::string transaction_id;        // printable ASCII, 1..max_transaction_id_chars
+    unsigned message_type_number = 0;           // as sent: tells unknown types apart
+    std::string transaction_id;                 // printable ASCII, 1..max_transaction_id_chars
     std::vector<std::uint8_t> sender_nonce;     // empty when absent
     std::vector<std::uint8_t> recipient_nonce;  // empty when absent (only CertRep carries one)
     std::optional<PkiStatus> pki_status;

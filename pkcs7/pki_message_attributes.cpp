@@ -28,7 +28,8 @@ constexpr std::uint8_t kSetTag = 0x31;
 constexpr std::uint8_t kContext0Constructed = 0xA0;  // [0]: content, certificates, signedAttrs
 constexpr std::uint8_t kContext1Constructed = 0xA1;  // [1]: crls, unsignedAttrs
 constexpr std::uint8_t kContext0Primitive = 0x80;    // [0] IMPLICIT subjectKeyIdentifier
-constexpr std::uint8_t kSignedDataOid[] = {0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x02};  // 1.2.840.113549.1.7.2
+constexpr std::uint8_t kSignedDataOid[] = {0x2A, 0x86, 0x48, 0x86, 0xF7,
+                                           0x0D, 0x01, 0x07, 0x02};  // 1.2.840.113549.1.7.2
 
 // One element: its tag, its whole encoding and its contents.
 struct Element {
@@ -104,15 +105,15 @@ public:
         DerReader reader(der);
         Element element;
         if (reader.next(&element) && in_place_type(element.tag)) {
-            string_.type = element.tag;   // the universal tag number is OpenSSL's V_ASN1_* type
+            string_.type = element.tag;  // the universal tag number is OpenSSL's V_ASN1_* type
             string_.length = static_cast<int>(element.contents.size());
-            string_.data = const_cast<unsigned char*>(element.contents.data());   // read only
+            string_.data = const_cast<unsigned char*>(element.contents.data());  // read only
             in_place_.type = element.tag;
             in_place_.value.asn1_string = &string_;
             value_ = &in_place_;
             return true;
         }
-        OpensslErrorScope error_scope;   // only here: the walk itself calls no OpenSSL
+        OpensslErrorScope error_scope;  // only here: the walk itself calls no OpenSSL
         const unsigned char* cursor = der.data();
         decoded_.reset(d2i_ASN1_TYPE(nullptr, &cursor, static_cast<long>(der.size())));
         value_ = decoded_.get();
@@ -178,18 +179,19 @@ Walk walk(std::span<const std::uint8_t> der, const PkiMessageLimits& limits, Pki
     DerReader sd(signed_data.contents);
     Element version, digest_algorithms, encap, signer_infos;
     std::size_t ignored = 0;
-    if (!sd.next(kIntegerTag, &version) || !sd.next(kSetTag, &digest_algorithms) ||
-        !sd.next(kSequenceTag, &encap))
+    if (!sd.next(kIntegerTag, &version) || !sd.next(kSetTag, &digest_algorithms) || !sd.next(kSequenceTag, &encap))
         return Walk::leave_to_full_parse;
     if (sd.next_is(kContext0Constructed)) {
         Element certificates;  // framing only: each certificate is a well-formed element
-        if (!sd.next(&certificates) || !count_elements(certificates.contents, &ignored)) return Walk::leave_to_full_parse;
+        if (!sd.next(&certificates) || !count_elements(certificates.contents, &ignored))
+            return Walk::leave_to_full_parse;
     }
     if (!sd.skip_optional(kContext1Constructed)) return Walk::leave_to_full_parse;
     if (!sd.next(kSetTag, &signer_infos) || !sd.done()) return Walk::leave_to_full_parse;
     DerReader signers(signer_infos.contents);
     Element signer_info;
-    if (!signers.next(kSequenceTag, &signer_info) || !signers.done()) return Walk::leave_to_full_parse;  // none or several
+    if (!signers.next(kSequenceTag, &signer_info) || !signers.done())
+        return Walk::leave_to_full_parse;  // none or several
 
     // SignerInfo { version, sid, digestAlgorithm, [0] signedAttrs, signatureAlgorithm, signature, [1] unsignedAttrs }
     DerReader si(signer_info.contents);

@@ -12,8 +12,9 @@ namespace scepproxy::pkcs7 {
 namespace {
 
 // DER contents (after tag and length) of the OIDs the SCEP attributes live under.
-constexpr std::uint8_t kScepAttributeArc[] = {0x60, 0x86, 0x48, 0x01, 0x86, 0xF8, 0x45, 0x01, 0x09};  // 2.16.840.1.113733.1.9
-constexpr std::uint8_t kFailInfoTextOid[] = {0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x18, 0x01};        // 1.3.6.1.5.5.7.24.1
+constexpr std::uint8_t kScepAttributeArc[] = {0x60, 0x86, 0x48, 0x01, 0x86,
+                                              0xF8, 0x45, 0x01, 0x09};                         // 2.16.840.1.113733.1.9
+constexpr std::uint8_t kFailInfoTextOid[] = {0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x18, 0x01};  // 1.3.6.1.5.5.7.24.1
 
 const char* attribute_name(ScepAttribute attribute) {
     switch (attribute) {
@@ -82,7 +83,7 @@ Problem read_free_text(const ASN1_TYPE* value, std::size_t max_bytes, std::strin
     if (!is_text_type(value->type)) return "not a string";
     const ASN1_STRING* text = value->value.asn1_string;
     if (static_cast<std::size_t>(ASN1_STRING_length(text)) > max_bytes) return "too long";
-    OpensslErrorScope error_scope;   // malformed UTF-8 leaves an error on OpenSSL's queue
+    OpensslErrorScope error_scope;  // malformed UTF-8 leaves an error on OpenSSL's queue
     unsigned char* converted = nullptr;
     const int length = ASN1_STRING_to_UTF8(&converted, text);  // also rejects malformed UTF-8
     OpensslPtr<unsigned char> utf8(converted);
@@ -160,7 +161,8 @@ PkiMessageParse attribute_failure(ScepAttribute attribute, Problem problem) {
 ScepAttribute identify_attribute(std::span<const std::uint8_t> oid) {
     if (oid.size() == sizeof(kFailInfoTextOid) && std::memcmp(oid.data(), kFailInfoTextOid, oid.size()) == 0)
         return ScepAttribute::fail_info_text;
-    if (oid.size() != sizeof(kScepAttributeArc) + 1 || std::memcmp(oid.data(), kScepAttributeArc, sizeof(kScepAttributeArc)) != 0)
+    if (oid.size() != sizeof(kScepAttributeArc) + 1 ||
+        std::memcmp(oid.data(), kScepAttributeArc, sizeof(kScepAttributeArc)) != 0)
         return ScepAttribute::other;
     switch (oid[sizeof(kScepAttributeArc)]) {
         case 2: return ScepAttribute::message_type;
@@ -173,7 +175,8 @@ ScepAttribute identify_attribute(std::span<const std::uint8_t> oid) {
     }
 }
 
-std::optional<PkiMessageParse> ScepAttributeCollector::add(ScepAttribute which, int value_count, const ASN1_TYPE* value) {
+std::optional<PkiMessageParse> ScepAttributeCollector::add(ScepAttribute which, int value_count,
+                                                           const ASN1_TYPE* value) {
     if (which == ScepAttribute::other || which == ScepAttribute::count) return std::nullopt;
     bool& already = seen_[static_cast<std::size_t>(which)];
     if (already) return attribute_failure(which, "duplicated");

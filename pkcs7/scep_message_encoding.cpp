@@ -29,7 +29,7 @@ constexpr std::array<std::uint8_t, 256> make_char_table() {
     for (int c = 'A'; c <= 'Z'; ++c) table[c] = static_cast<std::uint8_t>(c - 'A');
     for (int c = 'a'; c <= 'z'; ++c) table[c] = static_cast<std::uint8_t>(c - 'a' + 26);
     for (int c = '0'; c <= '9'; ++c) table[c] = static_cast<std::uint8_t>(c - '0' + 52);
-    table['+'] = table['-'] = table[' '] = 62;   // standard, base64url, and a form-decoded '+'
+    table['+'] = table['-'] = table[' '] = 62;  // standard, base64url, and a form-decoded '+'
     table['/'] = table['_'] = 63;
     table['='] = kPadding;
     table['\r'] = table['\n'] = table['\t'] = kSkipped;
@@ -48,8 +48,8 @@ MessageParameterDecode decode_message_parameter(std::string_view raw_value, std:
     // at most 3 bytes), then cut to what was written.
     std::vector<std::uint8_t> der(std::min(max_der_bytes, raw_value.size() / 4 * 3 + 3));
     std::size_t written = 0;
-    std::uint32_t group = 0;      // sextets of the current 4-character group
-    std::size_t in_group = 0;     // how many of them
+    std::uint32_t group = 0;   // sextets of the current 4-character group
+    std::size_t in_group = 0;  // how many of them
     std::size_t padding = 0;
 
     const auto* input = reinterpret_cast<const unsigned char*>(raw_value.data());
@@ -59,7 +59,7 @@ MessageParameterDecode decode_message_parameter(std::string_view raw_value, std:
         while (in_group == 0 && padding == 0 && i + 4 <= raw_value.size() && written + 3 <= max_der_bytes) {
             const std::uint32_t a = kCharTable[input[i]], b = kCharTable[input[i + 1]], c = kCharTable[input[i + 2]],
                                 d = kCharTable[input[i + 3]];
-            if ((a | b | c | d) >= kPadding) break;   // 64 and up: not a sextet
+            if ((a | b | c | d) >= kPadding) break;  // 64 and up: not a sextet
             const std::uint32_t quad = (a << 18) | (b << 12) | (c << 6) | d;
             der[written++] = static_cast<std::uint8_t>(quad >> 16);
             der[written++] = static_cast<std::uint8_t>(quad >> 8);
@@ -98,7 +98,8 @@ MessageParameterDecode decode_message_parameter(std::string_view raw_value, std:
     if (padding > 0 && (in_group == 0 || in_group + padding != 4))
         return rejected(ParseError::bad_base64, "wrong amount of '=' padding");
     const std::size_t tail_bytes = in_group == 0 ? 0 : in_group - 1;
-    if (written + tail_bytes > max_der_bytes) return rejected(ParseError::too_large, "decoded message over the size limit");
+    if (written + tail_bytes > max_der_bytes)
+        return rejected(ParseError::too_large, "decoded message over the size limit");
     if (in_group == 2) {
         der[written++] = static_cast<std::uint8_t>(group >> 4);
     } else if (in_group == 3) {

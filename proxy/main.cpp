@@ -96,8 +96,9 @@ bool probe_profiles(const conf::Config& config) {
             }
         }
         // TODO(--probe): GetCACaps and GetCACert against each upstream.
-        std::printf("profile %s: upstreams: not probed (GetCACaps/GetCACert probing is not available in this build yet)\n",
-                    name);
+        std::printf(
+            "profile %s: upstreams: not probed (GetCACaps/GetCACert probing is not available in this build yet)\n",
+            name);
     }
     return all_ok;
 }
@@ -184,13 +185,15 @@ int command_token_revoke(const proxy::CommandLine& cli, token::EnrollmentStore& 
 
 int command_device_set(const proxy::CommandLine& cli, token::EnrollmentStore& store) {
     const auto device = cli.option("--device");
-    if (!device || !proxy::is_valid_device_id(*device)) return usage_error("device set needs --device D (1-256 printable characters)");
+    if (!device || !proxy::is_valid_device_id(*device))
+        return usage_error("device set needs --device D (1-256 printable characters)");
     token::DeviceRecord record;
     record.device_id = *device;
     record.enrolled = true;
     record.compliant = true;
     const auto existing = store.get_device(*device);
-    if (existing.ok()) record = existing.value;
+    if (existing.ok())
+        record = existing.value;
     else if (existing.status != token::StoreStatus::not_found) {
         std::fprintf(stderr, "scepproxy: store: %s\n", existing.message.c_str());
         return 1;

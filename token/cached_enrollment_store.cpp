@@ -26,7 +26,9 @@ StoreOutcome outcome_of(StoreStatus status) {
 }
 
 template <class T>
-StoreOutcome outcome_of(const StoreResult<T>& result) { return outcome_of(result.status); }
+StoreOutcome outcome_of(const StoreResult<T>& result) {
+    return outcome_of(result.status);
+}
 StoreOutcome outcome_of(const FinishResult& result) { return outcome_of(result.status); }
 
 StoreOutcome outcome_of(const AccessDecision& decision) {
@@ -123,7 +125,7 @@ public:
         pending.key = key_;
         pending.now = query.now;
         pending.token_id = query.token_hash.id();
-        backend_->check_access(query, pending);   // may answer before returning: `pending` may be gone
+        backend_->check_access(query, pending);  // may answer before returning: `pending` may be gone
     }
 
     // Clients resend their PKCSReq (or poll) every few seconds while the CA says PENDING: the
@@ -171,7 +173,7 @@ private:
         int64_t started_ns = 0;
         uint64_t epoch = 0;
         uint64_t binding_epoch = 0;
-        std::string key;          // check_access and bind_transaction
+        std::string key;  // check_access and bind_transaction
         int64_t now = 0;
         std::string token_id;
         std::list<Pending>::iterator self;
@@ -216,7 +218,7 @@ private:
         std::string key = std::move(pending.key);
         const uint64_t started_epoch = pending.epoch;
         const uint64_t started_binding_epoch = pending.binding_epoch;
-        pending_.erase(pending.self);   // before the call: `done` may start the next operation
+        pending_.erase(pending.self);  // before the call: `done` may start the next operation
         if constexpr (std::is_same_v<Answer, BindDecision>) {
             // Stamped with the epochs of its start: one that raced a local revoke, consume or
             // release may predate it, and is never used.
@@ -301,7 +303,7 @@ private:
         make_room(cache_, key, shared_->options.max_cache_entries, now);
         CacheEntry& entry = cache_[std::move(key)];
         entry.decision = decision;
-        entry.decision.message.clear();   // a webhook's reason was logged when it was given
+        entry.decision.message.clear();  // a webhook's reason was logged when it was given
         entry.fresh_until_ns = fresh_until_ns(now);
         entry.epoch = epoch;
     }
@@ -324,10 +326,10 @@ private:
 
     std::unique_ptr<EnrollmentSession> backend_;
     std::shared_ptr<CacheShared> shared_;
-    std::list<Pending> pending_;   // a list: a Pending's address is what the backend holds
+    std::list<Pending> pending_;  // a list: a Pending's address is what the backend holds
     std::unordered_map<std::string, CacheEntry> cache_;
     std::unordered_map<std::string, BindingEntry> bindings_;
-    std::string key_;   // the key being looked up: its capacity is kept, so a hit allocates nothing
+    std::string key_;  // the key being looked up: its capacity is kept, so a hit allocates nothing
 };
 
 class CachedEnrollmentStore final : public EnrollmentStore {

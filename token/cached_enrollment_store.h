@@ -36,7 +36,7 @@ struct StoreCacheOptions {
 // consume or release forgets every session's bindings, a revoke everything. Finish is never
 // cached. The blocking control-plane calls are forwarded as they are (no cache, no on_error policy).
 // `observer` may be null; it must outlive the store.
-std::unique_ptr<EnrollmentStore> make_cached_enrollment_store(std::unique_ptr<EnrollmentStore> backend, StoreCacheOptions options,
-                                                  StoreObserver* observer);
+std::unique_ptr<EnrollmentStore> make_cached_enrollment_store(std::unique_ptr<EnrollmentStore> backend,
+                                                              StoreCacheOptions options, StoreObserver* observer);
 
 }  // namespace scepproxy::token

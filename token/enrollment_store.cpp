@@ -48,8 +48,7 @@ const char* to_string(BindVerdict verdict) {
 namespace {
 
 // Why `name` can't be stored as a profile or device id, or nullptr.
-const char* stored_name_problem(const std::string& name, const char* empty, const char* too_long,
-                                const char* has_nul) {
+const char* stored_name_problem(const std::string& name, const char* empty, const char* too_long, const char* has_nul) {
     if (name.empty()) return empty;
     if (name.size() > kMaxStoredNameBytes) return too_long;
     if (name.find('\0') != std::string::npos) return has_nul;
@@ -64,8 +63,8 @@ const char* device_id_problem(const std::string& device_id) {
 }
 
 const char* new_token_problem(const NewToken& token) {
-    const bool zero_hash = std::all_of(token.hash.bytes.begin(), token.hash.bytes.end(),
-                                       [](uint8_t b) { return b == 0; });
+    const bool zero_hash =
+        std::all_of(token.hash.bytes.begin(), token.hash.bytes.end(), [](uint8_t b) { return b == 0; });
     if (zero_hash) return "token hash is all zeros";
     if (const char* problem = stored_name_problem(token.profile, "profile is empty", "profile is too long",
                                                   "profile contains a NUL byte")) {
@@ -76,9 +75,7 @@ const char* new_token_problem(const NewToken& token) {
     return nullptr;
 }
 
-const char* device_record_problem(const DeviceRecord& device) {
-    return device_id_problem(device.device_id);
-}
+const char* device_record_problem(const DeviceRecord& device) { return device_id_problem(device.device_id); }
 
 const char* transaction_id_problem(const std::string& transaction_id) {
     if (transaction_id.empty()) return "transaction id is empty";
@@ -113,7 +110,7 @@ FinishPlan finish_plan(const BindingFacts& facts, const FinishQuery& query) {
         if (!bound_here) return {StoreStatus::conflict, false};
         return {StoreStatus::ok, !facts.consumed};
     }
-    if (facts.transaction_id.empty()) return {StoreStatus::ok, false};   // nothing bound: nothing to free
+    if (facts.transaction_id.empty()) return {StoreStatus::ok, false};  // nothing bound: nothing to free
     if (!bound_here || facts.consumed) return {StoreStatus::conflict, false};
     return {StoreStatus::ok, true};
 }

@@ -15,10 +15,10 @@ namespace scepproxy::token {
 
 enum class StoreStatus {
     ok,
-    not_found,     // no such token or device
-    conflict,      // e.g. a token hash that already exists, a transaction that isn't the bound one
-    unavailable,   // the backend can't be reached or failed (disk, network)
-    invalid,       // the request itself is invalid (empty profile, ...)
+    not_found,    // no such token or device
+    conflict,     // e.g. a token hash that already exists, a transaction that isn't the bound one
+    unavailable,  // the backend can't be reached or failed (disk, network)
+    invalid,      // the request itself is invalid (empty profile, ...)
 };
 
 const char* to_string(StoreStatus status);
@@ -31,9 +31,9 @@ struct TokenRecord {
     int64_t created_at = 0;
     int64_t expires_at = 0;
     bool revoked = false;
-    std::string transaction_id;   // bound SCEP transactionID, empty when none
-    bool consumed = false;        // a certificate was issued on it (CertRep SUCCESS)
-    int64_t consumed_at = 0;      // when the store recorded that SUCCESS, if consumed
+    std::string transaction_id;  // bound SCEP transactionID, empty when none
+    bool consumed = false;       // a certificate was issued on it (CertRep SUCCESS)
+    int64_t consumed_at = 0;     // when the store recorded that SUCCESS, if consumed
 };
 
 struct DeviceRecord {
@@ -47,7 +47,7 @@ template <class T>
 struct StoreResult {
     StoreStatus status = StoreStatus::ok;
     T value{};
-    std::string message;          // for logs when status != ok; never contains a token
+    std::string message;  // for logs when status != ok; never contains a token
     bool ok() const { return status == StoreStatus::ok; }
 };
 
@@ -56,32 +56,32 @@ struct StoreResult {
 // What the data path asks before forwarding a request.
 struct AccessQuery {
     TokenHash token_hash;
-    bool check_device = false;    // true for PKIOperation: device must be enrolled and compliant
+    bool check_device = false;  // true for PKIOperation: device must be enrolled and compliant
     int64_t now = 0;
     // What the request is, for backends that let someone else decide (the webhook sends them
     // to the MDM). Empty when the caller doesn't know; bounded by the caller.
-    std::string operation;        // "PKIOperation", "GetCACert", ...
-    std::string message_type;     // "PKCSReq", "RenewalReq", "CertPoll", ... (PKIOperation only)
-    std::string transaction_id;   // the pkiMessage's transactionID (PKIOperation only)
+    std::string operation;       // "PKIOperation", "GetCACert", ...
+    std::string message_type;    // "PKCSReq", "RenewalReq", "CertPoll", ... (PKIOperation only)
+    std::string transaction_id;  // the pkiMessage's transactionID (PKIOperation only)
 };
 
 enum class AccessVerdict {
     allow,
-    token_unknown,          // unknown, expired or revoked: one answer for all three (403)
+    token_unknown,  // unknown, expired or revoked: one answer for all three (403)
     token_expired,
     token_revoked,
-    device_not_enrolled,    // 403
-    device_not_compliant,   // 403
-    store_unavailable,      // 503 unless on_error: allow
+    device_not_enrolled,   // 403
+    device_not_compliant,  // 403
+    store_unavailable,     // 503 unless on_error: allow
 };
 
 const char* to_string(AccessVerdict verdict);
 
 struct AccessDecision {
     AccessVerdict verdict = AccessVerdict::store_unavailable;
-    std::string profile;          // set when the token is known
-    std::string device_id;        // set when the token is known; never logged in full
-    int64_t expires_at = 0;       // the token's expiry when known (lets a cache re-check it)
+    std::string profile;     // set when the token is known
+    std::string device_id;   // set when the token is known; never logged in full
+    int64_t expires_at = 0;  // the token's expiry when known (lets a cache re-check it)
     // Detail for the log: why the store was unavailable, or the reason a webhook gave for a
     // refusal. Never contains a token or a secret.
     std::string message;
@@ -112,15 +112,15 @@ struct BindQuery {
 };
 
 enum class BindVerdict {
-    bound,                  // this call bound the token to the transaction
-    already_bound,          // the token was already bound to this same transaction
-    not_bound,              // may_bind false and the token is bound to nothing
-    transaction_mismatch,   // bound to another transaction (403)
-    token_consumed,         // a certificate was already issued on this token (403)
-    token_unknown,          // as for access checks: unknown, expired, revoked
+    bound,                 // this call bound the token to the transaction
+    already_bound,         // the token was already bound to this same transaction
+    not_bound,             // may_bind false and the token is bound to nothing
+    transaction_mismatch,  // bound to another transaction (403)
+    token_consumed,        // a certificate was already issued on this token (403)
+    token_unknown,         // as for access checks: unknown, expired, revoked
     token_expired,
     token_revoked,
-    transaction_invalid,    // empty, too long, or contains NUL
+    transaction_invalid,  // empty, too long, or contains NUL
     store_unavailable,
 };
 
@@ -132,13 +132,13 @@ inline bool binding_allows(BindVerdict verdict) {
 
 struct BindDecision {
     BindVerdict verdict = BindVerdict::store_unavailable;
-    std::string message;          // detail for the log when store_unavailable
+    std::string message;  // detail for the log when store_unavailable
 };
 
 // How a bound transaction ended, from the upstream's CertRep.
 enum class TransactionEnd {
-    consume,   // SUCCESS: the token is done; later binds answer token_consumed
-    release,   // FAILURE: the binding is cleared; the token may be bound again
+    consume,  // SUCCESS: the token is done; later binds answer token_consumed
+    release,  // FAILURE: the binding is cleared; the token may be bound again
 };
 
 struct FinishQuery {
@@ -225,7 +225,7 @@ const char* transaction_id_problem(const std::string& transaction_id);
 struct TokenFacts {
     int64_t expires_at = 0;
     bool revoked = false;
-    std::optional<DeviceRecord> device;   // nullopt: the store has no record of the device
+    std::optional<DeviceRecord> device;  // nullopt: the store has no record of the device
 };
 AccessVerdict access_verdict(const TokenFacts& facts, const AccessQuery& query);
 
@@ -236,7 +236,7 @@ struct BindingFacts {
     int64_t expires_at = 0;
     bool revoked = false;
     bool consumed = false;
-    std::string transaction_id;   // empty: bound to nothing
+    std::string transaction_id;  // empty: bound to nothing
 };
 BindVerdict bind_verdict(const BindingFacts& facts, const BindQuery& query);
 // The rules for finishing a transaction, from the token's current binding: the answer, and

@@ -35,9 +35,7 @@ bool decode_hex_byte(std::string_view text, size_t pos, uint8_t& out) {
 
 // GUID layout 8-4-4-4-12: the dashes sit at these offsets of the 36 characters.
 constexpr size_t kGuidLength = 36;
-constexpr bool is_guid_dash_position(size_t pos) {
-    return pos == 8 || pos == 13 || pos == 18 || pos == 23;
-}
+constexpr bool is_guid_dash_position(size_t pos) { return pos == 8 || pos == 13 || pos == 18 || pos == 23; }
 
 std::string hex_digits(std::span<const uint8_t> bytes) {
     std::string out;
@@ -111,7 +109,7 @@ struct Sha256Context {
 };
 
 const EVP_MD* sha256() {
-    static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);   // kept for the process
+    static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);  // kept for the process
     return fetched;
 }
 

@@ -14,8 +14,8 @@ namespace scepproxy::token {
 struct TokenHash {
     std::array<uint8_t, 32> bytes{};
 
-    std::string hex() const;                 // 64 lowercase hex digits
-    std::string id() const;                  // first 8 hex digits, safe for logs
+    std::string hex() const;  // 64 lowercase hex digits
+    std::string id() const;   // first 8 hex digits, safe for logs
     static std::optional<TokenHash> from_hex(std::string_view hex);
     bool operator==(const TokenHash&) const = default;
 };
@@ -27,7 +27,7 @@ public:
     // Accepts "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", case-insensitive, nothing else.
     static std::optional<EnrollmentToken> parse(std::string_view guid);
 
-    std::string to_guid() const;             // lowercase, 36 characters
+    std::string to_guid() const;  // lowercase, 36 characters
     TokenHash hash() const;
     const std::array<uint8_t, 16>& bytes() const { return bytes_; }
 

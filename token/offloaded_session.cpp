@@ -16,14 +16,14 @@ OffloadedCalls::~OffloadedCalls() {
         std::lock_guard lock(shared_->post_mutex);
         shared_->closed = true;
     }
-    shared_->pending.clear();   // deliveries already posted find nothing to call
+    shared_->pending.clear();  // deliveries already posted find nothing to call
 }
 
 size_t OffloadedCalls::pending() const { return shared_->pending.size(); }
 
 void OffloadedCalls::deliver(const std::shared_ptr<Shared>& shared, uint64_t id, const Delivery& delivery) {
     const auto it = shared->pending.find(id);
-    if (it == shared->pending.end()) return;   // cancelled
+    if (it == shared->pending.end()) return;  // cancelled
     SessionCallback* done = it->second;
     // Forgotten before the call: the callback may start (or cancel) other calls from inside.
     shared->pending.erase(it);

@@ -42,7 +42,7 @@ public:
 
 private:
     struct Shared {
-        std::mutex post_mutex;     // held by pool threads while they post, and by destruction
+        std::mutex post_mutex;  // held by pool threads while they post, and by destruction
         bool closed = false;
         PostToLoop post;
         // Loop thread only.

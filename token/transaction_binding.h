@@ -34,7 +34,7 @@ BindDecision run_bind(const BindQuery& query, TryBind&& try_bind, ReadFacts&& re
         }
         if (!facts.ok()) {
             decision.message = std::move(facts.message);
-            return decision;   // store_unavailable
+            return decision;  // store_unavailable
         }
         decision.verdict = bind_verdict(facts.value, query);
         // `bound` here means the token is free and this query may bind it: write.
@@ -69,7 +69,7 @@ FinishResult run_finish(const FinishQuery& query, TryFinish&& try_finish, ReadFa
         auto matched = try_finish();
         if (!matched.ok()) {
             result.message = std::move(matched.message);
-            return result;   // unavailable
+            return result;  // unavailable
         }
         if (matched.value) {
             result.status = StoreStatus::ok;

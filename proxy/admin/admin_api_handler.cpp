@@ -17,17 +17,17 @@ using nlohmann::json;
 // A complete answer; built on any thread, sent on the loop's.
 struct AdminAnswer {
     int status = 200;
-    std::string body;                // JSON
-    std::string reason;              // for the log: "ok", "unauthorized", a challenge outcome, ...
-    std::string token_id;            // for the log, when a token is involved
-    std::string profile;             // for the log
+    std::string body;                        // JSON
+    std::string reason;                      // for the log: "ok", "unauthorized", a challenge outcome, ...
+    std::string token_id;                    // for the log, when a token is involved
+    std::string profile;                     // for the log
     std::optional<token::TokenHash> issued;  // a token this answer hands out (revoked if nobody gets it)
-    std::string header_lines;        // "WWW-Authenticate: Bearer\r\n" on 401, "Allow: ...\r\n" on 405
+    std::string header_lines;                // "WWW-Authenticate: Bearer\r\n" on 401, "Allow: ...\r\n" on 405
 };
 
 // The request in flight, shared with its pool task. Only the loop's thread reads or writes it.
 struct AdminApiHandler::PendingRequest {
-    AdminApiHandler* handler = nullptr;     // both null once the connection is gone
+    AdminApiHandler* handler = nullptr;  // both null once the connection is gone
     HttpConnection* connection = nullptr;
     std::string method;
     std::string_view endpoint;
@@ -85,17 +85,13 @@ Answer issue(const AdminApiContext& context, const AdminServing& serving, const 
             break;
         case IssueStatus::unknown_profile:
         case IssueStatus::bad_device_id:
-        case IssueStatus::bad_ttl:
-            answer = error_answer(400, issued.message, "bad_request");
-            break;
+        case IssueStatus::bad_ttl: answer = error_answer(400, issued.message, "bad_request"); break;
         case IssueStatus::challenge_unavailable: {
             const std::string outcome = challenge::to_string(issued.challenge_outcome);
             answer = error_answer(http_status_for(issued.challenge_outcome), outcome, "challenge_" + outcome);
             break;
         }
-        case IssueStatus::store_error:
-            answer = error_answer(503, "store_unavailable", "store_unavailable");
-            break;
+        case IssueStatus::store_error: answer = error_answer(503, "store_unavailable", "store_unavailable"); break;
     }
     if (serving.config->find_profile(body.profile)) answer.profile = body.profile;
     return answer;
@@ -164,7 +160,8 @@ void AdminApiHandler::on_request(HttpConnection& connection, const IncomingReque
     const AdminRoute route = route_admin_request(request.head.method_text, request.head.path);
     pending_->endpoint = endpoint_name(route.endpoint);
     // Credentials before anything else: without them, not even whether a path exists is told.
-    if (admin_endpoint_needs_credentials(route.endpoint) && !context_.serving->admin_credentials->accepts(request.head.fields)) {
+    if (admin_endpoint_needs_credentials(route.endpoint) &&
+        !context_.serving->admin_credentials->accepts(request.head.fields)) {
         Answer answer = error_answer(401, "unauthorized", "unauthorized");
         answer.header_lines = "WWW-Authenticate: Bearer\r\n";
         answer_now(connection, std::move(answer));
@@ -188,12 +185,8 @@ void AdminApiHandler::dispatch(HttpConnection& connection, const IncomingRequest
     }();
     std::string error;
     switch (route.endpoint) {
-        case AdminEndpoint::none:
-            answer_now(connection, error_answer(404, "not_found", "not_found"));
-            return;
-        case AdminEndpoint::healthz:
-            answer_now(connection, json_answer(200, {{"status", "ok"}}, "ok"));
-            return;
+        case AdminEndpoint::none: answer_now(connection, error_answer(404, "not_found", "not_found")); return;
+        case AdminEndpoint::healthz: answer_now(connection, json_answer(200, {{"status", "ok"}}, "ok")); return;
         case AdminEndpoint::readyz:
             if (*context.draining) {
                 answer_now(connection, json_answer(503, {{"status", "draining"}}, "draining"));
@@ -203,7 +196,8 @@ void AdminApiHandler::dispatch(HttpConnection& connection, const IncomingRequest
             return;
         case AdminEndpoint::enrollments: {
             if (!has_json_body) {
-                answer_now(connection, error_answer(415, "Content-Type must be application/json", "unsupported_media_type"));
+                answer_now(connection,
+                           error_answer(415, "Content-Type must be application/json", "unsupported_media_type"));
                 return;
             }
             auto body = parse_enrollment_request(request.body, &error);
@@ -241,7 +235,8 @@ void AdminApiHandler::dispatch(HttpConnection& connection, const IncomingRequest
         }
         case AdminEndpoint::device: {
             if (!is_valid_device_id(route.parameter)) {
-                answer_now(connection, error_answer(400, "the device id must be 1-256 printable characters", "bad_request"));
+                answer_now(connection,
+                           error_answer(400, "the device id must be 1-256 printable characters", "bad_request"));
                 return;
             }
             if (method == "GET") {
@@ -249,7 +244,8 @@ void AdminApiHandler::dispatch(HttpConnection& connection, const IncomingRequest
                 return;
             }
             if (!has_json_body) {
-                answer_now(connection, error_answer(415, "Content-Type must be application/json", "unsupported_media_type"));
+                answer_now(connection,
+                           error_answer(415, "Content-Type must be application/json", "unsupported_media_type"));
                 return;
             }
             const auto state = parse_device_state(request.body, &error);
@@ -257,7 +253,8 @@ void AdminApiHandler::dispatch(HttpConnection& connection, const IncomingRequest
                 answer_now(connection, error_answer(400, error, "bad_request"));
                 return;
             }
-            run_on_pool(connection, [&context, id = route.parameter, state = *state] { return set_device(context, id, state); });
+            run_on_pool(connection,
+                        [&context, id = route.parameter, state = *state] { return set_device(context, id, state); });
             return;
         }
     }
@@ -290,8 +287,10 @@ void AdminApiHandler::run_on_pool(HttpConnection& connection, std::function<Admi
             }
             // The client left before its answer: nobody will ever see this token, so it goes.
             if (answer.issued) {
-                LogLine(LogLevel::warn, "enrollment_abandoned").field("token", answer.token_id)
-                    .field("profile", answer.profile).emit();
+                LogLine(LogLevel::warn, "enrollment_abandoned")
+                    .field("token", answer.token_id)
+                    .field("profile", answer.profile)
+                    .emit();
                 const token::TokenHash hash = *answer.issued;
                 context.pool->submit([&context, hash] { context.store->revoke_token(hash, unix_now()); });
             }

@@ -23,9 +23,9 @@ struct AdminAnswer;  // a complete answer, built on any thread
 struct AdminApiContext {
     std::shared_ptr<const AdminServing> serving;  // config, challenge sources, bearer token
     token::EnrollmentStore* store = nullptr;
-    BlockingTaskPool* pool = nullptr;       // blocking work: challenge fetches, store calls
-    LoopTaskQueue* loop_tasks = nullptr;    // brings answers back to the loop's thread
-    const bool* draining = nullptr;         // the loop is shutting down: readyz says so
+    BlockingTaskPool* pool = nullptr;     // blocking work: challenge fetches, store calls
+    LoopTaskQueue* loop_tasks = nullptr;  // brings answers back to the loop's thread
+    const bool* draining = nullptr;       // the loop is shutting down: readyz says so
 };
 
 // One per admin connection. A request that needs the store or NDES runs on the pool; its
@@ -46,7 +46,7 @@ private:
     void run_on_pool(HttpConnection& connection, std::function<AdminAnswer()> work);
 
     AdminApiContext& context_;
-    std::shared_ptr<PendingRequest> pending_;   // the request in flight, shared with its pool task
+    std::shared_ptr<PendingRequest> pending_;  // the request in flight, shared with its pool task
 };
 
 }  // namespace scepproxy::proxy

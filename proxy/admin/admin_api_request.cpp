@@ -202,7 +202,8 @@ std::optional<EnrollmentRequestBody> parse_enrollment_request(std::string_view b
     request.profile = profile->get<std::string>();
     request.device_id = device_id->get<std::string>();
     if (object->contains("ttl")) {
-        const json* ttl = required_member(*object, "ttl", json::value_t::string, "a duration string such as \"30m\"", error);
+        const json* ttl =
+            required_member(*object, "ttl", json::value_t::string, "a duration string such as \"30m\"", error);
         if (!ttl) return std::nullopt;
         const auto parsed = conf::parse_duration(ttl->get<std::string>());
         if (!parsed.value || parsed.value->count() <= 0) {

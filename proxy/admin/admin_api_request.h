@@ -15,20 +15,20 @@
 namespace scepproxy::proxy {
 
 enum class AdminEndpoint {
-    none,            // no such path
-    healthz,         // GET /healthz
-    readyz,          // GET /readyz
-    enrollments,     // POST /api/v1/enrollments
-    enrollment,      // GET|DELETE /api/v1/enrollments/{token}
-    device,          // GET|PUT /api/v1/devices/{device_id}
+    none,         // no such path
+    healthz,      // GET /healthz
+    readyz,       // GET /readyz
+    enrollments,  // POST /api/v1/enrollments
+    enrollment,   // GET|DELETE /api/v1/enrollments/{token}
+    device,       // GET|PUT /api/v1/devices/{device_id}
 };
 
 struct AdminRoute {
-    int status = 200;              // 200 routed; 404 unknown path; 405 wrong method; 400 malformed path
-    std::string error;             // for the {"error": ...} body when status != 200
-    std::string_view allow;        // 405: the methods the path accepts, for Allow
+    int status = 200;        // 200 routed; 404 unknown path; 405 wrong method; 400 malformed path
+    std::string error;       // for the {"error": ...} body when status != 200
+    std::string_view allow;  // 405: the methods the path accepts, for Allow
     AdminEndpoint endpoint = AdminEndpoint::none;
-    std::string parameter;         // enrollment: the token as written; device: the id, percent-decoded
+    std::string parameter;  // enrollment: the token as written; device: the id, percent-decoded
 };
 
 // `method` as sent ("GET", "DELETE", ...); `path` without the query.

@@ -49,7 +49,8 @@ IssueResult issue_enrollment(const conf::Config& config, token::EnrollmentStore&
     if (profile->challenge.type != conf::ChallengeType::none) {
         challenge::ChallengeSource* source = challenges.find(profile->name);
         if (!source) {
-            result = failure(IssueStatus::challenge_unavailable, "no challenge source for profile '" + profile->name + "'");
+            result =
+                failure(IssueStatus::challenge_unavailable, "no challenge source for profile '" + profile->name + "'");
             result.challenge_outcome = challenge::ChallengeOutcome::internal_error;
             return result;
         }
@@ -76,7 +77,8 @@ IssueResult issue_enrollment(const conf::Config& config, token::EnrollmentStore&
     record.expires_at = request.now + std::chrono::duration_cast<std::chrono::seconds>(lifetime).count();
     if (record.expires_at <= request.now) record.expires_at = request.now + 1;
     const token::StoreStatus stored = store.issue_token(record);
-    if (stored != token::StoreStatus::ok) return failure(IssueStatus::store_error, std::string("store: ") + token::to_string(stored));
+    if (stored != token::StoreStatus::ok)
+        return failure(IssueStatus::store_error, std::string("store: ") + token::to_string(stored));
     result.enrollment.token = token->to_guid();
     result.enrollment.token_id = record.hash.id();
     result.enrollment.scep_url = config.scep.public_url + "/scep/" + result.enrollment.token;

@@ -29,10 +29,10 @@ nlohmann::json token_record_json(const token::TokenRecord& record, int64_t now) 
             {"state", token_state(record, now)},
             {"created_at", format_rfc3339(record.created_at)},
             {"expires_at", format_rfc3339(record.expires_at)},
-            {"transaction_id", record.transaction_id.empty() ? nlohmann::json(nullptr)
-                                                             : nlohmann::json(record.transaction_id)},
-            {"consumed_at", record.consumed ? nlohmann::json(format_rfc3339(record.consumed_at))
-                                            : nlohmann::json(nullptr)}};
+            {"transaction_id",
+             record.transaction_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(record.transaction_id)},
+            {"consumed_at",
+             record.consumed ? nlohmann::json(format_rfc3339(record.consumed_at)) : nlohmann::json(nullptr)}};
 }
 
 nlohmann::json device_record_json(const token::DeviceRecord& record) {

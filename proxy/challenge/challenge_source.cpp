@@ -39,8 +39,8 @@ ChallengeResult DynamicChallengeSource::obtain(SteadyTime queued_at) {
     if (!gate_.acquire(queued_at + queue_timeout_)) {
         ChallengeResult busy;
         busy.outcome = ChallengeOutcome::busy;
-        busy.detail = "no free fetch slot within challenge.queue_timeout (" +
-                      std::to_string(gate_.in_use()) + " fetches in flight)";
+        busy.detail = "no free fetch slot within challenge.queue_timeout (" + std::to_string(gate_.in_use()) +
+                      " fetches in flight)";
         report(busy, 0);
         return busy;
     }
@@ -74,14 +74,14 @@ std::optional<MscepAdminRequest> mscep_admin_request_for(const conf::ChallengeCo
 }
 
 std::unique_ptr<ChallengeSources> ChallengeSources::open(const conf::Config& config, FetchObserver observer,
-                                                         std::string* error, std::optional<std::string_view> only_profile) {
+                                                         std::string* error,
+                                                         std::optional<std::string_view> only_profile) {
     auto sources = std::make_unique<ChallengeSources>();
     for (const auto& profile : config.profiles) {
         if (only_profile && profile.name != *only_profile) continue;
         const conf::ChallengeConfig& challenge = profile.challenge;
         switch (challenge.type) {
-            case conf::ChallengeType::none:
-                break;
+            case conf::ChallengeType::none: break;
             case conf::ChallengeType::static_password:
                 sources->add(profile.name, std::make_unique<StaticChallengeSource>(challenge.password_file));
                 break;

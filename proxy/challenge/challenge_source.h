@@ -22,9 +22,9 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 struct FetchReport {
     std::string_view profile;
     ChallengeOutcome outcome = ChallengeOutcome::ok;
-    std::string_view detail;   // never a password
+    std::string_view detail;  // never a password
     long http_status = 0;
-    double seconds = 0;        // the fetch itself, without the wait for a slot
+    double seconds = 0;  // the fetch itself, without the wait for a slot
 };
 using FetchObserver = std::function<void(const FetchReport&)>;
 

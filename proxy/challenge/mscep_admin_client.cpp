@@ -51,10 +51,8 @@ bool is_tls_failure(CURLcode code) {
         case CURLE_SSL_ISSUER_ERROR:
         case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
         case CURLE_SSL_INVALIDCERTSTATUS:
-        case CURLE_SSL_CLIENTCERT:
-            return true;
-        default:
-            return false;
+        case CURLE_SSL_CLIENTCERT: return true;
+        default: return false;
     }
 }
 
@@ -77,12 +75,10 @@ ChallengeOutcome classify_transfer_error(int curl_code, std::string_view message
     const auto code = static_cast<CURLcode>(curl_code);
     if (is_tls_failure(code)) return ChallengeOutcome::tls_error;
     switch (code) {
-        case CURLE_OPERATION_TIMEDOUT:
-            return ChallengeOutcome::timeout;
+        case CURLE_OPERATION_TIMEDOUT: return ChallengeOutcome::timeout;
         case CURLE_COULDNT_RESOLVE_HOST:
         case CURLE_COULDNT_RESOLVE_PROXY:
-        case CURLE_COULDNT_CONNECT:
-            return ChallengeOutcome::unreachable;
+        case CURLE_COULDNT_CONNECT: return ChallengeOutcome::unreachable;
         case CURLE_RECV_ERROR:
         case CURLE_SEND_ERROR:
             return tls_without_answer || message.find("SSL") != std::string_view::npos ||
@@ -93,17 +89,15 @@ ChallengeOutcome classify_transfer_error(int curl_code, std::string_view message
         case CURLE_OUT_OF_MEMORY:
         case CURLE_BAD_FUNCTION_ARGUMENT:
         case CURLE_UNKNOWN_OPTION:
-        case CURLE_NOT_BUILT_IN:
-            return ChallengeOutcome::internal_error;
-        default:
-            return ChallengeOutcome::http_error;
+        case CURLE_NOT_BUILT_IN: return ChallengeOutcome::internal_error;
+        default: return ChallengeOutcome::http_error;
     }
 }
 
 ChallengeResult read_mscep_admin_answer(long http_status, std::string_view body, uint32_t expected_length) {
     if (http_status == 401)
-        return failure(ChallengeOutcome::auth_failed, "mscep_admin answered 401: check challenge.username and its password",
-                       http_status);
+        return failure(ChallengeOutcome::auth_failed,
+                       "mscep_admin answered 401: check challenge.username and its password", http_status);
     if (http_status != 200)
         return failure(ChallengeOutcome::http_error, "mscep_admin answered HTTP " + std::to_string(http_status),
                        http_status);

@@ -13,19 +13,19 @@ namespace scepproxy::challenge {
 
 struct ChallengeResult {
     ChallengeOutcome outcome = ChallengeOutcome::internal_error;
-    std::string password;   // the challenge, when ok: handed to the caller, never logged
-    std::string detail;     // for logs and the CLI; never a password
-    long http_status = 0;   // the final HTTP status; 0 when there was none
+    std::string password;  // the challenge, when ok: handed to the caller, never logged
+    std::string detail;    // for logs and the CLI; never a password
+    long http_status = 0;  // the final HTTP status; 0 when there was none
 };
 
 struct MscepAdminRequest {
     std::string url;
     conf::ChallengeAuth auth = conf::ChallengeAuth::basic;
-    std::string username;             // 'DOMAIN\user' is split by libcurl for NTLM
-    std::string password;             // the service account's
-    std::string client_cert_file;     // PEM; empty: none
+    std::string username;          // 'DOMAIN\user' is split by libcurl for NTLM
+    std::string password;          // the service account's
+    std::string client_cert_file;  // PEM; empty: none
     std::string client_key_file;
-    std::string ca_file;              // PEM bundle; empty: the system store
+    std::string ca_file;  // PEM bundle; empty: the system store
     bool verify = true;
     std::chrono::milliseconds timeout{10000};
     uint32_t expected_length = 0;

@@ -8,8 +8,8 @@ namespace {
 
 constexpr std::string_view kUtf16leBom = "\xFF\xFE";
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
-constexpr size_t kDetectionWindow = 512;     // bytes looked at to guess the encoding
-constexpr size_t kMaxPasswordLength = 255;   // the bound of challenge.expected_length
+constexpr size_t kDetectionWindow = 512;    // bytes looked at to guess the encoding
+constexpr size_t kMaxPasswordLength = 255;  // the bound of challenge.expected_length
 
 // Markers, lowercase, single-spaced (the folded page text is compared case-insensitively).
 constexpr std::string_view kPasswordMarker = "the enrollment challenge password is:";
@@ -115,7 +115,8 @@ PageReading read_password_after_marker(std::string_view text, uint32_t expected_
         if (pos >= text.size()) return unparsable("the page ends after the password marker");
         if (text[pos] != '<') break;
         const size_t tag_end = text.find('>', pos);
-        if (tag_end == std::string_view::npos) return unparsable("the page ends inside a tag after the password marker");
+        if (tag_end == std::string_view::npos)
+            return unparsable("the page ends inside a tag after the password marker");
         if (pos + 1 < text.size() && text[pos + 1] == '/') return unparsable("no password after the password marker");
         opened_tag = true;
         pos = tag_end + 1;

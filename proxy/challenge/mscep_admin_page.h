@@ -23,8 +23,8 @@ std::string decode_page_text(std::string_view bytes);
 struct PageReading {
     // ok, password_cache_full, insufficient_permission or unparsable_page.
     ChallengeOutcome outcome = ChallengeOutcome::unparsable_page;
-    std::string password;   // set when ok
-    std::string detail;     // why, when not ok; never page content or a password
+    std::string password;  // set when ok
+    std::string detail;    // why, when not ok; never page content or a password
 };
 
 // Finds the password after "The enrollment challenge password is:" — not the CA thumbprint

@@ -29,9 +29,7 @@ ChunkedBodyDecoder::Step ChunkedBodyDecoder::fail(HttpErrorCode code, size_t con
     return Step{{}, consumed};
 }
 
-bool ChunkedBodyDecoder::count_extension_byte() {
-    return ++extension_bytes_ <= limits_.max_extension_bytes;
-}
+bool ChunkedBodyDecoder::count_extension_byte() { return ++extension_bytes_ <= limits_.max_extension_bytes; }
 
 bool ChunkedBodyDecoder::in_trailer_section() const {
     return state_ >= State::trailer_line && state_ <= State::final_lf;
@@ -143,8 +141,7 @@ ChunkedBodyDecoder::Step ChunkedBodyDecoder::decode_some(std::string_view input)
                 state_ = State::done;
                 return Step{{}, i + 1};
             case State::done:
-            case State::failed:
-                return Step{{}, i};
+            case State::failed: return Step{{}, i};
         }
         ++i;
     }

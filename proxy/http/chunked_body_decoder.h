@@ -63,19 +63,19 @@ public:
 
 private:
     enum class State : uint8_t {
-        size,            // reading chunk-size digits
-        size_whitespace, // BWS between chunk-size and ';'
-        extension,       // after ';' up to CR
-        size_lf,         // CR seen after the size line
+        size,             // reading chunk-size digits
+        size_whitespace,  // BWS between chunk-size and ';'
+        extension,        // after ';' up to CR
+        size_lf,          // CR seen after the size line
         data,
         data_cr,
         data_lf,
         // The trailer states stay contiguous: in_trailer_section() compares against the first and last.
-        trailer_line,    // start of a trailer field line, or of the final CRLF
+        trailer_line,  // start of a trailer field line, or of the final CRLF
         trailer_name,
         trailer_value,
         trailer_lf,
-        final_lf,        // CR of the final CRLF seen
+        final_lf,  // CR of the final CRLF seen
         done,
         failed,
     };

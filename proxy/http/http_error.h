@@ -16,18 +16,18 @@ namespace scepproxy::http {
 enum class HttpErrorCode : uint8_t {
     none,
     // Head structure and limits.
-    request_line_too_long,    // 414: request line longer than the limit (status_line_too_long for responses)
+    request_line_too_long,  // 414: request line longer than the limit (status_line_too_long for responses)
     status_line_too_long,
-    header_too_large,         // 431: whole head longer than max_header_bytes
-    too_many_headers,         // 431: more than max_headers field lines
+    header_too_large,  // 431: whole head longer than max_header_bytes
+    too_many_headers,  // 431: more than max_headers field lines
     nul_byte,
     bare_cr,
-    bare_lf,                  // line ended by LF without CR (bare LF is not tolerated)
+    bare_lf,  // line ended by LF without CR (bare LF is not tolerated)
     // Start lines.
     bad_request_line,
-    bad_request_target,       // not origin-form (absolute-form, asterisk-form, bad characters)
+    bad_request_target,  // not origin-form (absolute-form, asterisk-form, bad characters)
     bad_status_line,
-    unsupported_version,      // 505: well-formed HTTP-version other than 1.0/1.1
+    unsupported_version,  // 505: well-formed HTTP-version other than 1.0/1.1
     // Field lines.
     obs_fold,
     space_before_colon,
@@ -56,10 +56,10 @@ enum class HttpErrorCode : uint8_t {
     trailer_too_large,
     // Upstream responses only.
     upstream_body_too_large,
-    unexpected_1xx,           // 101 Switching Protocols, or too many interim responses
-    truncated_head,           // EOF before the end of the head
-    truncated_body,           // EOF before the end of a Content-Length or chunked body
-    head_not_parsed,          // read_body() called before parse_head() finished (caller bug)
+    unexpected_1xx,   // 101 Switching Protocols, or too many interim responses
+    truncated_head,   // EOF before the end of the head
+    truncated_body,   // EOF before the end of a Content-Length or chunked body
+    head_not_parsed,  // read_body() called before parse_head() finished (caller bug)
 };
 
 // The stable snake_case name of a code ("te_and_cl"); "none" for none.

@@ -227,8 +227,7 @@ HttpErrorCode head_error(std::string_view head, HttpErrorCode parse_error) {
     return byte_error != HttpErrorCode::none ? byte_error : parse_error;
 }
 
-HttpErrorCode parse_field_section(std::string_view section, std::vector<HttpField>& fields,
-                                  FramingFields& framing) {
+HttpErrorCode parse_field_section(std::string_view section, std::vector<HttpField>& fields, FramingFields& framing) {
     while (!section.empty()) {
         HttpField field;
         const char* const end = section.data() + section.size();

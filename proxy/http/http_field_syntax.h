@@ -66,16 +66,16 @@ HttpErrorCode head_error(std::string_view head, HttpErrorCode parse_error);
 // The fields that decide framing and connection handling, noted while the field section is parsed.
 struct FramingFields {
     uint32_t content_length_count = 0;
-    std::string_view content_length;      // value of the first Content-Length field
+    std::string_view content_length;  // value of the first Content-Length field
     uint32_t transfer_encoding_count = 0;
-    std::string_view transfer_encoding;   // value of the first Transfer-Encoding field
+    std::string_view transfer_encoding;  // value of the first Transfer-Encoding field
     uint32_t host_count = 0;
     std::string_view host;
     uint32_t expect_count = 0;
     std::string_view expect;
-    std::string_view content_type;        // first Content-Type field
-    bool connection_close = false;        // some Connection field lists "close"
-    bool connection_keep_alive = false;   // some Connection field lists "keep-alive"
+    std::string_view content_type;       // first Content-Type field
+    bool connection_close = false;       // some Connection field lists "close"
+    bool connection_keep_alive = false;  // some Connection field lists "keep-alive"
 };
 
 // Parses the field lines of a head: `section` runs from just after the start
@@ -83,8 +83,7 @@ struct FramingFields {
 // Rejects obs-fold, whitespace before the colon, a name that is not a token,
 // and CTLs in values; appends each field to `fields` (never past its capacity:
 // too_many_headers) and notes the framing fields in `framing`.
-HttpErrorCode parse_field_section(std::string_view section, std::vector<HttpField>& fields,
-                                  FramingFields& framing);
+HttpErrorCode parse_field_section(std::string_view section, std::vector<HttpField>& fields, FramingFields& framing);
 
 // How the message body is delimited, decided from the framing fields (RFC 9112 §6.1-6.3), strictly:
 // TE with CL, TE in HTTP/1.0, repeated TE or CL fields, and CL lists are all errors; the only

@@ -19,11 +19,26 @@ constexpr ByteSet kTargetChars = make_target_chars();
 bool is_host_char(unsigned char c) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
     switch (c) {
-        case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'': case '(': case ')':
-        case '*': case '+': case ',': case ';': case '=': case ':': case '[': case ']': case '%':
-            return true;
-        default:
-            return false;
+        case '-':
+        case '.':
+        case '_':
+        case '~':
+        case '!':
+        case '$':
+        case '&':
+        case '\'':
+        case '(':
+        case ')':
+        case '*':
+        case '+':
+        case ',':
+        case ';':
+        case '=':
+        case ':':
+        case '[':
+        case ']':
+        case '%': return true;
+        default: return false;
     }
 }
 
@@ -61,9 +76,7 @@ ParseStatus HttpRequestParser::fail(HttpErrorCode code) {
     return ParseStatus::error;
 }
 
-bool HttpRequestParser::has_body() const {
-    return request_.chunked || request_.content_length.value_or(0) > 0;
-}
+bool HttpRequestParser::has_body() const { return request_.chunked || request_.content_length.value_or(0) > 0; }
 
 HttpErrorCode HttpRequestParser::parse_request_line(std::string_view line) {
     // request-line = method SP request-target SP HTTP-version: exactly one SP between parts.
@@ -162,9 +175,7 @@ RequestBodyProgress HttpRequestParser::read_body(std::string_view input, std::st
         case Phase::body: break;
         case Phase::done: return {ParseStatus::done, 0};
         case Phase::failed: return {ParseStatus::error, 0};
-        case Phase::head:
-            fail(HttpErrorCode::head_not_parsed);
-            return {ParseStatus::error, 0};
+        case Phase::head: fail(HttpErrorCode::head_not_parsed); return {ParseStatus::error, 0};
     }
 
     if (!request_.chunked) {

@@ -19,7 +19,8 @@ HttpResponseParser::HttpResponseParser(const HttpResponseLimits& limits)
     : limits_(limits),
       scanner_(HeadLimits{limits.max_status_line_bytes, limits.max_header_bytes, limits.max_headers},
                /*skip_leading_empty_lines=*/false),
-      chunked_(ChunkedLimits{decoder_body_limit(limits), limits.max_header_bytes, ChunkedLimits{}.max_extension_bytes}) {
+      chunked_(ChunkedLimits{decoder_body_limit(limits), limits.max_header_bytes,
+                             ChunkedLimits{}.max_extension_bytes}) {
     fields_.reserve(limits.max_headers);
 }
 
@@ -197,8 +198,7 @@ ResponseBodyPiece HttpResponseParser::read_body(std::string_view input) {
             body_bytes_ += take;
             return ResponseBodyPiece{BodyStatus::more, input.substr(0, take), take, false};
         }
-        case BodyFraming::none:
-            break;
+        case BodyFraming::none: break;
     }
     return finish_body({}, 0, input);
 }

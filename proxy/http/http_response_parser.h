@@ -46,10 +46,10 @@
 namespace scepproxy::http {
 
 struct HttpResponseLimits {
-    uint32_t max_status_line_bytes = 8192;    // without the CRLF
-    uint32_t max_header_bytes = 65536;        // one head, status line through the final CRLF CRLF
+    uint32_t max_status_line_bytes = 8192;  // without the CRLF
+    uint32_t max_header_bytes = 65536;      // one head, status line through the final CRLF CRLF
     uint32_t max_headers = 128;
-    std::optional<uint64_t> max_body_bytes;   // none: unlimited; over it → upstream_body_too_large
+    std::optional<uint64_t> max_body_bytes;  // none: unlimited; over it → upstream_body_too_large
 };
 
 enum class BodyFraming : uint8_t { none, content_length, chunked, until_close };
@@ -57,13 +57,13 @@ enum class BodyFraming : uint8_t { none, content_length, chunked, until_close };
 struct HttpResponse {
     HttpVersion version = HttpVersion::http_1_1;
     uint16_t status = 0;
-    std::string_view reason;                  // may be empty
-    std::span<const HttpField> fields;        // of the final (non-1xx) head
-    std::string_view content_type;            // empty when absent
-    std::optional<uint64_t> content_length;   // as sent (also for HEAD/304, where there is no body)
+    std::string_view reason;                 // may be empty
+    std::span<const HttpField> fields;       // of the final (non-1xx) head
+    std::string_view content_type;           // empty when absent
+    std::optional<uint64_t> content_length;  // as sent (also for HEAD/304, where there is no body)
     BodyFraming framing = BodyFraming::none;
-    bool keep_alive = false;                  // what the headers say; see connection_reusable()
-    size_t head_length = 0;                   // bytes of all heads, interim 1xx included: the body starts here
+    bool keep_alive = false;  // what the headers say; see connection_reusable()
+    size_t head_length = 0;   // bytes of all heads, interim 1xx included: the body starts here
 
     const HttpField* find(std::string_view name) const { return find_field(fields, name); }
 };
@@ -72,8 +72,8 @@ enum class BodyStatus : uint8_t { more, done, error };
 
 struct ResponseBodyPiece {
     BodyStatus status = BodyStatus::more;
-    std::string_view data;        // body bytes to forward: a view into the input (empty is fine)
-    size_t consumed = 0;          // input bytes used, chunk framing included
+    std::string_view data;  // body bytes to forward: a view into the input (empty is fine)
+    size_t consumed = 0;    // input bytes used, chunk framing included
     // The response ended before the end of the input: an upstream protocol error. The response
     // itself is complete and may be delivered, but the connection must be closed.
     bool bytes_after_end = false;

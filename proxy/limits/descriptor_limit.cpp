@@ -8,8 +8,8 @@
 
 namespace scepproxy::proxy {
 namespace {
-constexpr uint64_t kReservedDescriptors = 64;    // stdio, log, store, listeners, control loop
-constexpr uint64_t kPerWorkerDescriptors = 8;    // event loop (epoll, eventfds), listening socket, store
+constexpr uint64_t kReservedDescriptors = 64;  // stdio, log, store, listeners, control loop
+constexpr uint64_t kPerWorkerDescriptors = 8;  // event loop (epoll, eventfds), listening socket, store
 }  // namespace
 
 DescriptorLimit raise_descriptor_limit() {

@@ -10,9 +10,9 @@ namespace scepproxy::proxy {
 
 struct DescriptorLimit {
     uint64_t soft_before = 0;
-    uint64_t soft = 0;   // after raising it to the hard limit
+    uint64_t soft = 0;  // after raising it to the hard limit
     uint64_t hard = 0;
-    std::string error;   // getrlimit/setrlimit failure; soft is then what it was
+    std::string error;  // getrlimit/setrlimit failure; soft is then what it was
 };
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (a process may always do that).

@@ -20,7 +20,7 @@ public:
 private:
     double tokens_at(const RateLimit& limit, int64_t now_ns) const;
 
-    double tokens_ = -1;       // < 0: never used, i.e. full
+    double tokens_ = -1;  // < 0: never used, i.e. full
     int64_t updated_ns_ = 0;
 };
 

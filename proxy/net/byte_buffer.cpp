@@ -7,12 +7,12 @@
 namespace scepproxy::proxy {
 namespace {
 
-constexpr size_t kSmallBlock = 4096;     // a buffer's first size
-constexpr size_t kLargeBlock = 16384;    // a socket read's chunk
-constexpr size_t kSparesPerSize = 16;    // per thread: at most 16 x (4 + 16) KiB held
+constexpr size_t kSmallBlock = 4096;   // a buffer's first size
+constexpr size_t kLargeBlock = 16384;  // a socket read's chunk
+constexpr size_t kSparesPerSize = 16;  // per thread: at most 16 x (4 + 16) KiB held
 
 struct SpareBlocks {
-    std::array<std::vector<std::unique_ptr<char[]>>, 2> by_size;   // [0]: 4 KiB, [1]: 16 KiB
+    std::array<std::vector<std::unique_ptr<char[]>>, 2> by_size;  // [0]: 4 KiB, [1]: 16 KiB
 
     std::vector<std::unique_ptr<char[]>>* list_for(size_t capacity) {
         if (capacity == kSmallBlock) return &by_size[0];
@@ -38,8 +38,8 @@ std::unique_ptr<char[]> take_spare_block(size_t capacity) {
 
 void recycle_block(std::unique_ptr<char[]> block, size_t capacity) {
     std::vector<std::unique_ptr<char[]>>* list = spare_blocks().list_for(capacity);
-    if (list == nullptr || list->size() >= kSparesPerSize) return;   // freed here
-    if (list->capacity() == 0) list->reserve(kSparesPerSize);   // never grows after this
+    if (list == nullptr || list->size() >= kSparesPerSize) return;  // freed here
+    if (list->capacity() == 0) list->reserve(kSparesPerSize);       // never grows after this
     list->push_back(std::move(block));
 }
 

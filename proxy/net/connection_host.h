@@ -24,6 +24,7 @@ public:
     virtual void request_done(const RequestOutcome& outcome) = 0;
     // A connection deadline expired: "header_timeout", "body_timeout", "idle_timeout" or "send_timeout".
     virtual void deadline_expired(std::string_view reason) = 0;
+
 protected:
     ~ConnectionHost() = default;
 };

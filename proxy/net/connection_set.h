@@ -20,11 +20,11 @@ public:
     ConnectionSet(const ConnectionSet&) = delete;
     ConnectionSet& operator=(const ConnectionSet&) = delete;
 
-    void add(HttpConnection* connection);          // takes ownership
-    void remove(HttpConnection* connection);       // closed: freed after this loop iteration
+    void add(HttpConnection* connection);     // takes ownership
+    void remove(HttpConnection* connection);  // closed: freed after this loop iteration
     size_t size() const { return connections_.size(); }
     bool empty() const { return connections_.empty(); }
-    void drain_all();                              // tells each connection the loop is stopping
+    void drain_all();  // tells each connection the loop is stopping
     // Frees every connection and every pending deletion now (loop teardown; what they free
     // in turn through delete_later is freed too).
     void clear();
@@ -41,7 +41,7 @@ private:
     void schedule_reap();
     void reap();
 
-    std::vector<HttpConnection*> connections_;     // slot index kept in each connection
+    std::vector<HttpConnection*> connections_;  // slot index kept in each connection
     std::vector<std::function<void()>> pending_;
     event* reap_event_ = nullptr;
     std::function<void()> after_reap_;

@@ -262,7 +262,8 @@ void HttpConnection::begin_response(int status, std::string_view content_type, s
         response_framing_ = http10_ ? ResponseFraming::until_close : ResponseFraming::chunked;
         if (http10_) keep_alive_ = false;
     }
-    append_response_head(out_, status, content_type, response_framing_, content_length.value_or(0), connection_header());
+    append_response_head(out_, status, content_type, response_framing_, content_length.value_or(0),
+                         connection_header());
     response_started_ = true;
 }
 
@@ -335,7 +336,8 @@ void HttpConnection::flush_output() {
         if (r.status == IoStatus::would_block) {
             write_blocked_ = true;
             // Total, from the first blocked write: a client reading a byte now and then can't reset it.
-            if (timer_purpose_ != TimerPurpose::write) arm_timer(TimerPurpose::write, host_.limits().send_timeout.count());
+            if (timer_purpose_ != TimerPurpose::write)
+                arm_timer(TimerPurpose::write, host_.limits().send_timeout.count());
             return;
         }
         close_now();  // peer gone
@@ -437,14 +439,11 @@ void HttpConnection::handle_timer() {
             if (state_ != State::reading_body) return;
             answer_deadline("body_timeout");
             return;
-        case TimerPurpose::idle:
-            return close_for_deadline("idle_timeout");
+        case TimerPurpose::idle: return close_for_deadline("idle_timeout");
         case TimerPurpose::write:
             return close_for_deadline("send_timeout");  // the client doesn't take its answer: nothing more to say
         case TimerPurpose::linger:
-        case TimerPurpose::none:
-            close_now();
-            return;
+        case TimerPurpose::none: close_now(); return;
     }
 }
 

@@ -48,11 +48,11 @@ public:
 
 private:
     enum class State {
-        reading_head,     // waiting for (the rest of) a request head; idle between requests
+        reading_head,  // waiting for (the rest of) a request head; idle between requests
         reading_body,
-        handling,         // the handler has the request
-        finishing,        // the answer is complete in out_, being flushed
-        lingering,        // answer sent on a closing connection: discarding input until EOF
+        handling,   // the handler has the request
+        finishing,  // the answer is complete in out_, being flushed
+        lingering,  // answer sent on a closing connection: discarding input until EOF
         closed,
     };
     enum class TimerPurpose { none, idle, header, body, write, linger };
@@ -91,30 +91,30 @@ private:
     event* io_event_ = nullptr;
     event* timer_event_ = nullptr;
     TimerPurpose timer_purpose_ = TimerPurpose::none;
-    bool read_pending_ = false;        // readable, but we stopped reading while busy (edge-triggered)
+    bool read_pending_ = false;  // readable, but we stopped reading while busy (edge-triggered)
     bool write_blocked_ = false;
     bool close_after_response_ = false;
-    bool input_closed_ = false;        // the client half-closed: no more bytes will come
+    bool input_closed_ = false;  // the client half-closed: no more bytes will come
     bool processing_input_ = false;
 
     ByteBuffer in_;
     ByteBuffer out_;
     http::HttpRequestParser parser_;
-    int64_t linger_ms_;                // how long a closing connection discards input; shorter after a 408
+    int64_t linger_ms_;  // how long a closing connection discards input; shorter after a 408
     // The request body: a Content-Length body where it lies in in_ (which doesn't change while the
     // request is handled), a chunked one in decoded_body_.
     std::string_view body_;
     std::string decoded_body_;
-    uint64_t body_consumed_ = 0;       // input bytes after the head that were body (framing included)
+    uint64_t body_consumed_ = 0;  // input bytes after the head that were body (framing included)
     size_t head_length_ = 0;
     const char* head_base_ = nullptr;  // where in_ was when the head was parsed (its views point there)
     bool keep_alive_ = true;
     bool http10_ = false;
 
     int64_t accepted_ns_ = 0;
-    uint64_t requests_ = 0;            // answered on this connection (for the log)
+    uint64_t requests_ = 0;  // answered on this connection (for the log)
     int64_t request_start_ns_ = 0;
-    int64_t body_deadline_ns_ = 0;     // when the body must be complete (monotonic)
+    int64_t body_deadline_ns_ = 0;  // when the body must be complete (monotonic)
     RequestLogFields log_fields_;
     uint64_t response_body_bytes_ = 0;
     bool response_started_ = false;

@@ -27,7 +27,7 @@ private:
 
     int wake_fd_ = -1;
     event* wake_event_ = nullptr;
-    std::mutex mutex_;                       // guards tasks_ only: taken by posters and once per wake-up
+    std::mutex mutex_;  // guards tasks_ only: taken by posters and once per wake-up
     std::vector<std::function<void()>> tasks_;
 };
 

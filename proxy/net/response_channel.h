@@ -10,12 +10,12 @@ namespace scepproxy::proxy {
 
 // What the handler tells the access log about the request it handled (never a token or device id).
 struct RequestLogFields {
-    std::string token_id;          // 8 hex digits of the token hash
+    std::string token_id;  // 8 hex digits of the token hash
     std::string profile;
-    std::string_view operation;    // static strings only
-    std::string_view message_type; // PKIOperation: the pkiMessage's messageType (static strings only)
-    std::string_view pki_status;   // PKIOperation: the upstream CertRep's pkiStatus (static strings only)
-    double upstream_ms = -1;       // < 0: no upstream involved
+    std::string_view operation;     // static strings only
+    std::string_view message_type;  // PKIOperation: the pkiMessage's messageType (static strings only)
+    std::string_view pki_status;    // PKIOperation: the upstream CertRep's pkiStatus (static strings only)
+    double upstream_ms = -1;        // < 0: no upstream involved
 };
 
 // Each answering call may finish the request at once and let the connection hand the handler its

@@ -20,7 +20,8 @@ bool common_settings(SSL_CTX* ctx, std::string* error) {
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     // Partial writes and moving buffers: our write buffer may grow between retries.
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(ctx,
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     return true;
 }
 
@@ -75,8 +76,9 @@ SslCtxPtr make_upstream_tls_context(const conf::UpstreamTlsConfig& config, std::
     SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
     if (!ctx || !common_settings(ctx.get(), error)) return nullptr;
     if (config.verify) {
-        const bool loaded = config.ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx.get()) == 1
-                                                   : SSL_CTX_load_verify_locations(ctx.get(), config.ca_file.c_str(), nullptr) == 1;
+        const bool loaded = config.ca_file.empty()
+                                ? SSL_CTX_set_default_verify_paths(ctx.get()) == 1
+                                : SSL_CTX_load_verify_locations(ctx.get(), config.ca_file.c_str(), nullptr) == 1;
         if (!loaded) {
             *error = "upstream CA " + (config.ca_file.empty() ? std::string("(system store)") : config.ca_file) + ": " +
                      take_openssl_error();

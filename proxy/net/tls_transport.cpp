@@ -49,8 +49,7 @@ IoResult TlsTransport::result_of(int ssl_result, bool reading) {
         case SSL_ERROR_WANT_WRITE:
             if (reading) read_wants_write_ = true;
             return {IoStatus::would_block, 0, 0};
-        case SSL_ERROR_ZERO_RETURN:
-            return {IoStatus::closed, 0, 0};
+        case SSL_ERROR_ZERO_RETURN: return {IoStatus::closed, 0, 0};
         case SSL_ERROR_SYSCALL: {
             const int saved_errno = errno;
             ERR_clear_error();
@@ -59,8 +58,9 @@ IoResult TlsTransport::result_of(int ssl_result, bool reading) {
         }
         default: {
             const long verify = SSL_get_verify_result(ssl_);
-            failure_ = verify != X509_V_OK ? std::string("certificate verification: ") + X509_verify_cert_error_string(verify)
-                                           : take_openssl_error();
+            failure_ = verify != X509_V_OK
+                           ? std::string("certificate verification: ") + X509_verify_cert_error_string(verify)
+                           : take_openssl_error();
             ERR_clear_error();
             return {IoStatus::error, 0, EPROTO};
         }

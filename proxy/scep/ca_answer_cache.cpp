@@ -50,8 +50,9 @@ void CaAnswerCache::store(CachedAnswer answer) {
         entries_.push_back(std::move(answer));
         return;
     }
-    auto oldest = std::min_element(entries_.begin(), entries_.end(),
-                                   [](const CachedAnswer& a, const CachedAnswer& b) { return a.expires_ns < b.expires_ns; });
+    auto oldest = std::min_element(entries_.begin(), entries_.end(), [](const CachedAnswer& a, const CachedAnswer& b) {
+        return a.expires_ns < b.expires_ns;
+    });
     *oldest = std::move(answer);
 }
 
@@ -60,7 +61,8 @@ bool caps_list_has(std::string_view caps_body, std::string_view capability) {
         const size_t newline = caps_body.find('\n');
         std::string_view line = caps_body.substr(0, newline);
         caps_body = newline == std::string_view::npos ? std::string_view() : caps_body.substr(newline + 1);
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+            line.remove_suffix(1);
         while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
         if (line.size() == capability.size() &&
             std::equal(line.begin(), line.end(), capability.begin(), [](char a, char b) {

@@ -9,11 +9,11 @@
 namespace scepproxy::proxy {
 
 struct CachedAnswer {
-    std::string operation;     // "GetCACert" or "GetCACaps"
-    std::string message;       // GetCACert's CA name as sent ("" for GetCACaps: its answer doesn't depend on it)
+    std::string operation;  // "GetCACert" or "GetCACaps"
+    std::string message;    // GetCACert's CA name as sent ("" for GetCACaps: its answer doesn't depend on it)
     std::string content_type;
     std::string body;
-    int64_t expires_ns = 0;    // monotonic clock: fresh until then
+    int64_t expires_ns = 0;  // monotonic clock: fresh until then
     // Monotonic clock: until then it may still be served when the upstream fails (stale-if-error).
     // Never past the CA certificate's own expiry.
     int64_t stale_until_ns = 0;
@@ -21,7 +21,7 @@ struct CachedAnswer {
 
 class CaAnswerCache {
 public:
-    static constexpr size_t kMaxEntries = 16;          // messages are client-chosen: bound the key space
+    static constexpr size_t kMaxEntries = 16;  // messages are client-chosen: bound the key space
     static constexpr size_t kMaxBodyBytes = 65536;
     static constexpr size_t kMaxMessageBytes = 256;
 

@@ -208,8 +208,7 @@ void ScepRequestHandler::on_access_decided(const token::AccessDecision& decision
     ResponseChannel& connection = *connection_;
     connection.log_fields().profile = decision.profile;
     switch (decision.verdict) {
-        case token::AccessVerdict::allow:
-            break;
+        case token::AccessVerdict::allow: break;
         case token::AccessVerdict::token_unknown:
         case token::AccessVerdict::token_expired:
         case token::AccessVerdict::token_revoked:
@@ -217,7 +216,8 @@ void ScepRequestHandler::on_access_decided(const token::AccessDecision& decision
             return;
         case token::AccessVerdict::device_not_enrolled:
         case token::AccessVerdict::device_not_compliant:
-            take_connection()->respond_text(403, token::to_string(decision.verdict), token::to_string(decision.verdict));
+            take_connection()->respond_text(403, token::to_string(decision.verdict),
+                                            token::to_string(decision.verdict));
             return;
         case token::AccessVerdict::store_unavailable:
             LogLine(LogLevel::warn, "store_unavailable").field("detail", decision.message).emit();
@@ -293,12 +293,14 @@ void ScepRequestHandler::answer_ca_request(bool first_look) {
         }
     }
     // A GetCACaps answer may be edited before the device sees it: hold it instead of streaming it.
-    if (op == ScepOperation::get_ca_caps && profile.targets->profile->advertise_post_pki_operation) use = AnswerUse::hold;
+    if (op == ScepOperation::get_ca_caps && profile.targets->profile->advertise_post_pki_operation)
+        use = AnswerUse::hold;
     send_upstream(ScepPhase::forwarding, use);
 }
 
 void ScepRequestHandler::on_ca_fetch_done() {
-    SCEPPROXY_INVARIANT(phase_ == ScepPhase::awaiting_ca_fetch, "scep handler: a CA fetch ended that it didn't wait for");
+    SCEPPROXY_INVARIANT(phase_ == ScepPhase::awaiting_ca_fetch,
+                        "scep handler: a CA fetch ended that it didn't wait for");
     if (connection_ && phase_ == ScepPhase::awaiting_ca_fetch) answer_ca_request(false);
 }
 
@@ -312,9 +314,7 @@ void ScepRequestHandler::on_transaction_bound(const token::BindDecision& decisio
             check_binding_signature();
             forward_by_caps();
             return;
-        case token::BindVerdict::already_bound:
-            forward_by_caps();
-            return;
+        case token::BindVerdict::already_bound: forward_by_caps(); return;
         case token::BindVerdict::not_bound:
         case token::BindVerdict::transaction_mismatch:
             // Another enrollment on this token, or a CertPoll for a transaction that never started here.
@@ -343,7 +343,8 @@ std::optional<token::FinishQuery> ScepRequestHandler::transaction_end() const {
     token::FinishQuery query;
     query.token_hash = token_hash_;
     query.transaction_id = request_message_.transaction_id;
-    const bool release = *cert_rep_status_ == pkcs7::PkiStatus::failure && profile_->targets->profile->release_on_failure;
+    const bool release = *cert_rep_status_ == pkcs7::PkiStatus::failure &&
+                         profile_->targets->profile->release_on_failure;
     query.end = release ? token::TransactionEnd::release : token::TransactionEnd::consume;
     query.now = unix_now();
     return query;
@@ -366,8 +367,10 @@ bool ScepRequestHandler::inspect_pki_message() {
     const auto failure = pkcs7::read_pki_message_attributes_into(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(der.data()), der.size()), {}, request_message_);
     if (failure) {
-        LogLine(LogLevel::info, "malformed_message").field("error", pkcs7::to_string(failure->error))
-            .field("detail", failure->detail).emit();
+        LogLine(LogLevel::info, "malformed_message")
+            .field("error", pkcs7::to_string(failure->error))
+            .field("detail", failure->detail)
+            .emit();
         take_connection()->respond_text(400, "malformed_message", "malformed_message");
         return false;
     }
@@ -384,15 +387,16 @@ bool ScepRequestHandler::inspect_pki_message() {
 // resends and polls of a bound transaction don't pay for it again. Forwarded either way: the CA
 // is the judge. Logged because a tampered message means something.
 void ScepRequestHandler::check_binding_signature() {
-    auto parsed = pkcs7::parse_pki_message(
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pki_der_.data()), pki_der_.size()));
+    auto parsed = pkcs7::parse_pki_message(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pki_der_.data()),
+                                                                    pki_der_.size()));
     if (!parsed.ok()) return;  // read once already: the walk and the full parse agree on what they both read
     const pkcs7::PkiMessageInfo& info = *parsed.value;
     if (info.signature_valid && info.content_digest_valid) return;
     LogLine(LogLevel::warn, "pki_message_signature_invalid")
         .field("token", connection_->log_fields().token_id)
         .field("signature_valid", info.signature_valid ? "true" : "false")
-        .field("content_digest_valid", info.content_digest_valid ? "true" : "false").emit();
+        .field("content_digest_valid", info.content_digest_valid ? "true" : "false")
+        .emit();
 }
 
 bool ScepRequestHandler::message_type_allowed(pkcs7::MessageType type) const {
@@ -400,14 +404,10 @@ bool ScepRequestHandler::message_type_allowed(pkcs7::MessageType type) const {
     switch (type) {
         case pkcs7::MessageType::pkcs_req:
         case pkcs7::MessageType::renewal_req:
-        case pkcs7::MessageType::cert_poll:
-            return true;
-        case pkcs7::MessageType::get_cert:
-            return profile.allow_get_cert;
-        case pkcs7::MessageType::get_crl:
-            return profile.allow_get_crl;
-        default:
-            return false;  // CertRep from a device, unknown types
+        case pkcs7::MessageType::cert_poll: return true;
+        case pkcs7::MessageType::get_cert: return profile.allow_get_cert;
+        case pkcs7::MessageType::get_crl: return profile.allow_get_crl;
+        default: return false;  // CertRep from a device, unknown types
     }
 }
 
@@ -498,8 +498,10 @@ bool ScepRequestHandler::answer_stale_on_failure() {
     const CachedAnswer* kept = profile_->ca_cache.find_for_upstream_failure(to_string(op), key, monotonic_ns());
     if (!kept) return false;
     host_.metrics().count_ca_cache_stale();
-    LogLine(LogLevel::warn, "ca_cache_stale_served").field("profile", profile_->targets->profile->name)
-        .field("operation", to_string(op)).emit();
+    LogLine(LogLevel::warn, "ca_cache_stale_served")
+        .field("profile", profile_->targets->profile->name)
+        .field("operation", to_string(op))
+        .emit();
     const std::string body = shown_to_device(op, kept->body);
     const std::string content_type = kept->content_type;
     take_connection()->respond(200, content_type, body, "cache_stale");
@@ -511,7 +513,8 @@ void ScepRequestHandler::on_upstream_head(const http::HttpResponse& head) {
     const bool may_discard = head.status >= 500 && idempotent() && connection_ && !connection_->response_started() &&
                              may_retry_upstream();
     if (try_.on_head(head, may_discard) != UpstreamTry::HeadAction::to_device || !connection_) return;
-    const bool length_known = head.framing == http::BodyFraming::content_length || head.framing == http::BodyFraming::none;
+    const bool length_known = head.framing == http::BodyFraming::content_length ||
+                              head.framing == http::BodyFraming::none;
     std::optional<uint64_t> length;
     if (length_known) length = head.framing == http::BodyFraming::content_length ? head.content_length.value_or(0) : 0;
     connection_->begin_response(head.status, head.content_type, length);
@@ -542,14 +545,17 @@ void ScepRequestHandler::store_kept_answer(bool caps) {
 void ScepRequestHandler::record_upstream(UpstreamOutcome outcome) {
     const ProfileMetrics& metrics = *profile_->metrics;
     metrics.upstream_requests[static_cast<size_t>(outcome)]->Increment();
-    if (outcome == UpstreamOutcome::ok) metrics.upstream_duration->Observe(milliseconds_since(upstream_start_ns_) / 1000);
+    if (outcome == UpstreamOutcome::ok)
+        metrics.upstream_duration->Observe(milliseconds_since(upstream_start_ns_) / 1000);
     // Passive health: the last exchange decides (active checks come with upstream failover).
     // With health checks, a refused connection takes the upstream out until `rise` checks pass
     // (passive ejection); without them, the gauge shows whether the last exchange reached it.
     const bool reachable = outcome != UpstreamOutcome::connect_failed && outcome != UpstreamOutcome::connect_timeout;
     UpstreamHealth& health = *try_.endpoint().target().health;
-    if (!reachable) health.mark(false, to_string(outcome));
-    else if (!profile_->targets->profile->health_check) health.mark(true, "exchange_ok");
+    if (!reachable)
+        health.mark(false, to_string(outcome));
+    else if (!profile_->targets->profile->health_check)
+        health.mark(true, "exchange_ok");
 }
 
 // Reads the upstream's CertRep (in the clear, like the request) for the log and metrics; the
@@ -576,22 +582,29 @@ void ScepRequestHandler::observe_cert_rep() {
     if (failure || rep.message_type != pkcs7::MessageType::cert_rep || !rep.pki_status) {
         counters[3]->Increment();
         connection_->log_fields().pki_status = "unparsable";
-        LogLine(LogLevel::warn, "upstream_certrep_unparsable").field("profile", profile_->targets->profile->name)
-            .field("error", failure ? pkcs7::to_string(failure->error) : "not_a_certrep").emit();
+        LogLine(LogLevel::warn, "upstream_certrep_unparsable")
+            .field("profile", profile_->targets->profile->name)
+            .field("error", failure ? pkcs7::to_string(failure->error) : "not_a_certrep")
+            .emit();
         return;
     }
-    const size_t status_index = *rep.pki_status == pkcs7::PkiStatus::success ? 0
-                                : *rep.pki_status == pkcs7::PkiStatus::failure ? 1 : 2;
+    const size_t status_index = *rep.pki_status == pkcs7::PkiStatus::success   ? 0
+                                : *rep.pki_status == pkcs7::PkiStatus::failure ? 1
+                                                                               : 2;
     counters[status_index]->Increment();
     connection_->log_fields().pki_status = pkcs7::to_string(*rep.pki_status);
     cert_rep_status_ = *rep.pki_status;
     if (rep.transaction_id != request_message_.transaction_id)
-        LogLine(LogLevel::warn, "certrep_transaction_mismatch").field("profile", profile_->targets->profile->name).emit();
+        LogLine(LogLevel::warn, "certrep_transaction_mismatch")
+            .field("profile", profile_->targets->profile->name)
+            .emit();
     if (*rep.pki_status == pkcs7::PkiStatus::failure)
-        LogLine(LogLevel::info, "enrollment_failed").field("token", connection_->log_fields().token_id)
+        LogLine(LogLevel::info, "enrollment_failed")
+            .field("token", connection_->log_fields().token_id)
             .field("profile", profile_->targets->profile->name)
             .field("fail_info", rep.fail_info ? pkcs7::to_string(*rep.fail_info) : "-")
-            .field("fail_info_text", rep.fail_info_text.value_or("-")).emit();
+            .field("fail_info_text", rep.fail_info_text.value_or("-"))
+            .emit();
 }
 
 void ScepRequestHandler::on_upstream_complete() {
@@ -599,8 +612,11 @@ void ScepRequestHandler::on_upstream_complete() {
     record_upstream(UpstreamOutcome::ok);
     if (!connection_) return;
     if (try_.discarded()) {
-        LogLine(LogLevel::warn, "upstream_error_status").field("profile", profile_->targets->profile->name)
-            .field("upstream", try_.endpoint().target().label).field("status", try_.status()).emit();
+        LogLine(LogLevel::warn, "upstream_error_status")
+            .field("profile", profile_->targets->profile->name)
+            .field("upstream", try_.endpoint().target().label)
+            .field("status", try_.status())
+            .emit();
         if (!try_upstreams()) take_connection()->respond_text(502, "upstream_connect_failed", "upstream_unavailable");
         return;
     }
@@ -620,7 +636,8 @@ void ScepRequestHandler::on_upstream_complete() {
 void ScepRequestHandler::finish_held() {
     const int status = try_.status();
     const std::string content_type = status == 200 ? try_.content_type() : "text/plain";
-    std::string body = status == 200 ? shown_to_device(ScepOperation::get_ca_caps, try_.body()) : std::move(try_.body());
+    std::string body = status == 200 ? shown_to_device(ScepOperation::get_ca_caps, try_.body())
+                                     : std::move(try_.body());
     if (status == 200 && profile_->targets->profile->ca_cache_ttl.count() > 0) store_kept_answer(true);
     connection_->log_fields().upstream_ms = milliseconds_since(upstream_start_ns_);
     take_connection()->respond(status, content_type, body, "forwarded");
@@ -671,7 +688,8 @@ void ScepRequestHandler::on_upstream_failed(UpstreamFailure failure, bool reques
     // GetCACert/GetCACaps are idempotent: retried elsewhere after any failure the device saw
     // nothing of. A PKIOperation only when its connect failed, so no byte of it went out: its
     // challenge is single-use and the CA may already be working on it.
-    const bool connect_failed = failure == UpstreamFailure::connect_failed || failure == UpstreamFailure::connect_timeout;
+    const bool connect_failed = failure == UpstreamFailure::connect_failed ||
+                                failure == UpstreamFailure::connect_timeout;
     const bool retriable = idempotent() || (connect_failed && !request_bytes_sent);
     if (retriable && try_upstreams()) return;
     if (answer_stale_on_failure()) return;
@@ -684,9 +702,7 @@ void ScepRequestHandler::on_upstream_failed(UpstreamFailure failure, bool reques
         case UpstreamFailure::connect_timeout:
             connection.respond_text(502, to_string(failure), "upstream_unavailable");
             return;
-        default:
-            connection.respond_text(502, to_string(failure), "upstream_error");
-            return;
+        default: connection.respond_text(502, to_string(failure), "upstream_error"); return;
     }
 }
 

@@ -74,7 +74,9 @@ private:
     bool try_upstreams();
     bool start_try(AnswerUse use);
     bool may_retry_upstream() const;
-    bool idempotent() const { return route_.operation != ScepOperation::pki_operation || phase_ == ScepPhase::probing_caps; }
+    bool idempotent() const {
+        return route_.operation != ScepOperation::pki_operation || phase_ == ScepPhase::probing_caps;
+    }
     void finish_forwarded();
     void finish_held();
     void finish_probe();
@@ -106,8 +108,8 @@ private:
     // PKIOperation: what the device's pkiMessage shows in the clear. Kept from request to request,
     // so its strings' capacity is reused.
     pkcs7::PkiMessageInfo request_message_;
-    std::vector<uint8_t> decoded_message_;    // a GET message=, decoded
-    std::string_view pki_der_;                // the pkiMessage: body_ or decoded_message_
+    std::vector<uint8_t> decoded_message_;             // a GET message=, decoded
+    std::string_view pki_der_;                         // the pkiMessage: body_ or decoded_message_
     std::optional<pkcs7::PkiStatus> cert_rep_status_;  // the upstream CertRep's pkiStatus, once read
     // What goes upstream (differs from what the device sent when the proxy translates GET <-> POST).
     std::string_view upstream_operation_;

@@ -11,7 +11,7 @@ const char* to_string(ScepOperation op);
 
 // Views into the request's path and query; valid as long as those are.
 struct ScepRoute {
-    std::string_view token_text;      // the path segment after /scep/, not yet validated as a GUID
+    std::string_view token_text;  // the path segment after /scep/, not yet validated as a GUID
     ScepOperation operation = ScepOperation::other;
     std::string_view operation_text;  // as sent (for `other`, checked against the upstream's caps)
     std::string_view message;         // raw (still percent-encoded) `message=` value
@@ -20,10 +20,10 @@ struct ScepRoute {
 
 enum class RouteStatus {
     ok,
-    not_scep_path,       // 404: not /scep/{token}[/...]
-    missing_operation,   // 400
-    bad_operation,       // 400: empty, duplicated or not a plain name
-    bad_query,           // 400: duplicated message, empty key, ...
+    not_scep_path,      // 404: not /scep/{token}[/...]
+    missing_operation,  // 400
+    bad_operation,      // 400: empty, duplicated or not a plain name
+    bad_query,          // 400: duplicated message, empty key, ...
 };
 
 const char* to_string(RouteStatus status);

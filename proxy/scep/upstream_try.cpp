@@ -37,8 +37,7 @@ UpstreamTry::HeadAction UpstreamTry::on_head(const http::HttpResponse& head, boo
 
 bool UpstreamTry::on_body(std::string_view data) {
     switch (state_) {
-        case State::discarding:
-            return false;
+        case State::discarding: return false;
         case State::keeping_all:
             // Held to be shown whole: cut at the limit (no capability list is that long).
             if (body_.size() + data.size() <= CaAnswerCache::kMaxBodyBytes) body_.append(data);
@@ -55,8 +54,7 @@ bool UpstreamTry::on_body(std::string_view data) {
         }
         case State::idle:
         case State::awaiting_head:
-        case State::streaming:
-            break;
+        case State::streaming: break;
     }
     return use_ != AnswerUse::probe && use_ != AnswerUse::hold;
 }

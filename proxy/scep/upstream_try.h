@@ -31,7 +31,8 @@ public:
     static constexpr size_t kMaxCertRepBytes = 256 * 1024;  // pkcs7's default message limit
 
     // Starts the exchange. False (and nothing to wait for) if no connection could even be started.
-    bool start(UpstreamEndpoint& endpoint, size_t index, ByteBuffer&& request, AnswerUse use, UpstreamResponseSink& sink);
+    bool start(UpstreamEndpoint& endpoint, size_t index, ByteBuffer&& request, AnswerUse use,
+               UpstreamResponseSink& sink);
     // may_discard: a server error here may be dropped, because another upstream can be asked.
     HeadAction on_head(const http::HttpResponse& head, bool may_discard);
     // True: `data` goes on to the device.
@@ -59,12 +60,12 @@ public:
 
 private:
     enum class State {
-        idle,          // no exchange (before start, after the end)
+        idle,  // no exchange (before start, after the end)
         awaiting_head,
-        streaming,     // nothing kept (not a 200, or its body outgrew the limit)
-        keeping_ok,    // a 200 whose body is kept (streamed too, unless probed)
-        keeping_all,   // a held answer of any status
-        discarding,    // a server error dropped for a retry elsewhere
+        streaming,    // nothing kept (not a 200, or its body outgrew the limit)
+        keeping_ok,   // a 200 whose body is kept (streamed too, unless probed)
+        keeping_all,  // a held answer of any status
+        discarding,   // a server error dropped for a retry elsewhere
     };
     void end();
 

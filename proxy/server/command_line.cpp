@@ -7,8 +7,8 @@
 namespace scepproxy::proxy {
 namespace {
 
-constexpr std::array<const char*, 6> kValueOptions = {"--profile", "--device", "--ttl", "--enrolled", "--compliant",
-                                                      "--config"};
+constexpr std::array<const char*, 6> kValueOptions = {"--profile",  "--device",    "--ttl",
+                                                      "--enrolled", "--compliant", "--config"};
 constexpr std::array<const char*, 4> kFlags = {"--probe", "--help", "--version", "-h"};
 
 bool is_value_option(const std::string& arg) {

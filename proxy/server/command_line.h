@@ -9,7 +9,7 @@
 namespace scepproxy::proxy {
 
 struct CommandLine {
-    std::vector<std::string> words;              // e.g. {"token", "issue"} or {"token", "show", "<guid>"}
+    std::vector<std::string> words;  // e.g. {"token", "issue"} or {"token", "show", "<guid>"}
     std::string config_path = "/etc/scepproxy/scepproxy.yaml";
     std::map<std::string, std::string> options;  // "--profile" -> "wifi"
     std::vector<std::string> flags;              // "--probe", "--help", "--version"

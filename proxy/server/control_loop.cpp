@@ -71,8 +71,8 @@ bool ControlLoop::init(std::string* error) {
 
 bool ControlLoop::init_admin(std::string* error) {
     admin_pool_ = std::make_unique<BlockingTaskPool>(admin_pool_threads(*serving_->config), kMaxQueuedAdminTasks);
-    admin_context_ = std::make_unique<AdminApiContext>(
-        AdminApiContext{serving_, &store_, admin_pool_.get(), tasks_.get(), &draining_});
+    admin_context_ = std::make_unique<AdminApiContext>(AdminApiContext{serving_, &store_, admin_pool_.get(),
+                                                                       tasks_.get(), &draining_});
     return open_listener("admin", serving_->config->admin.listen, error);
 }
 
@@ -82,8 +82,11 @@ bool ControlLoop::open_listener(const char* name, const conf::ListenAddress& add
     const int fd = open_listening_socket(addresses.front(), false, 128, error);
     if (fd < 0) return false;
     const bool tls = std::string_view(name) == "admin" && serving_->admin_tls;
-    LogLine(LogLevel::info, "listening").field("listener", name)
-        .field("address", local_address_of(fd).to_string()).field("tls", tls ? "on" : "off").emit();
+    LogLine(LogLevel::info, "listening")
+        .field("listener", name)
+        .field("address", local_address_of(fd).to_string())
+        .field("tls", tls ? "on" : "off")
+        .emit();
     listeners_.push_back(std::make_unique<Listener>(base_, fd, [this, name](int client, const SocketAddress& peer) {
         return accept_connection(name, client, peer);
     }));

@@ -17,9 +17,9 @@
 namespace scepproxy::proxy {
 namespace {
 constexpr int kMaxAcceptsPerWakeup = 64;
-constexpr int kAcceptRetryMs = 100;  // after accept() ran out of descriptors or memory
+constexpr int kAcceptRetryMs = 100;                     // after accept() ran out of descriptors or memory
 constexpr int64_t kWarningIntervalNs = 10'000'000'000;  // at most one warning of a kind per listener this often
-}
+}  // namespace
 
 Listener::Listener(event_base* base, int listen_fd, AcceptCallback on_accept)
     : listen_fd_(listen_fd), on_accept_(std::move(on_accept)) {
@@ -95,8 +95,10 @@ void Listener::accept_ready() {
             // EMFILE/ENFILE/ENOBUFS: leave the rest in the backlog and retry a little later rather
             // than spin on a socket that stays readable.
             if (time_to_warn(&last_accept_warning_ns_))
-                LogLine(LogLevel::warn, "accept_failed").field("error", std::strerror(error))
-                    .field("detail", "retrying every 100 ms; see descriptor_limit at start-up").emit();
+                LogLine(LogLevel::warn, "accept_failed")
+                    .field("error", std::strerror(error))
+                    .field("detail", "retrying every 100 ms; see descriptor_limit at start-up")
+                    .emit();
             pause();
             const timeval retry{0, kAcceptRetryMs * 1000};
             event_add(retry_event_, &retry);

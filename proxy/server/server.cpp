@@ -34,11 +34,11 @@ namespace {
 constexpr int kListenBacklog = 4096;
 constexpr int kPurgeIntervalSeconds = 300;
 constexpr std::chrono::milliseconds kReloadSwitchTimeout{10000};  // a loop switches between two callbacks
-constexpr int64_t kExpiredTokenRetentionSeconds = 24 * 3600;  // `token show` still explains a recent expiry
+constexpr int64_t kExpiredTokenRetentionSeconds = 24 * 3600;      // `token show` still explains a recent expiry
 
 // One listening socket per worker on the same address; with port 0 the first picks the port.
-bool open_worker_sockets(const conf::ListenAddress& listen, unsigned count, std::vector<int>* fds,
-                         std::string* bound, std::string* error) {
+bool open_worker_sockets(const conf::ListenAddress& listen, unsigned count, std::vector<int>* fds, std::string* bound,
+                         std::string* error) {
     auto addresses = resolve_tcp_address(listen.host, listen.port, error);
     if (addresses.empty()) return false;
     SocketAddress address = addresses.front();
@@ -69,7 +69,8 @@ void purge_expired_tokens(token::EnrollmentStore& store) {
 // Every mscep_admin fetch: one log line and one count, by outcome. Never the password.
 void report_challenge_fetch(ProxyMetrics& metrics, const challenge::FetchReport& report) {
     metrics.count_challenge_fetch(report.profile, report.outcome);
-    LogLine line(report.outcome == challenge::ChallengeOutcome::ok ? LogLevel::info : LogLevel::warn, "challenge_fetch");
+    LogLine line(report.outcome == challenge::ChallengeOutcome::ok ? LogLevel::info : LogLevel::warn,
+                 "challenge_fetch");
     line.field("profile", report.profile).field("outcome", challenge::to_string(report.outcome));
     if (report.http_status) line.field("http_status", report.http_status);
     line.field_ms("fetch_ms", report.seconds * 1000);
@@ -83,7 +84,8 @@ void warn_about_cleartext_challenge_auth(const conf::Config& config) {
         const auto& challenge = profile.challenge;
         if (challenge.type == conf::ChallengeType::dynamic && challenge.auth == conf::ChallengeAuth::basic &&
             challenge.url.starts_with("http://"))
-            LogLine(LogLevel::warn, "challenge_auth_in_clear").field("profile", profile.name)
+            LogLine(LogLevel::warn, "challenge_auth_in_clear")
+                .field("profile", profile.name)
                 .field("detail", "challenge.auth basic over http:// sends the service account's password unencrypted")
                 .emit();
     }
@@ -115,20 +117,22 @@ private:
 // when the limit the process got can't carry limits.max_connections.
 void raise_and_check_descriptor_limit(const conf::Config& config) {
     const DescriptorLimit limit = raise_descriptor_limit();
-    if (!limit.error.empty())
-        LogLine(LogLevel::warn, "descriptor_limit_unchanged").field("detail", limit.error).emit();
+    if (!limit.error.empty()) LogLine(LogLevel::warn, "descriptor_limit_unchanged").field("detail", limit.error).emit();
     const uint64_t needed = descriptors_needed(config);
-    LogLine(LogLevel::info, "descriptor_limit").field("nofile", static_cast<unsigned long long>(limit.soft))
+    LogLine(LogLevel::info, "descriptor_limit")
+        .field("nofile", static_cast<unsigned long long>(limit.soft))
         .field("was", static_cast<unsigned long long>(limit.soft_before))
-        .field("hard", static_cast<unsigned long long>(limit.hard)).emit();
+        .field("hard", static_cast<unsigned long long>(limit.hard))
+        .emit();
     if (limit.soft < needed)
         LogLine(LogLevel::warn, "descriptor_limit_too_small")
             .field("nofile", static_cast<unsigned long long>(limit.soft))
             .field("needed", static_cast<unsigned long long>(needed))
             .field("max_connections", static_cast<unsigned long long>(config.limits.max_connections))
-            .field("detail", "max_connections client connections, one upstream connection each and the idle "
-                             "upstream pools need more descriptors than RLIMIT_NOFILE allows: raise LimitNOFILE "
-                             "(systemd) or ulimit -Hn, or lower limits.max_connections")
+            .field("detail",
+                   "max_connections client connections, one upstream connection each and the idle "
+                   "upstream pools need more descriptors than RLIMIT_NOFILE allows: raise LimitNOFILE "
+                   "(systemd) or ulimit -Hn, or lower limits.max_connections")
             .emit();
 }
 
@@ -162,16 +166,20 @@ std::shared_ptr<const ServingConfig> reload(const std::string& path, std::shared
         metrics.count_config_reload(false);
         for (const auto& error : result.errors)
             LogLine(LogLevel::warn, "config_reload_failed").field("detail", error).emit();
-        LogLine(LogLevel::warn, "config_reload_rejected").field("file", path)
+        LogLine(LogLevel::warn, "config_reload_rejected")
+            .field("file", path)
             .field("errors", static_cast<unsigned long>(result.errors.size()))
-            .field("detail", "the running configuration stays").emit();
+            .field("detail", "the running configuration stays")
+            .emit();
         return current;
     }
     if (!result.kept_keys.empty()) {
         std::string keys;
         for (const auto& key : result.kept_keys) keys += (keys.empty() ? "" : ",") + key;
-        LogLine(LogLevel::warn, "config_reload_needs_restart").field("keys", keys)
-            .field("detail", "these keys changed but only take effect on restart; their running values stay").emit();
+        LogLine(LogLevel::warn, "config_reload_needs_restart")
+            .field("keys", keys)
+            .field("detail", "these keys changed but only take effect on restart; their running values stay")
+            .emit();
     }
     // config_reloaded (and READY=1) once every loop has switched: a request after that sees it.
     auto switching = std::make_shared<LoopsSwitching>(workers.size() + 1);
@@ -183,12 +191,15 @@ std::shared_ptr<const ServingConfig> reload(const std::string& path, std::shared
     control.post_serving_config(result.serving, [switching] { switching->one_done(); });
     if (!switching->wait(kReloadSwitchTimeout))
         LogLine(LogLevel::warn, "config_reload_slow")
-            .field("detail", "a loop has not switched yet; it will between its current requests").emit();
+            .field("detail", "a loop has not switched yet; it will between its current requests")
+            .emit();
     metrics.count_config_reload(true);
     warn_about_cleartext_challenge_auth(*result.serving->config);
-    LogLine(LogLevel::info, "config_reloaded").field("file", path)
+    LogLine(LogLevel::info, "config_reloaded")
+        .field("file", path)
         .field("profiles", static_cast<unsigned long>(result.serving->profiles.size()))
-        .field("tls", result.serving->scep_tls ? "on" : "off").emit();
+        .field("tls", result.serving->scep_tls ? "on" : "off")
+        .emit();
     return result.serving;
 }
 
@@ -205,8 +216,10 @@ int run_server(const std::string& config_path, const ConfigFile& initial) {
     StoreReporter store_reporter(metrics.store, config.store.backend);
     auto opened = token::open_enrollment_store(config.store, &store_reporter);
     if (!opened.ok()) {
-        LogLine(LogLevel::error, "store_open_failed").field("backend", config.store.backend)
-            .field("detail", opened.message).emit();
+        LogLine(LogLevel::error, "store_open_failed")
+            .field("backend", config.store.backend)
+            .field("detail", opened.message)
+            .emit();
         return 1;
     }
     std::unique_ptr<token::EnrollmentStore> store = std::move(opened.value);
@@ -267,9 +280,13 @@ int run_server(const std::string& config_path, const ConfigFile& initial) {
     }
     for (auto& worker : workers) worker->start();
     control.start();
-    LogLine(LogLevel::info, "listening").field("listener", "scep").field("address", bound)
+    LogLine(LogLevel::info, "listening")
+        .field("listener", "scep")
+        .field("address", bound)
         .field("tls", serving->scep_tls ? "on" : "off")
-        .field("workers", worker_count).field("version", SCEPPROXY_VERSION).emit();
+        .field("workers", worker_count)
+        .field("version", SCEPPROXY_VERSION)
+        .emit();
     ServiceNotifier notifier;
     notifier.ready();
 
@@ -287,8 +304,10 @@ int run_server(const std::string& config_path, const ConfigFile& initial) {
             notifier.ready();
             continue;
         }
-        LogLine(LogLevel::info, "shutting_down").field("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT")
-            .field("timeout_ms", static_cast<long long>(serving->config->limits.shutdown_timeout.count())).emit();
+        LogLine(LogLevel::info, "shutting_down")
+            .field("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT")
+            .field("timeout_ms", static_cast<long long>(serving->config->limits.shutdown_timeout.count()))
+            .emit();
         break;
     }
     notifier.stopping();

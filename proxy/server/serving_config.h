@@ -22,10 +22,10 @@ namespace scepproxy::proxy {
 // Its config, admin credentials and challenge sources are the AdminServing part: what the
 // admin API is given of it.
 struct ServingConfig : AdminServing {
-    std::vector<ProfileTargets> profiles;        // upstreams resolved, one per config profile
-    std::vector<ProfileMetrics> profile_metrics; // [i] belongs to profiles[i]
-    SslCtxPtr scep_tls;                          // null: plain HTTP
-    SslCtxPtr admin_tls;                         // null: plain HTTP or no admin listener
+    std::vector<ProfileTargets> profiles;         // upstreams resolved, one per config profile
+    std::vector<ProfileMetrics> profile_metrics;  // [i] belongs to profiles[i]
+    SslCtxPtr scep_tls;                           // null: plain HTTP
+    SslCtxPtr admin_tls;                          // null: plain HTTP or no admin listener
 
     const ProfileTargets* find_profile(std::string_view name) const;
 };

@@ -36,8 +36,8 @@ WorkerGeneration::WorkerGeneration(Worker& worker, std::shared_ptr<const Serving
         profile.targets = &targets;
         profile.metrics = &serving->profile_metrics[i];
         for (const auto& upstream : targets.upstreams) {
-            pools.push_back(
-                std::make_unique<UpstreamPool>(worker, *targets.profile, upstream, targets.profile->max_idle_connections));
+            pools.push_back(std::make_unique<UpstreamPool>(worker, *targets.profile, upstream,
+                                                           targets.profile->max_idle_connections));
             profile.upstreams.push_back(pools.back().get());
         }
         profiles.push_back(std::move(profile));
@@ -56,12 +56,17 @@ void WorkerGeneration::close_idle() {
 
 void TransactionFinishLogger::on_transaction_finished(const token::FinishResult& result) {
     if (!result.ok())
-        LogLine(LogLevel::warn, "transaction_finish_failed").field("status", token::to_string(result.status))
-            .field("detail", result.message).emit();
+        LogLine(LogLevel::warn, "transaction_finish_failed")
+            .field("status", token::to_string(result.status))
+            .field("detail", result.message)
+            .emit();
 }
 
 Worker::Worker(unsigned index, const WorkerShared& shared, std::shared_ptr<const ServingConfig> serving, int listen_fd)
-    : index_(index), shared_(shared), listen_fd_(listen_fd), metrics_(*shared.metrics),
+    : index_(index),
+      shared_(shared),
+      listen_fd_(listen_fd),
+      metrics_(*shared.metrics),
       generation_(std::make_shared<WorkerGeneration>(*this, std::move(serving))) {}
 
 Worker::~Worker() {
@@ -217,8 +222,10 @@ void Worker::maybe_finish_drain() {
 
 void Worker::on_shutdown_deadline(int, short, void* arg) {
     auto* self = static_cast<Worker*>(arg);
-    LogLine(LogLevel::warn, "shutdown_timeout").field("worker", self->index_)
-        .field("connections_left", static_cast<unsigned long>(self->connections_->size())).emit();
+    LogLine(LogLevel::warn, "shutdown_timeout")
+        .field("worker", self->index_)
+        .field("connections_left", static_cast<unsigned long>(self->connections_->size()))
+        .emit();
     event_base_loopbreak(self->base_);
 }
 

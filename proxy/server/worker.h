@@ -36,7 +36,7 @@ class Worker;
 struct WorkerShared {
     token::EnrollmentStore* store = nullptr;
     ProxyMetrics* metrics = nullptr;
-    ConnectionBudget* connection_budget = nullptr;  // limits.max_connections, one waiter per worker
+    ConnectionBudget* connection_budget = nullptr;          // limits.max_connections, one waiter per worker
     ClientConnectionCounter* client_connections = nullptr;  // limits.per_client.max_connections
     RateLimiter* client_requests = nullptr;                 // limits.per_client.requests_per_minute
     RateLimiter* token_requests = nullptr;                  // limits.per_token.requests_per_minute
@@ -73,9 +73,9 @@ public:
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
-    bool init(std::string* error);   // on the main thread, before start()
-    void start();                    // runs the loop on a new thread
-    void request_stop();             // thread-safe: stop accepting, drain, exit
+    bool init(std::string* error);  // on the main thread, before start()
+    void start();                   // runs the loop on a new thread
+    void request_stop();            // thread-safe: stop accepting, drain, exit
     void join();
 
     // ConnectionHost, for this worker's connections (on its thread only).
@@ -114,7 +114,7 @@ private:
     const unsigned index_;
     const WorkerShared& shared_;
     int listen_fd_;
-    int stop_fd_ = -1;   // eventfd: the main thread's way to say "stop"
+    int stop_fd_ = -1;  // eventfd: the main thread's way to say "stop"
     event_base* base_ = nullptr;
     event* stop_event_ = nullptr;
     event* shutdown_deadline_event_ = nullptr;

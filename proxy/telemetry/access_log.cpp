@@ -33,12 +33,12 @@ void write_access_log(const AccessLogRecord& record) {
 void write_connection_closed_log(std::string_view listener, std::string_view client, std::string_view reason,
                                  uint64_t requests, double connection_ms) {
     write_access_line(LogLine(LogLevel::info, "connection_closed")
-        .field("listener", listener)
-        .field("client", client)
-        .field("reason", reason)
-        .field("requests", static_cast<unsigned long long>(requests))
-        .field_ms("connection_ms", connection_ms)
-        .take());
+                          .field("listener", listener)
+                          .field("client", client)
+                          .field("reason", reason)
+                          .field("requests", static_cast<unsigned long long>(requests))
+                          .field_ms("connection_ms", connection_ms)
+                          .take());
 }
 
 }  // namespace scepproxy::proxy

@@ -16,10 +16,10 @@ struct AccessLogRecord {
     std::string_view message_type;  // PKIOperation's messageType, or "-"
     std::string_view pki_status;    // the upstream CertRep's pkiStatus, or "-"
     int status = 0;
-    std::string_view reason;        // short reason code, "ok" when forwarded
-    uint64_t bytes_in = 0;          // request body bytes
-    uint64_t bytes_out = 0;         // response body bytes
-    double upstream_ms = -1;        // < 0: no upstream involved
+    std::string_view reason;  // short reason code, "ok" when forwarded
+    uint64_t bytes_in = 0;    // request body bytes
+    uint64_t bytes_out = 0;   // response body bytes
+    double upstream_ms = -1;  // < 0: no upstream involved
     double total_ms = 0;
 };
 

@@ -9,8 +9,12 @@ namespace {
 
 // `count`: this site's violations so far (base reports the 1st, 2nd, 4th, ... of each site).
 void log_violation(const char* what, const char* file, int line, uint64_t violations_here) {
-    LogLine(LogLevel::error, "invariant_violated").field("what", what).field("file", file).field("line", line)
-        .field("count", static_cast<unsigned long long>(violations_here)).emit();
+    LogLine(LogLevel::error, "invariant_violated")
+        .field("what", what)
+        .field("file", file)
+        .field("line", line)
+        .field("count", static_cast<unsigned long long>(violations_here))
+        .emit();
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ void append_timestamp(std::string& out) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     const time_t seconds = static_cast<time_t>(ms / 1000);
     thread_local time_t formatted_second = -1;
-    thread_local char formatted[24];   // "YYYY-MM-DDTHH:MM:SS."
+    thread_local char formatted[24];  // "YYYY-MM-DDTHH:MM:SS."
     thread_local int formatted_length = 0;
     if (seconds != formatted_second) {
         struct tm utc {};
@@ -168,7 +168,7 @@ LogLine& LogLine::field_ms(std::string_view key, double milliseconds) {
     char buf[64];
     const auto result = std::to_chars(buf, buf + sizeof buf, milliseconds, std::chars_format::fixed, 3);
     if (result.ec != std::errc())
-        line_ += '-';   // over 10^60 ms: not a duration this proxy measures
+        line_ += '-';  // over 10^60 ms: not a duration this proxy measures
     else
         line_.append(buf, result.ptr);
     return *this;

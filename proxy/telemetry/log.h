@@ -20,7 +20,9 @@ public:
     LogLine& field(std::string_view key, int value) { return field(key, static_cast<long long>(value)); }
     LogLine& field(std::string_view key, unsigned value) { return field(key, static_cast<unsigned long long>(value)); }
     LogLine& field(std::string_view key, long value) { return field(key, static_cast<long long>(value)); }
-    LogLine& field(std::string_view key, unsigned long value) { return field(key, static_cast<unsigned long long>(value)); }
+    LogLine& field(std::string_view key, unsigned long value) {
+        return field(key, static_cast<unsigned long long>(value));
+    }
     LogLine& field(std::string_view key, const char* value) { return field(key, std::string_view(value)); }
     LogLine& field(std::string_view key, const std::string& value) { return field(key, std::string_view(value)); }
     LogLine& field_ms(std::string_view key, double milliseconds);

@@ -11,8 +11,8 @@ namespace scepproxy::proxy {
 namespace {
 
 // Latency buckets (seconds): sub-millisecond proxying up to NDES answers that take seconds.
-const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                                 0.1,    0.25,  0.5,    1,     2.5,  5,    10, 30};
+const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                                 0.25,   0.5,   1,      2.5,   5,    10,    30};
 
 }  // namespace
 
@@ -23,67 +23,101 @@ size_t operation_label_index(std::string_view operation) {
 }
 
 ProxyMetrics::ProxyMetrics(const conf::Config& config)
-    : requests(prometheus::BuildCounter().Name("scepproxy_requests_total")
-                   .Help("SCEP requests answered, by operation and HTTP status").Register(*registry_)),
-      request_duration(prometheus::BuildHistogram().Name("scepproxy_request_duration_seconds")
-                           .Help("Time from a complete request head to the end of its answer").Register(*registry_)),
-      rejections(prometheus::BuildCounter().Name("scepproxy_rejections_total")
-                     .Help("Requests answered by the proxy itself instead of the upstream, by reason").Register(*registry_)),
-      ca_cache(prometheus::BuildCounter().Name("scepproxy_ca_cache_total")
-                   .Help("GetCACert/GetCACaps lookups in the answer cache").Register(*registry_)),
-      connections(prometheus::BuildGauge().Name("scepproxy_connections")
-                      .Help("Open client connections, by listener").Register(*registry_)),
-      config_reloads(prometheus::BuildCounter().Name("scepproxy_config_reloads_total")
-                         .Help("Configuration reloads (SIGHUP), by result").Register(*registry_)),
+    : requests(prometheus::BuildCounter()
+                   .Name("scepproxy_requests_total")
+                   .Help("SCEP requests answered, by operation and HTTP status")
+                   .Register(*registry_)),
+      request_duration(prometheus::BuildHistogram()
+                           .Name("scepproxy_request_duration_seconds")
+                           .Help("Time from a complete request head to the end of its answer")
+                           .Register(*registry_)),
+      rejections(prometheus::BuildCounter()
+                     .Name("scepproxy_rejections_total")
+                     .Help("Requests answered by the proxy itself instead of the upstream, by reason")
+                     .Register(*registry_)),
+      ca_cache(prometheus::BuildCounter()
+                   .Name("scepproxy_ca_cache_total")
+                   .Help("GetCACert/GetCACaps lookups in the answer cache")
+                   .Register(*registry_)),
+      connections(prometheus::BuildGauge()
+                      .Name("scepproxy_connections")
+                      .Help("Open client connections, by listener")
+                      .Register(*registry_)),
+      config_reloads(prometheus::BuildCounter()
+                         .Name("scepproxy_config_reloads_total")
+                         .Help("Configuration reloads (SIGHUP), by result")
+                         .Register(*registry_)),
       ca_cache_hit(ca_cache.Add({{"result", "hit"}})),
       ca_cache_miss(ca_cache.Add({{"result", "miss"}})),
       ca_cache_stale(ca_cache.Add({{"result", "stale"}})),
       scep_connections(connections.Add({{"listener", "scep"}})),
       config_reload_success(config_reloads.Add({{"result", "success"}})),
       config_reload_failure(config_reloads.Add({{"result", "failure"}})),
-      upstream_requests_(prometheus::BuildCounter().Name("scepproxy_upstream_requests_total")
-                             .Help("Exchanges with upstream SCEP servers, by profile and outcome").Register(*registry_)),
-      upstream_duration_(prometheus::BuildHistogram().Name("scepproxy_upstream_duration_seconds")
-                             .Help("Time from sending a request upstream to the end of its answer").Register(*registry_)),
-      upstream_up_(prometheus::BuildGauge().Name("scepproxy_upstream_up")
-                       .Help("1 if the upstream is in service, 0 if it is taken out (health checks, refused connections)")
-                       .Register(*registry_)),
-      pki_status_(prometheus::BuildCounter().Name("scepproxy_pki_status_total")
+      upstream_requests_(prometheus::BuildCounter()
+                             .Name("scepproxy_upstream_requests_total")
+                             .Help("Exchanges with upstream SCEP servers, by profile and outcome")
+                             .Register(*registry_)),
+      upstream_duration_(prometheus::BuildHistogram()
+                             .Name("scepproxy_upstream_duration_seconds")
+                             .Help("Time from sending a request upstream to the end of its answer")
+                             .Register(*registry_)),
+      upstream_up_(
+          prometheus::BuildGauge()
+              .Name("scepproxy_upstream_up")
+              .Help("1 if the upstream is in service, 0 if it is taken out (health checks, refused connections)")
+              .Register(*registry_)),
+      pki_status_(prometheus::BuildCounter()
+                      .Name("scepproxy_pki_status_total")
                       .Help("CertRep answers seen from upstreams, by profile, request type and pkiStatus")
                       .Register(*registry_)),
-      challenge_fetches_(prometheus::BuildCounter().Name("scepproxy_challenge_fetch_total")
+      challenge_fetches_(prometheus::BuildCounter()
+                             .Name("scepproxy_challenge_fetch_total")
                              .Help("Dynamic challenge password fetches from NDES mscep_admin, by profile and outcome")
                              .Register(*registry_)) {
     for (size_t i = 0; i < kOperationLabels.size(); ++i)
         request_duration_by_operation[i] =
             &request_duration.Add({{"operation", std::string(kOperationLabels[i])}}, kLatencyBuckets);
-    auto& timeout_family = prometheus::BuildCounter().Name("scepproxy_timeouts_total")
+    auto& timeout_family = prometheus::BuildCounter()
+                               .Name("scepproxy_timeouts_total")
                                .Help("Client connection deadlines that expired (answered 408 or closed), by deadline")
                                .Register(*registry_);
     for (size_t i = 0; i < kTimeoutReasons.size(); ++i)
         timeouts[i] = &timeout_family.Add({{"reason", std::string(kTimeoutReasons[i])}});
     refused_client_connection_limit =
-        &prometheus::BuildCounter().Name("scepproxy_connections_refused_total")
-             .Help("Client connections closed at accept, by reason (client_connection_limit: the client's "
-                   "address group had limits.per_client.max_connections open)")
-             .Register(*registry_).Add({{"reason", "client_connection_limit"}});
-    prometheus::BuildGauge().Name("scepproxy_build_info").Help("Build information; the value is always 1")
-        .Register(*registry_).Add({{"version", SCEPPROXY_VERSION}}).Set(1);
+        &prometheus::BuildCounter()
+             .Name("scepproxy_connections_refused_total")
+             .Help(
+                 "Client connections closed at accept, by reason (client_connection_limit: the client's "
+                 "address group had limits.per_client.max_connections open)")
+             .Register(*registry_)
+             .Add({{"reason", "client_connection_limit"}});
+    prometheus::BuildGauge()
+        .Name("scepproxy_build_info")
+        .Help("Build information; the value is always 1")
+        .Register(*registry_)
+        .Add({{"version", SCEPPROXY_VERSION}})
+        .Set(1);
 
-    auto& store_operations = prometheus::BuildCounter().Name("scepproxy_store_operations_total")
-                                 .Help("Enrollment store operations, by backend, operation and outcome "
-                                       "(cache_hit: answered by a worker's cache)").Register(*registry_);
-    auto& store_duration = prometheus::BuildHistogram().Name("scepproxy_store_duration_seconds")
+    auto& store_operations = prometheus::BuildCounter()
+                                 .Name("scepproxy_store_operations_total")
+                                 .Help(
+                                     "Enrollment store operations, by backend, operation and outcome "
+                                     "(cache_hit: answered by a worker's cache)")
+                                 .Register(*registry_);
+    auto& store_duration = prometheus::BuildHistogram()
+                               .Name("scepproxy_store_duration_seconds")
                                .Help("Time the enrollment store backend took to answer, by backend and operation")
                                .Register(*registry_);
     for (const token::StoreOperation operation : token::all_store_operations()) {
         const auto op = static_cast<size_t>(operation);
         for (const token::StoreOutcome outcome : token::all_store_outcomes())
-            store.operations[op][static_cast<size_t>(outcome)] = &store_operations.Add(
-                {{"backend", config.store.backend}, {"op", token::to_string(operation)},
-                 {"outcome", token::to_string(outcome)}});
-        store.duration[op] = &store_duration.Add({{"backend", config.store.backend}, {"op", token::to_string(operation)}},
-                                                 kLatencyBuckets);
+            store.operations[op][static_cast<size_t>(outcome)] =
+                &store_operations.Add({{"backend", config.store.backend},
+                                       {"op", token::to_string(operation)},
+                                       {"outcome", token::to_string(outcome)}});
+        store.duration[op] =
+            &store_duration.Add({{"backend", config.store.backend}, {"op", token::to_string(operation)}},
+                                kLatencyBuckets);
     }
 }
 
@@ -92,7 +126,8 @@ ProfileMetrics ProxyMetrics::resolve_profile(const conf::ProfileConfig& profile)
     if (profile.challenge.type == conf::ChallengeType::dynamic)
         for (size_t i = 0; i < challenge::kChallengeOutcomeCount; ++i)
             m.challenge_fetches[i] = &challenge_fetches_.Add(
-                {{"profile", profile.name}, {"outcome", challenge::to_string(static_cast<challenge::ChallengeOutcome>(i))}});
+                {{"profile", profile.name},
+                 {"outcome", challenge::to_string(static_cast<challenge::ChallengeOutcome>(i))}});
     {
         std::lock_guard lock(challenge_counters_mutex_);
         challenge_counters_[profile.name] = m.challenge_fetches;
@@ -103,8 +138,8 @@ ProfileMetrics ProxyMetrics::resolve_profile(const conf::ProfileConfig& profile)
                                                            {"message_type", std::string(kPkiRequestTypeLabels[type])},
                                                            {"status", std::string(kPkiStatusLabels[status])}});
     for (size_t i = 0; i < kUpstreamOutcomeCount; ++i)
-        m.upstream_requests[i] = &upstream_requests_.Add(
-            {{"profile", profile.name}, {"outcome", to_string(static_cast<UpstreamOutcome>(i))}});
+        m.upstream_requests[i] = &upstream_requests_.Add({{"profile", profile.name},
+                                                          {"outcome", to_string(static_cast<UpstreamOutcome>(i))}});
     m.upstream_duration = &upstream_duration_.Add({{"profile", profile.name}}, kLatencyBuckets);
     for (const auto& upstream : profile.upstreams) {
         const prometheus::Labels labels{{"profile", profile.name}, {"upstream", upstream.name}};
@@ -157,8 +192,10 @@ void WorkerMetrics::count_request(const RequestOutcome& outcome) {
     if (outcome.reason == "forwarded" || outcome.reason == "cache_hit") return;
     auto it = rejections_.find(outcome.reason);
     if (it == rejections_.end())
-        it = rejections_.emplace(std::string(outcome.reason),
-                                 &metrics_.rejections.Add({{"reason", std::string(outcome.reason)}})).first;
+        it = rejections_
+                 .emplace(std::string(outcome.reason),
+                          &metrics_.rejections.Add({{"reason", std::string(outcome.reason)}}))
+                 .first;
     it->second->Increment();
 }
 

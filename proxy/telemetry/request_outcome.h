@@ -7,9 +7,9 @@ namespace scepproxy::proxy {
 
 // One finished request, for metrics.
 struct RequestOutcome {
-    std::string_view operation;   // "-" when the request never got that far
+    std::string_view operation;  // "-" when the request never got that far
     int status = 0;
-    std::string_view reason;      // "forwarded", "cache_hit", or why it was answered locally
+    std::string_view reason;  // "forwarded", "cache_hit", or why it was answered locally
     double seconds = 0;
 };
 

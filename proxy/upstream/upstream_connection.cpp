@@ -19,7 +19,7 @@ namespace scepproxy::proxy {
 namespace {
 
 constexpr size_t kReadChunk = 16384;
-constexpr int64_t kIdleKeepMs = 30000;           // shorter than IIS's 120 s, so we close first
+constexpr int64_t kIdleKeepMs = 30000;  // shorter than IIS's 120 s, so we close first
 // SCEP answers are a few KB: the profile's max_response_bytes bounds the worst case.
 http::HttpResponseLimits response_limits(const conf::ProfileConfig& profile) {
     http::HttpResponseLimits limits;
@@ -33,7 +33,7 @@ http::HttpResponseLimits response_limits(const conf::ProfileConfig& profile) {
 // What a parse error in the answer means for the exchange.
 UpstreamFailure failure_of(const http::HttpResponseParser& parser) {
     return parser.error().code == http::HttpErrorCode::upstream_body_too_large ? UpstreamFailure::body_too_large
-                                                                              : UpstreamFailure::protocol_error;
+                                                                               : UpstreamFailure::protocol_error;
 }
 
 }  // namespace
@@ -311,8 +311,10 @@ void UpstreamConnection::complete() {
     UpstreamResponseSink* sink = sink_;
     sink_ = nullptr;
     state_ = State::idle;  // the sink's release() decides: back to the pool or closed
-    if (sink) sink->on_upstream_complete();
-    else close();
+    if (sink)
+        sink->on_upstream_complete();
+    else
+        close();
 }
 
 void UpstreamConnection::fail(UpstreamFailure failure) {
@@ -331,19 +333,13 @@ void UpstreamConnection::on_timer(int, short, void* arg) { static_cast<UpstreamC
 
 void UpstreamConnection::handle_timer() {
     switch (state_) {
-        case State::connecting:
-            fail(UpstreamFailure::connect_timeout);
-            return;
+        case State::connecting: fail(UpstreamFailure::connect_timeout); return;
         case State::sending:
-        case State::awaiting_response:
-            fail(UpstreamFailure::response_timeout);
-            return;
+        case State::awaiting_response: fail(UpstreamFailure::response_timeout); return;
         case State::idle:
             close();  // kept idle long enough
             return;
-        case State::closed:
-            SCEPPROXY_INVARIANT(false, "timer fired on a closed upstream connection");
-            return;
+        case State::closed: SCEPPROXY_INVARIANT(false, "timer fired on a closed upstream connection"); return;
     }
 }
 

@@ -20,13 +20,13 @@ class UpstreamPool;
 struct UpstreamTarget;
 
 enum class UpstreamFailure {
-    connect_failed,      // refused, unreachable: 502
-    connect_timeout,     // 502 (nothing was sent)
-    response_timeout,    // 504
-    closed_early,        // closed or reset before a complete response head: 502
-    protocol_error,      // unparsable or ambiguous response framing: 502
-    body_too_large,      // response over the limit: 502
-    tls_error,           // handshake or certificate verification failed: 502
+    connect_failed,    // refused, unreachable: 502
+    connect_timeout,   // 502 (nothing was sent)
+    response_timeout,  // 504
+    closed_early,      // closed or reset before a complete response head: 502
+    protocol_error,    // unparsable or ambiguous response framing: 502
+    body_too_large,    // response over the limit: 502
+    tls_error,         // handshake or certificate verification failed: 502
 };
 
 const char* to_string(UpstreamFailure failure);
@@ -41,6 +41,7 @@ public:
     // request_bytes_sent: whether any byte of the request went out (a PKIOperation is then never re-sent).
     // response_started: whether on_upstream_head was already called.
     virtual void on_upstream_failed(UpstreamFailure failure, bool request_bytes_sent, bool response_started) = 0;
+
 protected:
     ~UpstreamResponseSink() = default;
 };

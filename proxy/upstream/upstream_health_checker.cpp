@@ -34,7 +34,9 @@ void UpstreamHealthChecker::start() {
 
 UpstreamHealthChecker::Probe::Probe(UpstreamHealthChecker& checker, const conf::ProfileConfig& profile,
                                     const UpstreamTarget& target)
-    : config_(*profile.health_check), target_(target), streak_(config_.fall, config_.rise),
+    : config_(*profile.health_check),
+      target_(target),
+      streak_(config_.fall, config_.rise),
       pool_(checker, profile, target, 0),  // a fresh connection per check: the connect is part of the check
       interval_event_(event_new(checker.base(), -1, EV_PERSIST, &Probe::on_interval, this)),
       deadline_event_(event_new(checker.base(), -1, 0, &Probe::on_deadline, this)) {}

@@ -13,6 +13,7 @@ public:
     virtual bool draining() const = 0;  // no connection is kept idle while draining
     // The connection closed itself: the host frees it after the current loop iteration.
     virtual void upstream_closed(UpstreamConnection* connection) = 0;
+
 protected:
     ~UpstreamHost() = default;
 };

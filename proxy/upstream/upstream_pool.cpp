@@ -46,7 +46,9 @@ UpstreamExchange* UpstreamPool::start_exchange(ByteBuffer&& request, UpstreamRes
 
 void UpstreamPool::finish_exchange(UpstreamExchange& exchange) { release(static_cast<UpstreamConnection*>(&exchange)); }
 
-void UpstreamPool::abandon_exchange(UpstreamExchange& exchange) { static_cast<UpstreamConnection&>(exchange).abandon(); }
+void UpstreamPool::abandon_exchange(UpstreamExchange& exchange) {
+    static_cast<UpstreamConnection&>(exchange).abandon();
+}
 
 void UpstreamPool::release(UpstreamConnection* connection) {
     if (connection->reusable() && !retired_ && !host_.draining() && idle_.size() < max_idle_) {

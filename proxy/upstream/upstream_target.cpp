@@ -14,7 +14,8 @@ bool resolve_profile_targets(const conf::Config& config, std::vector<ProfileTarg
                                            [](const conf::UpstreamConfig& u) { return u.scheme == "https"; });
         if (any_https) {
             std::string tls_error;
-            targets.tls_context = make_upstream_tls_context(profile.tls.value_or(conf::UpstreamTlsConfig{}), &tls_error);
+            targets.tls_context =
+                make_upstream_tls_context(profile.tls.value_or(conf::UpstreamTlsConfig{}), &tls_error);
             if (!targets.tls_context) {
                 *error = "profile '" + profile.name + "': " + tls_error;
                 return false;
@@ -30,7 +31,8 @@ bool resolve_profile_targets(const conf::Config& config, std::vector<ProfileTarg
                 return false;
             }
             target.label = upstream.name;
-            target.health = std::make_unique<UpstreamHealth>(profile.name, upstream.name, profile.health_check.has_value());
+            target.health =
+                std::make_unique<UpstreamHealth>(profile.name, upstream.name, profile.health_check.has_value());
             if (upstream.scheme == "https") target.tls_context = targets.tls_context.get();
             targets.upstreams.push_back(std::move(target));
         }

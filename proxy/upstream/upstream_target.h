@@ -14,9 +14,9 @@ namespace scepproxy::proxy {
 
 struct UpstreamTarget {
     const conf::UpstreamConfig* config = nullptr;
-    std::vector<SocketAddress> addresses;  // tried in order on connect failure
-    std::string label;                     // the configured name ("host:port" by default): bounded, a log field
-    SSL_CTX* tls_context = nullptr;        // https: the profile's context; null for http
+    std::vector<SocketAddress> addresses;    // tried in order on connect failure
+    std::string label;                       // the configured name ("host:port" by default): bounded, a log field
+    SSL_CTX* tls_context = nullptr;          // https: the profile's context; null for http
     std::unique_ptr<UpstreamHealth> health;  // shared by every worker
 };
 

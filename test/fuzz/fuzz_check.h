@@ -6,13 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define FUZZ_CHECK(condition, what)                                                                  \
-    do {                                                                                             \
-        if (!(condition)) {                                                                          \
-            std::fprintf(stderr, "%s:%d: fuzz check failed: %s: %s\n", __FILE__, __LINE__, #condition, \
-                         (what));                                                                    \
-            std::abort();                                                                            \
-        }                                                                                            \
+#define FUZZ_CHECK(condition, what)                                                                             \
+    do {                                                                                                        \
+        if (!(condition)) {                                                                                     \
+            std::fprintf(stderr, "%s:%d: fuzz check failed: %s: %s\n", __FILE__, __LINE__, #condition, (what)); \
+            std::abort();                                                                                       \
+        }                                                                                                       \
     } while (false)
 
 // The entry point every driver defines; libFuzzer calls it, and so does replay_main.cpp.

@@ -38,7 +38,8 @@ void check_reading(const scepproxy::challenge::PageReading& reading, uint32_t ex
     FUZZ_CHECK(valid_utf8(reading.password, &characters), "a password that is not UTF-8");
     FUZZ_CHECK(characters >= 1 && characters <= 255, "password length outside 1..255");
     if (expected_length != 0) FUZZ_CHECK(characters == expected_length, "password of another length than expected");
-    for (char c : reading.password) FUZZ_CHECK(c != ' ' && c != '\t' && c != '\r' && c != '\n', "white space in password");
+    for (char c : reading.password)
+        FUZZ_CHECK(c != ' ' && c != '\t' && c != '\r' && c != '\n', "white space in password");
     FUZZ_CHECK(reading.detail.find(reading.password) == std::string::npos, "the password in the detail");
 }
 

@@ -43,7 +43,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (info.message_type != MessageType::unknown) {
         FUZZ_CHECK(static_cast<unsigned>(info.message_type) == info.message_type_number, "messageType number");
     }
-    if (info.message_type == MessageType::cert_rep) FUZZ_CHECK(info.pki_status.has_value(), "CertRep without pkiStatus");
+    if (info.message_type == MessageType::cert_rep)
+        FUZZ_CHECK(info.pki_status.has_value(), "CertRep without pkiStatus");
     FUZZ_CHECK(to_string(info.message_type) != nullptr, "messageType name");
     // The digest check needs no certificate; the signature check needs the signer's key.
     if (info.signature_valid) FUZZ_CHECK(info.signer.has_value(), "a valid signature without a signer certificate");

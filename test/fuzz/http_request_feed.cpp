@@ -35,8 +35,7 @@ void check_request_error(const http::HttpError& error) {
         case HttpErrorCode::truncated_body:
         case HttpErrorCode::head_not_parsed:
             FUZZ_CHECK(false, "a response-only (or caller-bug) code from the request parser");
-        default:
-            break;
+        default: break;
     }
 }
 
@@ -46,7 +45,8 @@ void check_request_head(const http::HttpRequest& request, std::string_view input
     const std::string_view head = input.substr(0, request.head_length);
     FUZZ_CHECK(head.ends_with("\r\n\r\n"), "a head that does not end in CRLF CRLF");
     // The parsers rely on this to scan heads for NUL and bare CR only when they fail.
-    FUZZ_CHECK(http::check_head_bytes(head) == http::HttpErrorCode::none, "a head that parsed holds a NUL or a bare CR");
+    FUZZ_CHECK(http::check_head_bytes(head) == http::HttpErrorCode::none,
+               "a head that parsed holds a NUL or a bare CR");
     for (std::string_view part : {request.method_text, request.target, request.path, request.query, request.host})
         FUZZ_CHECK(within(part, head), "a view outside the head");
 
@@ -177,9 +177,11 @@ private:
                 return false;
             }
         } else {
-            FUZZ_CHECK(!request.chunked && request.content_length.value_or(0) == 0, "has_body() disagrees with framing");
+            FUZZ_CHECK(!request.chunked && request.content_length.value_or(0) == 0,
+                       "has_body() disagrees with framing");
         }
-        if (request.content_length) FUZZ_CHECK(request.body.size() == *request.content_length, "body != Content-Length");
+        if (request.content_length)
+            FUZZ_CHECK(request.body.size() == *request.content_length, "body != Content-Length");
         request.body_complete = true;
         in_body_ = false;
         request_start_ = body_offset_;
@@ -226,7 +228,8 @@ std::string RequestFeedOutcome::describe() const {
     std::string text = std::string("status=") + status_name(status) + " error=" + std::string(error.reason()) +
                        " bytes_used=" + std::to_string(bytes_used) + " requests=" + std::to_string(requests.size());
     for (const ParsedRequest& request : requests) {
-        text += "\n  " + request.method_text + " " + request.target + " fields=" + std::to_string(request.fields.size()) +
+        text += "\n  " + request.method_text + " " + request.target +
+                " fields=" + std::to_string(request.fields.size()) +
                 " head_length=" + std::to_string(request.head_length) +
                 " content_length=" + (request.content_length ? std::to_string(*request.content_length) : "-") +
                 " chunked=" + (request.chunked ? "1" : "0") + " keep_alive=" + (request.keep_alive ? "1" : "0") +

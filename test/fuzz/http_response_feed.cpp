@@ -40,8 +40,7 @@ void check_response_error(const http::HttpError& error) {
         case HttpErrorCode::unsupported_expectation:
         case HttpErrorCode::head_not_parsed:
             FUZZ_CHECK(false, "a request-only (or caller-bug) code from the response parser");
-        default:
-            break;
+        default: break;
     }
 }
 
@@ -51,7 +50,8 @@ void check_response_head(const http::HttpResponse& response, std::string_view in
     const std::string_view head = input.substr(0, response.head_length);
     FUZZ_CHECK(head.ends_with("\r\n\r\n"), "a head that does not end in CRLF CRLF");
     // The parsers rely on this to scan heads for NUL and bare CR only when they fail.
-    FUZZ_CHECK(http::check_head_bytes(head) == http::HttpErrorCode::none, "a head that parsed holds a NUL or a bare CR");
+    FUZZ_CHECK(http::check_head_bytes(head) == http::HttpErrorCode::none,
+               "a head that parsed holds a NUL or a bare CR");
     FUZZ_CHECK(response.status >= 200 && response.status <= 599, "an interim or out-of-range final status");
     FUZZ_CHECK(within(response.reason, head) && is_field_value(response.reason), "bad reason phrase");
     FUZZ_CHECK(within(response.content_type, head), "content_type outside the head");
@@ -63,9 +63,7 @@ void check_response_head(const http::HttpResponse& response, std::string_view in
     }
     const bool bodyless = response_to_head || response.status == 204 || response.status == 304;
     switch (response.framing) {
-        case BodyFraming::none:
-            FUZZ_CHECK(bodyless, "no body for a response that has one");
-            break;
+        case BodyFraming::none: FUZZ_CHECK(bodyless, "no body for a response that has one"); break;
         case BodyFraming::content_length:
             FUZZ_CHECK(!bodyless && response.content_length, "Content-Length framing without a length");
             if (limits.max_body_bytes) FUZZ_CHECK(*response.content_length <= *limits.max_body_bytes, "CL over limit");
@@ -131,7 +129,8 @@ private:
                 FUZZ_CHECK(!parser_.error(), "need_more with an error set");
                 if (!at_eof) return true;
                 FUZZ_CHECK(parser_.finish_at_eof() == BodyStatus::error, "EOF inside a head is not an error");
-                FUZZ_CHECK(parser_.error().code == HttpErrorCode::truncated_head, "EOF inside a head: not truncated_head");
+                FUZZ_CHECK(parser_.error().code == HttpErrorCode::truncated_head,
+                           "EOF inside a head: not truncated_head");
                 return fail();
             }
             const http::HttpResponse& response = parser_.response();
@@ -152,7 +151,8 @@ private:
             }
             FUZZ_CHECK(piece.data.size() <= piece.consumed, "more data than bytes consumed");
             outcome_.body.append(piece.data);
-            if (limits_.max_body_bytes) FUZZ_CHECK(outcome_.body.size() <= *limits_.max_body_bytes, "body over the limit");
+            if (limits_.max_body_bytes)
+                FUZZ_CHECK(outcome_.body.size() <= *limits_.max_body_bytes, "body over the limit");
             input.remove_prefix(piece.consumed);
             consumed_ += piece.consumed;
             if (piece.status == BodyStatus::done) {
@@ -228,8 +228,8 @@ http::HttpResponseLimits fuzz_response_limits() {
 
 bool ResponseFeedOutcome::operator==(const ResponseFeedOutcome& other) const {
     return head == other.head && body == other.body && complete == other.complete &&
-           error.status == other.error.status && error.code == other.error.code &&
-           response_end == other.response_end && reusable == other.reusable;
+           error.status == other.error.status && error.code == other.error.code && response_end == other.response_end &&
+           reusable == other.reusable;
 }
 
 std::string ResponseFeedOutcome::describe() const {
@@ -246,7 +246,8 @@ std::string ResponseFeedOutcome::describe() const {
 }
 
 ResponseFeedOutcome feed_response(http::HttpResponseParser& parser, const http::HttpResponseLimits& limits,
-                                  bool response_to_head, std::string_view input, std::span<const size_t> piece_lengths) {
+                                  bool response_to_head, std::string_view input,
+                                  std::span<const size_t> piece_lengths) {
     ResponseFeed feed(parser, limits, response_to_head);
     size_t offset = 0;
     for (size_t length : piece_lengths) {

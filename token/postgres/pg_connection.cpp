@@ -73,7 +73,8 @@ std::unique_ptr<PgConnection> PgConnection::connect(const std::string& conninfo,
     }
     std::unique_ptr<PgConnection> connection(new PgConnection(conn));
     // Server notices ("relation already exists, skipping") would go to stderr otherwise.
-    PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn, [](void*, const char*) {}, nullptr);
     if (PQstatus(conn) == CONNECTION_BAD) {
         error = "cannot connect to PostgreSQL: " + connection->connection_error();
         return nullptr;
@@ -150,7 +151,7 @@ PgOutcome PgConnection::collect(Deadline deadline) {
         while (PQisBusy(conn_) != 0) {
             std::string error;
             if (!wait_socket(POLLIN, deadline, error)) {
-                broken_ = true;   // a query is still in flight on it: never reused
+                broken_ = true;  // a query is still in flight on it: never reused
                 return failed(error, timed_out_);
             }
             if (PQconsumeInput(conn_) == 0) {
@@ -163,7 +164,7 @@ PgOutcome PgConnection::collect(Deadline deadline) {
         const ExecStatusType status = PQresultStatus(result.get());
         const bool error = status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE ||
                            status == PGRES_NONFATAL_ERROR;
-        if (!outcome.ok()) continue;   // the first error is the one to report; drain the rest
+        if (!outcome.ok()) continue;  // the first error is the one to report; drain the rest
         if (error) {
             outcome.kind = kind_of_error(result.get());
             outcome.error = one_line(PQresultErrorMessage(result.get()));

@@ -13,7 +13,7 @@
 
 namespace scepproxy::token::postgres {
 
-using Deadline = std::chrono::steady_clock::time_point;   // same as token::Deadline
+using Deadline = std::chrono::steady_clock::time_point;  // same as token::Deadline
 
 // A statement this backend prepares on each connection the first time it is used.
 // `index` is its slot in the per-connection "prepared yet?" table (0..kMaxStatements-1).
@@ -49,15 +49,15 @@ using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
 // What a statement did.
 struct PgOutcome {
     enum class Kind {
-        ok,               // result holds the rows (or the command tag)
-        unique_violation, // SQLSTATE 23505
-        bad_data,         // SQLSTATE class 22 (e.g. text that isn't valid in the database encoding)
-        failed,           // any other error (connection lost, timeout, missing table, ...)
+        ok,                // result holds the rows (or the command tag)
+        unique_violation,  // SQLSTATE 23505
+        bad_data,          // SQLSTATE class 22 (e.g. text that isn't valid in the database encoding)
+        failed,            // any other error (connection lost, timeout, missing table, ...)
     };
     Kind kind = Kind::failed;
     PgResult result;
-    std::string error;    // when not ok: libpq's or the server's message, one line
-    bool timed_out = false;   // failed because the deadline passed (the connection is broken)
+    std::string error;       // when not ok: libpq's or the server's message, one line
+    bool timed_out = false;  // failed because the deadline passed (the connection is broken)
     bool ok() const { return kind == Kind::ok; }
 };
 

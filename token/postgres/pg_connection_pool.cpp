@@ -36,7 +36,7 @@ void PgConnectionPool::give_back(std::unique_ptr<PgConnection> connection) {
     {
         std::lock_guard lock(mutex_);
         if (connection->broken()) {
-            --open_;   // closed below, outside the lock
+            --open_;  // closed below, outside the lock
         } else {
             idle_.push_back(std::move(connection));
         }
@@ -80,8 +80,8 @@ PgConnectionPool::Lease PgConnectionPool::acquire(Deadline deadline, std::string
         if (open_ < options_.size) {
             const auto now = std::chrono::steady_clock::now();
             if (now < connect_paused_until_) {
-                error = last_connect_error_ + " (not retried for " +
-                        std::to_string(options_.retry_interval.count()) + " ms after a failure)";
+                error = last_connect_error_ + " (not retried for " + std::to_string(options_.retry_interval.count()) +
+                        " ms after a failure)";
                 return {};
             }
             // A caller with (almost) no time left fails without trying: a connect that had no
@@ -98,7 +98,7 @@ PgConnectionPool::Lease PgConnectionPool::acquire(Deadline deadline, std::string
             if (connection) return Lease(this, std::move(connection), false);
             lock.lock();
             --open_;
-            freed_.notify_one();   // someone waiting may now try to connect (and fail fast)
+            freed_.notify_one();  // someone waiting may now try to connect (and fail fast)
             return {};
         }
         if (freed_.wait_until(lock, deadline) == std::cv_status::timeout) {

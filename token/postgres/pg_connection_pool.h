@@ -14,7 +14,7 @@
 namespace scepproxy::token::postgres {
 
 struct PgPoolOptions {
-    unsigned size = 4;                                   // at most this many connections
+    unsigned size = 4;  // at most this many connections
     std::chrono::milliseconds connect_timeout{5000};
     // After a failed connect, callers fail at once (with that failure) for this long rather
     // than each waiting for its own connect: a server that is down costs one attempt per
@@ -74,10 +74,10 @@ private:
     std::mutex mutex_;
     std::condition_variable freed_;
     std::vector<std::unique_ptr<PgConnection>> idle_;
-    unsigned open_ = 0;                                // idle + leased + being connected
+    unsigned open_ = 0;  // idle + leased + being connected
     std::chrono::steady_clock::time_point connect_paused_until_{};
     std::string last_connect_error_;
-    bool reachable_ = true;                            // for logging the transitions only
+    bool reachable_ = true;  // for logging the transitions only
 };
 
 }  // namespace scepproxy::token::postgres

@@ -76,7 +76,8 @@ bool migrate_pg_schema(PgConnection& connection, Deadline deadline, std::string&
         const int64_t current = pg_int8(version.result.get(), 0, 0);
         if (current > pg_schema_version()) {
             error = "the PostgreSQL database has schema version " + std::to_string(current) + ", newer than the " +
-                    std::to_string(pg_schema_version()) + " this scepproxy knows; refusing to use it (upgrade scepproxy)";
+                    std::to_string(pg_schema_version()) +
+                    " this scepproxy knows; refusing to use it (upgrade scepproxy)";
             connection.execute_simple("ROLLBACK", deadline);
             return false;
         }
@@ -85,8 +86,8 @@ bool migrate_pg_schema(PgConnection& connection, Deadline deadline, std::string&
         }
         const std::string next = std::to_string(current + 1);
         // Our own constants only: nothing from outside is spliced into this SQL.
-        const std::string step = std::string(kMigrations[current]) +
-                                 "; UPDATE scepproxy_schema_version SET version = " + next + "; COMMIT";
+        const std::string step =
+            std::string(kMigrations[current]) + "; UPDATE scepproxy_schema_version SET version = " + next + "; COMMIT";
         if (!run(connection, step, deadline, error, "migrating the PostgreSQL schema to version " + next + " failed")) {
             connection.execute_simple("ROLLBACK", deadline);
             return false;

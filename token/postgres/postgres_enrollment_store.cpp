@@ -15,56 +15,67 @@ namespace {
 constexpr std::chrono::seconds kMigrationTimeout{60};
 
 const PgStatement kAccessStatement{
-    0, "scepproxy_access",
+    0,
+    "scepproxy_access",
     "SELECT t.profile, t.device_id, t.expires_at, t.revoked_at IS NOT NULL, d.enrolled, d.compliant "
     "FROM scepproxy_tokens AS t LEFT JOIN scepproxy_devices AS d ON d.device_id = t.device_id "
     "WHERE t.hash = $1",
     {kByteaOid}};
 // One statement, so atomic: the device row (if new) and the token land together or not at all.
 const PgStatement kIssueStatement{
-    1, "scepproxy_issue",
+    1,
+    "scepproxy_issue",
     "WITH new_device AS (INSERT INTO scepproxy_devices (device_id, enrolled, compliant, updated_at) "
     "VALUES ($3, true, true, $4) ON CONFLICT (device_id) DO NOTHING) "
     "INSERT INTO scepproxy_tokens (hash, profile, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     {kByteaOid, kTextOid, kTextOid, kInt8Oid, kInt8Oid}};
 const PgStatement kFindStatement{
-    2, "scepproxy_find",
+    2,
+    "scepproxy_find",
     "SELECT profile, device_id, created_at, expires_at, revoked_at IS NOT NULL, transaction_id, "
     "consumed_at FROM scepproxy_tokens WHERE hash = $1",
     {kByteaOid}};
 // COALESCE keeps the first revocation time; the row still counts as changed.
-const PgStatement kRevokeStatement{
-    3, "scepproxy_revoke", "UPDATE scepproxy_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE hash = $1",
-    {kByteaOid, kInt8Oid}};
+const PgStatement kRevokeStatement{3,
+                                   "scepproxy_revoke",
+                                   "UPDATE scepproxy_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE hash = $1",
+                                   {kByteaOid, kInt8Oid}};
 const PgStatement kSetDeviceStatement{
-    4, "scepproxy_set_device",
+    4,
+    "scepproxy_set_device",
     "INSERT INTO scepproxy_devices (device_id, enrolled, compliant, updated_at) VALUES ($1, $2, $3, $4) "
     "ON CONFLICT (device_id) DO UPDATE SET enrolled = excluded.enrolled, compliant = excluded.compliant, "
     "updated_at = excluded.updated_at",
     {kTextOid, kBoolOid, kBoolOid, kInt8Oid}};
 const PgStatement kGetDeviceStatement{
-    5, "scepproxy_get_device", "SELECT enrolled, compliant, updated_at FROM scepproxy_devices WHERE device_id = $1",
+    5,
+    "scepproxy_get_device",
+    "SELECT enrolled, compliant, updated_at FROM scepproxy_devices WHERE device_id = $1",
     {kTextOid}};
 const PgStatement kPurgeStatement{
     6, "scepproxy_purge", "DELETE FROM scepproxy_tokens WHERE expires_at < $1", {kInt8Oid}};
 // Under READ COMMITTED a second UPDATE of the same row waits for the first to commit, then
 // re-checks its WHERE on the new row: of racing binders exactly one changes it.
 const PgStatement kBindStatement{
-    7, "scepproxy_bind",
+    7,
+    "scepproxy_bind",
     "UPDATE scepproxy_tokens SET transaction_id = $2 WHERE hash = $1 AND transaction_id IS NULL "
     "AND revoked_at IS NULL AND consumed_at IS NULL AND expires_at > $3",
     {kByteaOid, kTextOid, kInt8Oid}};
 const PgStatement kBindingStatement{
-    8, "scepproxy_binding",
+    8,
+    "scepproxy_binding",
     "SELECT expires_at, revoked_at IS NOT NULL, consumed_at IS NOT NULL, transaction_id "
     "FROM scepproxy_tokens WHERE hash = $1",
     {kByteaOid}};
 const PgStatement kConsumeStatement{
-    9, "scepproxy_consume",
+    9,
+    "scepproxy_consume",
     "UPDATE scepproxy_tokens SET consumed_at = COALESCE(consumed_at, $3) WHERE hash = $1 AND transaction_id = $2",
     {kByteaOid, kTextOid, kInt8Oid}};
 const PgStatement kReleaseStatement{
-    10, "scepproxy_release",
+    10,
+    "scepproxy_release",
     "UPDATE scepproxy_tokens SET transaction_id = NULL WHERE hash = $1 AND transaction_id = $2 "
     "AND consumed_at IS NULL",
     {kByteaOid, kTextOid}};
@@ -108,7 +119,7 @@ public:
         : options_(options),
           pool_(options.conninfo, options.pool, options.observer),
           task_pool_(options.pool.size, options.max_queued) {
-        options_.conninfo.clear();   // the pool keeps the one copy
+        options_.conninfo.clear();  // the pool keeps the one copy
     }
 
     PgConnectionPool& pool() { return pool_; }
@@ -118,11 +129,11 @@ public:
     StoreStatus issue_token(const NewToken& token) override {
         if (new_token_problem(token) != nullptr) return StoreStatus::invalid;
         // Not retried: a lost answer leaves it unknown whether the insert happened.
-        const PgOutcome outcome = run(kIssueStatement,
-                                      {hash_param(token.hash), PgParam::text(token.profile),
-                                       PgParam::text(token.device_id), PgParam::int8(token.created_at),
-                                       PgParam::int8(token.expires_at)},
-                                      deadline(), /*retriable=*/false);
+        const PgOutcome outcome =
+            run(kIssueStatement,
+                {hash_param(token.hash), PgParam::text(token.profile), PgParam::text(token.device_id),
+                 PgParam::int8(token.created_at), PgParam::int8(token.expires_at)},
+                deadline(), /*retriable=*/false);
         return status_of(outcome);
     }
 
@@ -159,9 +170,11 @@ public:
     }
 
     StoreResult<DeviceRecord> get_device(const std::string& device_id) override {
-        if (const char* problem = device_id_problem(device_id)) return fail<DeviceRecord>(StoreStatus::invalid, problem);
+        if (const char* problem = device_id_problem(device_id))
+            return fail<DeviceRecord>(StoreStatus::invalid, problem);
         const PgOutcome outcome = run(kGetDeviceStatement, {PgParam::text(device_id)}, deadline(), true);
-        if (outcome.kind == PgOutcome::Kind::bad_data) return fail<DeviceRecord>(StoreStatus::not_found, "device not found");
+        if (outcome.kind == PgOutcome::Kind::bad_data)
+            return fail<DeviceRecord>(StoreStatus::not_found, "device not found");
         const PGresult* rows = rows_of(outcome, 3);
         if (!rows) return fail<DeviceRecord>(StoreStatus::unavailable, failure("get device", outcome));
         if (PQntuples(rows) == 0) return fail<DeviceRecord>(StoreStatus::not_found, "device not found");
@@ -183,9 +196,7 @@ public:
 
     AccessDecision check_access(const AccessQuery& query) override { return check_access(query, deadline()); }
     BindDecision bind_transaction(const BindQuery& query) override { return bind_transaction(query, deadline()); }
-    FinishResult finish_transaction(const FinishQuery& query) override {
-        return finish_transaction(query, deadline());
-    }
+    FinishResult finish_transaction(const FinishQuery& query) override { return finish_transaction(query, deadline()); }
 
     AccessDecision check_access(const AccessQuery& query, Deadline deadline) override {
         AccessDecision decision;
@@ -205,7 +216,7 @@ public:
         TokenFacts facts;
         facts.expires_at = decision.expires_at;
         facts.revoked = pg_bool(rows, 0, 3);
-        if (!pg_is_null(rows, 0, 4)) {   // NULL: no device row (LEFT JOIN)
+        if (!pg_is_null(rows, 0, 4)) {  // NULL: no device row (LEFT JOIN)
             facts.device.emplace();
             facts.device->enrolled = pg_bool(rows, 0, 4);
             facts.device->compliant = pg_bool(rows, 0, 5);
@@ -256,8 +267,7 @@ private:
     // Runs one statement on a pooled connection. A reused connection that turns out dead
     // (the server restarted since it was last used) is replaced once, for statements that
     // are safe to run twice.
-    PgOutcome run(const PgStatement& statement, const std::vector<PgParam>& params, Deadline deadline,
-                  bool retriable) {
+    PgOutcome run(const PgStatement& statement, const std::vector<PgParam>& params, Deadline deadline, bool retriable) {
         for (int attempt = 0;; ++attempt) {
             std::string error;
             PgConnectionPool::Lease lease = pool_.acquire(deadline, error);
@@ -268,8 +278,8 @@ private:
             }
             PgOutcome outcome = lease->execute(statement, params, deadline);
             // Not after a timeout: the deadline is spent, and the server may just be slow.
-            const bool retry = !outcome.ok() && !outcome.timed_out && lease->broken() && lease.reused() &&
-                               retriable && attempt == 0;
+            const bool retry = !outcome.ok() && !outcome.timed_out && lease->broken() && lease.reused() && retriable &&
+                               attempt == 0;
             if (!retry) return outcome;
         }
     }
@@ -277,9 +287,10 @@ private:
     // Whether a conditional UPDATE changed a row (StoreResult<bool>, as run_bind wants).
     static StoreResult<bool> changed_rows(const PgOutcome& outcome, const char* what) {
         StoreResult<bool> result;
-        if (!outcome.ok()) return fail<bool>(status_of(outcome) == StoreStatus::invalid ? StoreStatus::invalid
-                                                                                         : StoreStatus::unavailable,
-                                             failure(what, outcome));
+        if (!outcome.ok())
+            return fail<bool>(status_of(outcome) == StoreStatus::invalid ? StoreStatus::invalid
+                                                                         : StoreStatus::unavailable,
+                              failure(what, outcome));
         result.value = pg_rows_affected(outcome.result.get()) > 0;
         return result;
     }
@@ -288,7 +299,8 @@ private:
         const PgOutcome outcome = run(kBindingStatement, {hash_param(hash)}, deadline, true);
         const PGresult* rows = rows_of(outcome, 4);
         if (!rows) return fail<BindingFacts>(StoreStatus::unavailable, failure("read transaction binding", outcome));
-        if (PQntuples(rows) == 0) return fail<BindingFacts>(StoreStatus::not_found, "token " + hash.id() + " not found");
+        if (PQntuples(rows) == 0)
+            return fail<BindingFacts>(StoreStatus::not_found, "token " + hash.id() + " not found");
         StoreResult<BindingFacts> result;
         result.value.expires_at = pg_int8(rows, 0, 0);
         result.value.revoked = pg_bool(rows, 0, 1);
@@ -299,7 +311,7 @@ private:
 
     PostgresStoreOptions options_;
     PgConnectionPool pool_;
-    BlockingTaskPool task_pool_;   // declared after pool_: its threads stop before the connections go
+    BlockingTaskPool task_pool_;  // declared after pool_: its threads stop before the connections go
 };
 
 }  // namespace
@@ -318,7 +330,8 @@ StoreResult<std::unique_ptr<EnrollmentStore>> open_postgres_enrollment_store(con
     if (!PgConnection::conninfo_is_valid(options.conninfo)) {
         // libpq's own message may quote the string, password included: not passed on.
         result.status = StoreStatus::invalid;
-        result.message = "the PostgreSQL connection string is not valid libpq syntax (key=value pairs or a postgresql:// URI)";
+        result.message =
+            "the PostgreSQL connection string is not valid libpq syntax (key=value pairs or a postgresql:// URI)";
         return result;
     }
     if (options.pool.size == 0) {
@@ -337,7 +350,7 @@ StoreResult<std::unique_ptr<EnrollmentStore>> open_postgres_enrollment_store(con
         result.status = StoreStatus::unavailable;
         return result;
     }
-    lease = PgConnectionPool::Lease();   // back to the pool before the store is handed out
+    lease = PgConnectionPool::Lease();  // back to the pool before the store is handed out
     result.status = StoreStatus::ok;
     result.value = std::move(store);
     return result;

@@ -12,13 +12,13 @@
 namespace scepproxy::token::postgres {
 
 struct PostgresStoreOptions {
-    std::string conninfo;                      // libpq connection string or URI: a secret, never logged
-    PgPoolOptions pool;                        // pool.size connections, and as many store threads
+    std::string conninfo;  // libpq connection string or URI: a secret, never logged
+    PgPoolOptions pool;    // pool.size connections, and as many store threads
     // Each operation, from the request to its answer (waiting for a free connection or
     // thread included). Past it: unavailable.
     std::chrono::milliseconds timeout{2000};
-    size_t max_queued = 4096;                  // session operations waiting for a thread; beyond: unavailable
-    StoreObserver* observer = nullptr;         // may be null; must outlive the store
+    size_t max_queued = 4096;           // session operations waiting for a thread; beyond: unavailable
+    StoreObserver* observer = nullptr;  // may be null; must outlive the store
 };
 
 // Connects once and migrates the schema (versioned; several proxies may start together).

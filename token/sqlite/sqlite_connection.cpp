@@ -23,9 +23,7 @@ int SqliteStatement::bind_text(int index, std::string_view text) {
     return sqlite3_bind_text64(statement_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
 }
 
-int SqliteStatement::bind_int64(int index, int64_t value) {
-    return sqlite3_bind_int64(statement_, index, value);
-}
+int SqliteStatement::bind_int64(int index, int64_t value) { return sqlite3_bind_int64(statement_, index, value); }
 
 void SqliteStatement::reset() {
     sqlite3_reset(statement_);
@@ -48,8 +46,7 @@ std::string open_failure_message(const std::string& path, sqlite3* db) {
     if (directory.empty()) directory = ".";
     std::error_code ec;
     if (!std::filesystem::is_directory(directory, ec)) {
-        return "cannot open sqlite database '" + path + "': directory '" + directory.string() +
-               "' does not exist";
+        return "cannot open sqlite database '" + path + "': directory '" + directory.string() + "' does not exist";
     }
     const char* reason = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
     return "cannot open sqlite database '" + path + "': " + reason;
@@ -58,12 +55,11 @@ std::string open_failure_message(const std::string& path, sqlite3* db) {
 }  // namespace
 
 std::optional<SqliteConnection> SqliteConnection::open(const std::string& path, int flags,
-                                                       std::chrono::milliseconds busy_timeout,
-                                                       std::string& error) {
+                                                       std::chrono::milliseconds busy_timeout, std::string& error) {
     sqlite3* db = nullptr;
     if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
         error = open_failure_message(path, db);
-        sqlite3_close_v2(db);   // SQLite allocates a handle even when opening fails
+        sqlite3_close_v2(db);  // SQLite allocates a handle even when opening fails
         return std::nullopt;
     }
     sqlite3_extended_result_codes(db, 1);
@@ -80,9 +76,7 @@ SqliteConnection& SqliteConnection::operator=(SqliteConnection&& other) noexcept
     return *this;
 }
 
-int SqliteConnection::exec(const char* sql) {
-    return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
-}
+int SqliteConnection::exec(const char* sql) { return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
 
 int SqliteConnection::prepare(const char* sql, SqliteStatement& out, bool persistent) {
     sqlite3_stmt* statement = nullptr;

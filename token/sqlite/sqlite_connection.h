@@ -29,7 +29,7 @@ public:
     int bind_text(int index, std::string_view text);
     int bind_int64(int index, int64_t value);
 
-    int step() { return sqlite3_step(statement_); }   // SQLITE_ROW, SQLITE_DONE or an error
+    int step() { return sqlite3_step(statement_); }  // SQLITE_ROW, SQLITE_DONE or an error
     // Ends the statement's read/write so it no longer holds a snapshot, and clears bindings.
     void reset();
 
@@ -81,7 +81,7 @@ public:
     SqliteWriteTransaction& operator=(const SqliteWriteTransaction&) = delete;
 
     bool begun() const { return begun_; }
-    int commit();   // SQLite result code
+    int commit();  // SQLite result code
 
 private:
     SqliteConnection& db_;

@@ -24,9 +24,7 @@ int bind_value(SqliteStatement& statement, int index, const TokenHash& hash) {
 int bind_value(SqliteStatement& statement, int index, const std::string& text) {
     return statement.bind_text(index, text);
 }
-int bind_value(SqliteStatement& statement, int index, int64_t value) {
-    return statement.bind_int64(index, value);
-}
+int bind_value(SqliteStatement& statement, int index, int64_t value) { return statement.bind_int64(index, value); }
 
 // Prepares `sql` and binds `values` to ?1, ?2, ... in order; returns the first failing
 // SQLite result code, or SQLITE_OK. Every value from outside is bound, never spliced in.
@@ -54,7 +52,7 @@ constexpr const char* kAccessQuerySql =
 // Runs the prepared kAccessQuerySql for one query; on an SQLite error the decision is
 // store_unavailable with a message and the caller should drop the connection.
 AccessDecision run_access_query(SqliteConnection& db, SqliteStatement& access_query, const AccessQuery& query) {
-    AccessDecision decision;   // store_unavailable until the query answers
+    AccessDecision decision;  // store_unavailable until the query answers
     int rc = bind_value(access_query, 1, query.token_hash);
     if (rc == SQLITE_OK) rc = access_query.step();
     if (rc == SQLITE_DONE) {
@@ -76,7 +74,7 @@ AccessDecision run_access_query(SqliteConnection& db, SqliteStatement& access_qu
     } else {
         decision.message = db.error_message("sqlite access check failed");
     }
-    access_query.reset();   // ends the read snapshot so checkpoints can proceed
+    access_query.reset();  // ends the read snapshot so checkpoints can proceed
     return decision;
 }
 
@@ -98,7 +96,7 @@ StoreResult<BindingFacts> read_binding_facts(SqliteConnection& db, const TokenHa
         result.value.expires_at = statement.column_int64(0);
         result.value.revoked = statement.column_int64(1) != 0;
         result.value.consumed = statement.column_int64(2) != 0;
-        result.value.transaction_id = statement.column_text(3);   // NULL reads as ""
+        result.value.transaction_id = statement.column_text(3);  // NULL reads as ""
     }
     return result;
 }
@@ -122,10 +120,11 @@ BindDecision run_bind_on(SqliteConnection& db, const BindQuery& query) {
     return run_bind(
         query,
         [&] {
-            return conditional_update(db, "bind transaction",
-                                      "UPDATE tokens SET transaction_id = ?2 WHERE hash = ?1 AND transaction_id IS NULL "
-                                      "AND revoked_at IS NULL AND consumed_at IS NULL AND expires_at > ?3",
-                                      query.token_hash, query.transaction_id, query.now);
+            return conditional_update(
+                db, "bind transaction",
+                "UPDATE tokens SET transaction_id = ?2 WHERE hash = ?1 AND transaction_id IS NULL "
+                "AND revoked_at IS NULL AND consumed_at IS NULL AND expires_at > ?3",
+                query.token_hash, query.transaction_id, query.now);
         },
         [&] { return read_binding_facts(db, query.token_hash); });
 }
@@ -156,7 +155,7 @@ class SqliteEnrollmentSession final : public EnrollmentSession {
 public:
     explicit SqliteEnrollmentSession(SqliteStoreOptions options) : options_(std::move(options)) {
         std::string error;
-        connect(error);   // failures are reported (and retried) by each operation
+        connect(error);  // failures are reported (and retried) by each operation
     }
 
     void check_access(const AccessQuery& query, SessionCallback& done) override {
@@ -186,7 +185,7 @@ public:
         done.on_transaction_finished(result);
     }
 
-    void cancel(SessionCallback&) override {}   // answers are always given inline
+    void cancel(SessionCallback&) override {}  // answers are always given inline
 
 private:
     bool connect(std::string& error) {
@@ -206,13 +205,13 @@ private:
     // After an error the connection is dropped and reopened by the next operation, so a
     // replaced or repaired database file is picked up without a restart.
     void disconnect() {
-        access_query_ = SqliteStatement();   // finalized before its connection closes
+        access_query_ = SqliteStatement();  // finalized before its connection closes
         db_.reset();
     }
 
     SqliteStoreOptions options_;
     std::optional<SqliteConnection> db_;
-    SqliteStatement access_query_;   // declared after db_: destroyed before it
+    SqliteStatement access_query_;  // declared after db_: destroyed before it
 };
 
 // The control plane: one connection, serialized by a mutex.
@@ -239,8 +238,7 @@ public:
         const int rc = run_bound(db_,
                                  "INSERT INTO tokens (hash, profile, device_id, created_at, expires_at) "
                                  "VALUES (?1, ?2, ?3, ?4, ?5)",
-                                 token.hash, token.profile, token.device_id, token.created_at,
-                                 token.expires_at);
+                                 token.hash, token.profile, token.device_id, token.created_at, token.expires_at);
         if (rc != SQLITE_DONE) {
             // Rolling back also forgets a device row inserted just above.
             return rc == SQLITE_CONSTRAINT_PRIMARYKEY ? StoreStatus::conflict : StoreStatus::unavailable;
@@ -265,9 +263,9 @@ public:
         result.value.created_at = statement.column_int64(2);
         result.value.expires_at = statement.column_int64(3);
         result.value.revoked = statement.column_int64(4) != 0;
-        result.value.transaction_id = statement.column_text(5);   // NULL reads as ""
+        result.value.transaction_id = statement.column_text(5);  // NULL reads as ""
         result.value.consumed = !statement.column_is_null(6);
-        result.value.consumed_at = statement.column_int64(6);   // NULL reads as 0
+        result.value.consumed_at = statement.column_int64(6);  // NULL reads as 0
         return result;
     }
 
@@ -275,8 +273,8 @@ public:
         std::lock_guard lock(mutex_);
         // COALESCE keeps the first revocation time when revoked twice; the row still
         // counts as changed, so "already revoked" is ok and only a missing token is not_found.
-        if (run_bound(db_, "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE hash = ?1", hash,
-                      now) != SQLITE_DONE) {
+        if (run_bound(db_, "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE hash = ?1", hash, now) !=
+            SQLITE_DONE) {
             return StoreStatus::unavailable;
         }
         return db_.changes() == 0 ? StoreStatus::not_found : StoreStatus::ok;

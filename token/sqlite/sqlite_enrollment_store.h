@@ -10,8 +10,8 @@
 namespace scepproxy::token::sqlite {
 
 struct SqliteStoreOptions {
-    std::string path;                                     // the database file; its directory must exist
-    std::chrono::milliseconds busy_timeout{5000};         // how long a locked database is waited for
+    std::string path;                              // the database file; its directory must exist
+    std::chrono::milliseconds busy_timeout{5000};  // how long a locked database is waited for
 };
 
 // Opens (creating if missing) and migrates the database. Fails with status unavailable

@@ -36,16 +36,13 @@ constexpr const char* kMigrations[] = {
 };
 
 std::string newer_schema_message(const std::string& path, int64_t found) {
-    return "sqlite database '" + path + "' has schema version " + std::to_string(found) +
-           ", newer than the " + std::to_string(sqlite_schema_version()) +
-           " this scepproxy knows; refusing to open it (upgrade scepproxy)";
+    return "sqlite database '" + path + "' has schema version " + std::to_string(found) + ", newer than the " +
+           std::to_string(sqlite_schema_version()) + " this scepproxy knows; refusing to open it (upgrade scepproxy)";
 }
 
 }  // namespace
 
-int sqlite_schema_version() {
-    return static_cast<int>(std::size(kMigrations));
-}
+int sqlite_schema_version() { return static_cast<int>(std::size(kMigrations)); }
 
 bool check_sqlite_schema_not_newer(SqliteConnection& db, const std::string& path, std::string& error) {
     const std::optional<int64_t> version = db.query_int64("PRAGMA user_version");
@@ -80,7 +77,7 @@ bool migrate_sqlite_schema(SqliteConnection& db, const std::string& path, std::s
         error = newer_schema_message(path, *version);
         return false;
     }
-    if (*version == sqlite_schema_version()) return true;   // another process just did it
+    if (*version == sqlite_schema_version()) return true;  // another process just did it
 
     for (int64_t next = *version; next < sqlite_schema_version(); ++next) {
         if (db.exec(kMigrations[next]) != SQLITE_OK) {

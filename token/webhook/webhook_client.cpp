@@ -30,15 +30,16 @@ size_t collect_body(char* data, size_t size, size_t count, void* user) {
     const size_t bytes = size * count;
     if (buffer->body.size() + bytes > kMaxAnswerBytes) {
         buffer->too_large = true;
-        return 0;   // curl stops with CURLE_WRITE_ERROR
+        return 0;  // curl stops with CURLE_WRITE_ERROR
     }
     buffer->body.append(data, bytes);
     return bytes;
 }
 
 long remaining_ms(Deadline deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    return std::max<long>(1, static_cast<long>(left.count()));   // 0 would mean "no timeout" to curl
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    return std::max<long>(1, static_cast<long>(left.count()));  // 0 would mean "no timeout" to curl
 }
 
 }  // namespace
@@ -58,7 +59,8 @@ std::string webhook_request_body(const WebhookQuestion& question) {
 
 WebhookAnswer read_webhook_answer(long http_status, std::string_view body) {
     if (http_status < 200 || http_status > 299) return failed("webhook answered HTTP " + std::to_string(http_status));
-    if (body.size() > kMaxAnswerBytes) return failed("webhook answer is larger than " + std::to_string(kMaxAnswerBytes) + " bytes");
+    if (body.size() > kMaxAnswerBytes)
+        return failed("webhook answer is larger than " + std::to_string(kMaxAnswerBytes) + " bytes");
     try {
         const json answer = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
         if (answer.is_discarded()) return failed("webhook answer is not JSON");
@@ -72,7 +74,8 @@ WebhookAnswer read_webhook_answer(long http_status, std::string_view body) {
             if (!reason->is_string()) return failed("webhook answer's \"reason\" is not a string");
             result.reason = reason->get<std::string>();
             if (result.reason.size() > kMaxReasonBytes) {
-                return failed("webhook answer's \"reason\" is longer than " + std::to_string(kMaxReasonBytes) + " bytes");
+                return failed("webhook answer's \"reason\" is longer than " + std::to_string(kMaxReasonBytes) +
+                              " bytes");
             }
         }
         return result;
@@ -124,7 +127,7 @@ WebhookAnswer WebhookClient::ask(const WebhookQuestion& question, Deadline deadl
     curl_easy_setopt(handle, CURLOPT_URL, options_.url.c_str());
     curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);   // threads: no SIGALRM-based DNS timeouts
+    curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM-based DNS timeouts
     curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers_);
     curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.c_str());
     curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
@@ -145,7 +148,8 @@ WebhookAnswer WebhookClient::ask(const WebhookQuestion& question, Deadline deadl
     return_handle(handle);
 
     if (code != CURLE_OK) {
-        if (buffer.too_large) return failed("webhook answer is larger than " + std::to_string(kMaxAnswerBytes) + " bytes");
+        if (buffer.too_large)
+            return failed("webhook answer is larger than " + std::to_string(kMaxAnswerBytes) + " bytes");
         if (code == CURLE_OPERATION_TIMEDOUT) return failed("webhook did not answer in time");
         return failed(std::string("webhook request failed: ") + (error[0] != '\0' ? error : curl_easy_strerror(code)));
     }

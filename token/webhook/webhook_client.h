@@ -19,16 +19,16 @@ inline constexpr size_t kMaxAnswerBytes = 16 * 1024;
 inline constexpr size_t kMaxReasonBytes = 1024;
 
 struct WebhookOptions {
-    std::string url;                 // http:// or https://
-    std::string bearer_token;        // a secret: sent, never logged; empty: no Authorization header
-    std::string ca_file;             // empty: the system's CA store
+    std::string url;           // http:// or https://
+    std::string bearer_token;  // a secret: sent, never logged; empty: no Authorization header
+    std::string ca_file;       // empty: the system's CA store
     std::chrono::milliseconds timeout{2000};
 };
 
 // What is sent: {"token_sha256","device_id","profile","operation","message_type","transaction_id"}.
 // Empty strings are sent as null.
 struct WebhookQuestion {
-    std::string token_sha256;        // 64 hex digits: the token's hash, never the token
+    std::string token_sha256;  // 64 hex digits: the token's hash, never the token
     std::string device_id;
     std::string profile;
     std::string operation;
@@ -39,8 +39,8 @@ struct WebhookQuestion {
 struct WebhookAnswer {
     enum class Kind { allow, deny, failed };
     Kind kind = Kind::failed;
-    std::string reason;              // the MDM's, for allow/deny (may be empty)
-    std::string error;               // why it failed: timeout, HTTP status, malformed answer
+    std::string reason;  // the MDM's, for allow/deny (may be empty)
+    std::string error;   // why it failed: timeout, HTTP status, malformed answer
 };
 
 // The request body for a question (valid JSON whatever bytes the strings hold).

@@ -12,9 +12,7 @@ namespace {
 AccessDecision decide(const AccessDecision& local, const WebhookAnswer& answer) {
     AccessDecision decision = local;
     switch (answer.kind) {
-        case WebhookAnswer::Kind::allow:
-            decision.verdict = AccessVerdict::allow;
-            break;
+        case WebhookAnswer::Kind::allow: decision.verdict = AccessVerdict::allow; break;
         case WebhookAnswer::Kind::deny:
             decision.verdict = AccessVerdict::device_not_compliant;
             decision.message = answer.reason.empty() ? "webhook refused (no reason given)" : answer.reason;
@@ -71,7 +69,7 @@ public:
           local_(std::move(local)),
           client_(options.webhook),
           task_pool_(options.concurrency, options.max_queued) {
-        options_.webhook.bearer_token.clear();   // the client keeps the one copy
+        options_.webhook.bearer_token.clear();  // the client keeps the one copy
     }
 
     const char* backend_name() const override { return "webhook"; }
@@ -80,7 +78,9 @@ public:
     StoreResult<TokenRecord> find_token(const TokenHash& hash) override { return local_->find_token(hash); }
     StoreStatus revoke_token(const TokenHash& hash, int64_t now) override { return local_->revoke_token(hash, now); }
     StoreStatus set_device(const DeviceRecord& device) override { return local_->set_device(device); }
-    StoreResult<DeviceRecord> get_device(const std::string& device_id) override { return local_->get_device(device_id); }
+    StoreResult<DeviceRecord> get_device(const std::string& device_id) override {
+        return local_->get_device(device_id);
+    }
     StoreResult<int64_t> purge_expired(int64_t before) override { return local_->purge_expired(before); }
     BindDecision bind_transaction(const BindQuery& query) override { return local_->bind_transaction(query); }
     FinishResult finish_transaction(const FinishQuery& query) override { return local_->finish_transaction(query); }
@@ -128,7 +128,7 @@ private:
     WebhookStoreOptions options_;
     std::unique_ptr<EnrollmentStore> local_;
     WebhookClient client_;
-    BlockingTaskPool task_pool_;   // declared last: its threads stop before the client goes
+    BlockingTaskPool task_pool_;  // declared last: its threads stop before the client goes
 };
 
 void WebhookEnrollmentSession::check_access(const AccessQuery& query, SessionCallback& done) {

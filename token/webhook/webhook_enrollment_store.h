@@ -11,7 +11,7 @@
 namespace scepproxy::token::webhook {
 
 struct WebhookStoreOptions {
-    sqlite::SqliteStoreOptions local;   // where issued tokens and device records live
+    sqlite::SqliteStoreOptions local;  // where issued tokens and device records live
     WebhookOptions webhook;
     unsigned concurrency = 8;           // webhook requests in flight at once (threads)
     size_t max_queued = 4096;           // waiting for a thread; beyond: unavailable

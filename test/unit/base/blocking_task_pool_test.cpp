@@ -59,8 +59,8 @@ TEST_CASE("task pool: each task runs once, on the pool's threads, and a full que
     BlockingTaskPool small(1, 1);
     Gate hold;
     occupy_a_thread(small, hold);
-    CHECK(small.submit([] {}));         // the one queue slot
-    CHECK_FALSE(small.submit([] {}));   // full
+    CHECK(small.submit([] {}));        // the one queue slot
+    CHECK_FALSE(small.submit([] {}));  // full
     hold.open();
 }
 
@@ -72,12 +72,12 @@ TEST_CASE("task pool: stop() lets the running task finish, drops the waiting one
     REQUIRE(pool.submit([&] { ++queued_ran; }));
     REQUIRE(pool.submit([&] { ++queued_ran; }));
     std::thread opener = open_shortly(hold);
-    pool.stop();   // returns once the running task is done
+    pool.stop();  // returns once the running task is done
     opener.join();
     CHECK(finished->load());
     CHECK(queued_ran.load() == 0);
     CHECK_FALSE(pool.submit([] {}));
-    pool.stop();   // idempotent; the destructor stops again
+    pool.stop();  // idempotent; the destructor stops again
 }
 
 TEST_CASE("task pool: a dropped task's captures are destroyed, outside the pool's lock", "[task_pool]") {
@@ -85,7 +85,9 @@ TEST_CASE("task pool: a dropped task's captures are destroyed, outside the pool'
     struct SubmitsWhenDestroyed {
         BlockingTaskPool* pool;
         std::shared_ptr<std::atomic<bool>> refused;
-        ~SubmitsWhenDestroyed() { *refused = !pool->submit([] {}); }
+        ~SubmitsWhenDestroyed() {
+            *refused = !pool->submit([] {});
+        }
     };
     BlockingTaskPool pool(1, 4);
     Gate hold;
@@ -93,9 +95,9 @@ TEST_CASE("task pool: a dropped task's captures are destroyed, outside the pool'
     auto refused = std::make_shared<std::atomic<bool>>(false);
     auto capture = std::make_shared<SubmitsWhenDestroyed>(&pool, refused);
     REQUIRE(pool.submit([capture] {}));
-    capture.reset();   // the queued task holds the last reference
+    capture.reset();  // the queued task holds the last reference
     std::thread opener = open_shortly(hold);
-    pool.stop();   // drops the queued task while the running one still holds the only thread
+    pool.stop();  // drops the queued task while the running one still holds the only thread
     opener.join();
     CHECK(refused->load());
 }

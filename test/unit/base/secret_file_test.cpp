@@ -20,7 +20,7 @@ public:
     const std::string& path() const { return path_; }
 
 private:
-    token::test::TempDirectory directory_;   // the tests' one temp-directory helper
+    token::test::TempDirectory directory_;  // the tests' one temp-directory helper
     std::string path_;
 };
 
@@ -40,13 +40,14 @@ TEST_CASE("secret files: the first line without trailing white space, empty or m
 
 TEST_CASE("secret files: blank lines and the white space around the secret are not part of it", "[secret]") {
     std::string error;
-    CHECK(read_secret_file(TempFile("s3cret").path(), &error) == "s3cret");             // no newline at all
+    CHECK(read_secret_file(TempFile("s3cret").path(), &error) == "s3cret");  // no newline at all
     CHECK(read_secret_file(TempFile("s3cret\n").path(), &error) == "s3cret");
     CHECK(read_secret_file(TempFile("\r\n \t\r\n  host=/tmp dbname=x \r\n\n").path(), &error) == "host=/tmp dbname=x");
     CHECK(read_secret_file(TempFile("in ner\tspace\n").path(), &error) == "in ner\tspace");
 }
 
-TEST_CASE("secret files: blank, oversized or NUL-holding files are refused, naming the file, never the secret", "[secret]") {
+TEST_CASE("secret files: blank, oversized or NUL-holding files are refused, naming the file, never the secret",
+          "[secret]") {
     std::string error;
     SECTION("empty or only white space") {
         for (const char* blank : {"", "\r\n", " \t \n\n\r\n"}) {

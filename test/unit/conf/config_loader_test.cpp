@@ -180,7 +180,8 @@ profiles:
 TEST_CASE("an unknown top-level key is reported at its position with a suggestion", "[conf][loader]") {
     const auto result = load(kValid + "wrkers: 4\n");
     CHECK_FALSE(result.ok());
-    CHECK(error_lines(result) == std::vector<std::string>{"test.yaml:7:1: wrkers: unknown key (did you mean 'workers'?)"});
+    CHECK(error_lines(result) ==
+          std::vector<std::string>{"test.yaml:7:1: wrkers: unknown key (did you mean 'workers'?)"});
 }
 
 TEST_CASE("an unknown key far from any known one lists the known keys", "[conf][loader]") {
@@ -202,11 +203,12 @@ profiles:
     challenge:
       typ: static
 )");
-    CHECK(error_lines(result) == std::vector<std::string>{
-                                     "test.yaml:3:3: scep.lisen: unknown key (did you mean 'listen'?)",
-                                     "test.yaml:8:9: profiles.p.upstreams[0].weight: unknown key (known keys: url, name)",
-                                     "test.yaml:10:7: profiles.p.challenge.typ: unknown key (did you mean 'type'?)",
-                                 });
+    CHECK(error_lines(result) ==
+          std::vector<std::string>{
+              "test.yaml:3:3: scep.lisen: unknown key (did you mean 'listen'?)",
+              "test.yaml:8:9: profiles.p.upstreams[0].weight: unknown key (known keys: url, name)",
+              "test.yaml:10:7: profiles.p.challenge.typ: unknown key (did you mean 'type'?)",
+          });
 }
 
 TEST_CASE("a YAML syntax error is reported with its position", "[conf][loader]") {
@@ -263,7 +265,8 @@ profiles:
       - url: "http://ndes/"
 )");
     CHECK(error_lines(nested) ==
-          std::vector<std::string>{"test.yaml:3:3: scep.public_url: duplicate key (first written at line 2, column 3)"});
+          std::vector<std::string>{
+              "test.yaml:3:3: scep.public_url: duplicate key (first written at line 2, column 3)"});
 }
 
 TEST_CASE("missing required keys are reported at the section that lacks them", "[conf][loader]") {
@@ -274,7 +277,8 @@ scep:
     CHECK(error_lines(no_profiles) == std::vector<std::string>{"test.yaml:1:1: profiles: missing required key"});
 
     const auto admin = load(kValid + "admin:\n  listen: \"127.0.0.1:9000\"\n");
-    CHECK(error_lines(admin) == std::vector<std::string>{"test.yaml:7:1: admin.bearer_token_file: missing required key"});
+    CHECK(error_lines(admin) ==
+          std::vector<std::string>{"test.yaml:7:1: admin.bearer_token_file: missing required key"});
 
     const auto tls = load(R"(
 scep:
@@ -286,16 +290,17 @@ profiles:
     upstreams:
       - {}
 )");
-    CHECK(error_lines(tls) == std::vector<std::string>{"test.yaml:3:3: scep.tls.cert_file: missing required key",
-                                                       "test.yaml:8:9: profiles.p.upstreams[0].url: missing required key"});
+    CHECK(error_lines(tls) ==
+          std::vector<std::string>{"test.yaml:3:3: scep.tls.cert_file: missing required key",
+                                   "test.yaml:8:9: profiles.p.upstreams[0].url: missing required key"});
 }
 
 TEST_CASE("an empty file reports the required top-level keys", "[conf][loader]") {
     for (const char* text : {"", "# only a comment\n", "---\n"}) {
         INFO(text);
         const auto result = load(text);
-        CHECK(error_lines(result) ==
-              std::vector<std::string>{"test.yaml: scep: missing required key", "test.yaml: profiles: missing required key"});
+        CHECK(error_lines(result) == std::vector<std::string>{"test.yaml: scep: missing required key",
+                                                              "test.yaml: profiles: missing required key"});
     }
 }
 
@@ -327,11 +332,12 @@ TEST_CASE("durations: good and bad values", "[conf][loader]") {
 TEST_CASE("integers: bounds are enforced and named in the message", "[conf][loader]") {
     CHECK(load(kValid + "limits:\n  max_headers: 8\n").ok());
     const auto bad = load(kValid + "limits:\n  max_headers: 7\n  max_connections: -1\n  max_body_bytes: 64k\n");
-    CHECK(error_lines(bad) == std::vector<std::string>{
-                                  "test.yaml:8:16: limits.max_headers: expected an integer between 8 and 1000",
-                                  "test.yaml:9:20: limits.max_connections: expected an integer between 1 and 1000000",
-                                  "test.yaml:10:19: limits.max_body_bytes: expected an integer between 1024 and 16777216",
-                              });
+    CHECK(error_lines(bad) ==
+          std::vector<std::string>{
+              "test.yaml:8:16: limits.max_headers: expected an integer between 8 and 1000",
+              "test.yaml:9:20: limits.max_connections: expected an integer between 1 and 1000000",
+              "test.yaml:10:19: limits.max_body_bytes: expected an integer between 1024 and 16777216",
+          });
 }
 
 TEST_CASE("per-client and per-token limits: defaults, values, bounds, unknown keys", "[conf][loader]") {
@@ -345,9 +351,10 @@ TEST_CASE("per-client and per-token limits: defaults, values, bounds, unknown ke
     CHECK(limits.per_token.requests_per_minute == 0);
     CHECK(limits.send_timeout == std::chrono::seconds(30));
 
-    const auto set = load(kValid + "limits:\n  send_timeout: 2s\n  per_client: { max_connections: 0, requests_per_minute: 600,"
-                                   " request_burst: 50, ipv4_prefix: 24, ipv6_prefix: 48, table_size: 16 }\n"
-                                   "  per_token: { requests_per_minute: 10, request_burst: 5, table_size: 100 }\n");
+    const auto set = load(kValid +
+                          "limits:\n  send_timeout: 2s\n  per_client: { max_connections: 0, requests_per_minute: 600,"
+                          " request_burst: 50, ipv4_prefix: 24, ipv6_prefix: 48, table_size: 16 }\n"
+                          "  per_token: { requests_per_minute: 10, request_burst: 5, table_size: 100 }\n");
     REQUIRE(set.ok());
     const auto& c = set.config->limits.per_client;
     CHECK((c.max_connections == 0 && c.requests_per_minute == 600 && c.request_burst == 50 && c.ipv4_prefix == 24 &&
@@ -356,15 +363,17 @@ TEST_CASE("per-client and per-token limits: defaults, values, bounds, unknown ke
     CHECK((t.requests_per_minute == 10 && t.request_burst == 5 && t.table_size == 100));
     CHECK(set.config->limits.send_timeout == std::chrono::seconds(2));
 
-    const auto bad = load(kValid + "limits:\n  per_client:\n    ipv6_prefix: 31\n    ipv4_prefix: 33\n"
-                                   "    request_burst: 0\n    table_size: 15\n    burst: 3\n");
-    CHECK(error_lines(bad) == std::vector<std::string>{
-                                  "test.yaml:9:18: limits.per_client.ipv6_prefix: expected an integer between 32 and 128",
-                                  "test.yaml:10:18: limits.per_client.ipv4_prefix: expected an integer between 8 and 32",
-                                  "test.yaml:11:20: limits.per_client.request_burst: expected an integer between 1 and 1000000",
-                                  "test.yaml:12:17: limits.per_client.table_size: expected an integer between 16 and 16000000",
-                                  error_lines(bad).back(),
-                              });
+    const auto bad = load(kValid +
+                          "limits:\n  per_client:\n    ipv6_prefix: 31\n    ipv4_prefix: 33\n"
+                          "    request_burst: 0\n    table_size: 15\n    burst: 3\n");
+    CHECK(error_lines(bad) ==
+          std::vector<std::string>{
+              "test.yaml:9:18: limits.per_client.ipv6_prefix: expected an integer between 32 and 128",
+              "test.yaml:10:18: limits.per_client.ipv4_prefix: expected an integer between 8 and 32",
+              "test.yaml:11:20: limits.per_client.request_burst: expected an integer between 1 and 1000000",
+              "test.yaml:12:17: limits.per_client.table_size: expected an integer between 16 and 16000000",
+              error_lines(bad).back(),
+          });
     CHECK(error_lines(bad).back().starts_with("test.yaml:13:5: limits.per_client.burst: unknown key"));
 }
 
@@ -452,19 +461,21 @@ profiles:
 }
 
 TEST_CASE("public_url: trailing slash dropped, query rejected", "[conf][loader]") {
-    const auto with_slash = load("scep:\n  public_url: \"https://scep.example.com/\"\n" + kValid.substr(kValid.find("profiles")));
+    const auto with_slash =
+        load("scep:\n  public_url: \"https://scep.example.com/\"\n" + kValid.substr(kValid.find("profiles")));
     INFO(with_slash.error_text());
     REQUIRE(with_slash.ok());
     CHECK(with_slash.config->scep.public_url == "https://scep.example.com");
 
-    const auto with_query = load("scep:\n  public_url: \"https://scep.example.com/?x=1\"\n" +
-                                 kValid.substr(kValid.find("profiles")));
+    const auto with_query =
+        load("scep:\n  public_url: \"https://scep.example.com/?x=1\"\n" + kValid.substr(kValid.find("profiles")));
     CHECK(error_lines(with_query) ==
           std::vector<std::string>{"test.yaml:2:15: scep.public_url: a query (?...) is not allowed in the URL"});
 }
 
 TEST_CASE("profile names are restricted", "[conf][loader]") {
-    for (const char* name : {"WiFi", "-wifi", "wi.fi", "a b", "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd"}) {
+    for (const char* name :
+         {"WiFi", "-wifi", "wi.fi", "a b", "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd"}) {
         INFO(name);
         const auto result = load(std::string("scep:\n  public_url: \"http://s\"\nprofiles:\n  \"") + name +
                                  "\":\n    upstreams:\n      - url: \"http://ndes/\"\n");
@@ -481,7 +492,8 @@ TEST_CASE("profile names are restricted", "[conf][loader]") {
 
 TEST_CASE("an empty profiles map is an error", "[conf][loader]") {
     const auto result = load("scep:\n  public_url: \"http://s\"\nprofiles: {}\n");
-    CHECK(error_lines(result) == std::vector<std::string>{"test.yaml:3:11: profiles: at least one profile is required"});
+    CHECK(error_lines(result) ==
+          std::vector<std::string>{"test.yaml:3:11: profiles: at least one profile is required"});
 }
 
 TEST_CASE("an unknown store backend names the compiled ones", "[conf][loader]") {
@@ -493,8 +505,10 @@ TEST_CASE("an unknown store backend names the compiled ones", "[conf][loader]") 
     CHECK(sqlite_only.ok());
     // The default backend is checked too, at the section or, without one, the file.
     const auto none_compiled = load_config_text(yaml(kValid), "x.yaml", LoadOptions{});
-    CHECK(error_lines(none_compiled) == std::vector<std::string>{"x.yaml: store.backend: unknown backend 'sqlite' (have: none)"});
-    const auto default_missing = load_config_text(yaml(kValid + "store:\n  cache_ttl: 1s\n"), "x.yaml", LoadOptions{{"postgres"}});
+    CHECK(error_lines(none_compiled) ==
+          std::vector<std::string>{"x.yaml: store.backend: unknown backend 'sqlite' (have: none)"});
+    const auto default_missing =
+        load_config_text(yaml(kValid + "store:\n  cache_ttl: 1s\n"), "x.yaml", LoadOptions{{"postgres"}});
     CHECK(error_lines(default_missing) ==
           std::vector<std::string>{"x.yaml:7:1: store.backend: unknown backend 'sqlite' (have: postgres)"});
 }
@@ -502,8 +516,10 @@ TEST_CASE("an unknown store backend names the compiled ones", "[conf][loader]") 
 TEST_CASE("a store backend's own settings are required when it is selected", "[conf][loader]") {
     const auto pg = load(kValid + "store:\n  backend: postgres\n");
     CHECK(error_lines(pg) ==
-          std::vector<std::string>{"test.yaml:8:3: store.postgres.conninfo_file: required when store.backend is postgres"});
-    const auto webhook = load_config_text(yaml(kValid + "store:\n  backend: webhook\n"), "test.yaml", LoadOptions{{"webhook"}});
+          std::vector<std::string>{
+              "test.yaml:8:3: store.postgres.conninfo_file: required when store.backend is postgres"});
+    const auto webhook =
+        load_config_text(yaml(kValid + "store:\n  backend: webhook\n"), "test.yaml", LoadOptions{{"webhook"}});
     CHECK(error_for(webhook, "store.webhook.url").message == "required when store.backend is webhook");
 }
 
@@ -545,9 +561,9 @@ store:
     for (const auto& ref : tuned.referenced_files) keys.push_back(ref.key);
     CHECK(keys == std::vector<std::string>{"store.webhook.ca_file"});
 
-    for (const char* bad : {"  postgres:\n    pool_size: 0\n", "  postgres:\n    pool_size: 65\n",
-                            "  webhook:\n    concurrency: 0\n", "  webhook:\n    concurrency: 257\n",
-                            "  postgres:\n    timeout: 0s\n"}) {
+    for (const char* bad :
+         {"  postgres:\n    pool_size: 0\n", "  postgres:\n    pool_size: 65\n", "  webhook:\n    concurrency: 0\n",
+          "  webhook:\n    concurrency: 257\n", "  postgres:\n    timeout: 0s\n"}) {
         const auto result = load(kValid + "store:\n" + bad);
         INFO(bad);
         CHECK(result.errors.size() == 1);
@@ -567,7 +583,8 @@ TEST_CASE("challenge keys must match the challenge type", "[conf][loader]") {
 
     const auto none_with_file = load(kValid + "    challenge:\n      password_file: /p\n");
     CHECK(error_lines(none_with_file) ==
-          std::vector<std::string>{"test.yaml:8:7: profiles.p.challenge.password_file: not used when challenge.type is none"});
+          std::vector<std::string>{
+              "test.yaml:8:7: profiles.p.challenge.password_file: not used when challenge.type is none"});
 
     const auto static_with_url =
         load(kValid + "    challenge:\n      type: static\n      password_file: /p\n      url: \"http://ndes/\"\n");
@@ -644,7 +661,8 @@ profiles:
 TEST_CASE("listeners may not share an address", "[conf][loader]") {
     const auto same = load(kValid + "metrics:\n  listen: \"0.0.0.0:8080\"\n");
     CHECK(error_lines(same) ==
-          std::vector<std::string>{"test.yaml:8:3: metrics.listen: address 0.0.0.0:8080 overlaps scep.listen (0.0.0.0:8080)"});
+          std::vector<std::string>{
+              "test.yaml:8:3: metrics.listen: address 0.0.0.0:8080 overlaps scep.listen (0.0.0.0:8080)"});
 
     // The scep default (0.0.0.0:8080) covers 127.0.0.1:8080; "::" covers IPv4 too.
     CHECK(error_for(load(kValid + "admin:\n  listen: \"127.0.0.1:8080\"\n  bearer_token_file: /t\n"), "admin.listen")
@@ -693,13 +711,14 @@ profiles:
               "test.yaml:5:19: limits.header_timeout: expected a duration like 500ms, 10s, 5m, 1h or 1d",
               "test.yaml:7:12: store.backend: unknown backend 'mysql' (have: sqlite, postgres)",
               "test.yaml:11:14: profiles.p.upstreams[0].url: a query (?...) is not allowed in the URL",
-              "test.yaml:12:5: profiles.p.colour: unknown key (known keys: upstreams, tls, health_check, connect_timeout, timeout, "
+              "test.yaml:12:5: profiles.p.colour: unknown key (known keys: upstreams, tls, health_check, "
+              "connect_timeout, timeout, "
               "max_idle_connections, max_response_bytes, ca_cache_ttl, token_ttl, allow_get_cert, allow_get_crl, "
-        "release_on_failure, advertise_post_pki_operation, challenge)",
+              "release_on_failure, advertise_post_pki_operation, challenge)",
           });
-    CHECK(result.error_text() == error_lines(result)[0] + "\n" + error_lines(result)[1] + "\n" + error_lines(result)[2] +
-                                     "\n" + error_lines(result)[3] + "\n" + error_lines(result)[4] + "\n" +
-                                     error_lines(result)[5] + "\n");
+    CHECK(result.error_text() == error_lines(result)[0] + "\n" + error_lines(result)[1] + "\n" +
+                                     error_lines(result)[2] + "\n" + error_lines(result)[3] + "\n" +
+                                     error_lines(result)[4] + "\n" + error_lines(result)[5] + "\n");
 }
 
 TEST_CASE("key positions are kept for every key written", "[conf][loader]") {
@@ -840,7 +859,8 @@ TEST_CASE("upstream names are unique, plain and bounded, and health check values
           "upstream name 'ndes:80' already used by upstreams[0] (give each upstream its own `name:`)");
     CHECK(error_for(load(kValid + "        name: \"a b\"\n"), "profiles.p.upstreams[0].name").message ==
           "invalid upstream name: use 1 to 63 of A-Z, a-z, 0-9, '_', '-', '.' and ':'");
-    CHECK(error_for(load(kValid + "    health_check: { interval: 1s, timeout: 2s }\n"), "profiles.p.health_check.timeout")
+    CHECK(error_for(load(kValid + "    health_check: { interval: 1s, timeout: 2s }\n"),
+                    "profiles.p.health_check.timeout")
               .message == "longer than health_check.interval (1s)");
     CHECK(error_for(load(kValid + "    health_check: { fall: 0 }\n"), "profiles.p.health_check.fall").message ==
           "expected an integer between 1 and 100");

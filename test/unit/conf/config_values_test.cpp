@@ -13,7 +13,8 @@ TEST_CASE("parse_integer accepts plain decimal integers within bounds", "[conf][
 }
 
 TEST_CASE("parse_integer rejects out-of-range and non-decimal text", "[conf][values]") {
-    for (const char* text : {"", "11", "-1", "+5", "0x10", "1.5", "1e3", " 5", "5 ", "99999999999999999999", "4294967296"}) {
+    for (const char* text :
+         {"", "11", "-1", "+5", "0x10", "1.5", "1e3", " 5", "5 ", "99999999999999999999", "4294967296"}) {
         INFO(text);
         const auto parsed = parse_integer(text, 0, 10);
         CHECK_FALSE(parsed.value);
@@ -32,8 +33,8 @@ TEST_CASE("parse_duration reads each unit", "[conf][values]") {
 }
 
 TEST_CASE("parse_duration rejects malformed durations", "[conf][values]") {
-    for (const char* text : {"", "10", "s", "10 s", " 10s", "10s ", "-5s", "+5s", "1.5h", "1h30m", "10S", "10sec",
-                             "5w", "ms", "0x10s"}) {
+    for (const char* text :
+         {"", "10", "s", "10 s", " 10s", "10s ", "-5s", "+5s", "1.5h", "1h30m", "10S", "10sec", "5w", "ms", "0x10s"}) {
         INFO(text);
         const auto parsed = parse_duration(text);
         CHECK_FALSE(parsed.value);
@@ -81,9 +82,9 @@ TEST_CASE("parse_listen_address reads IPv4, bracketed IPv6 and wildcard forms", 
 }
 
 TEST_CASE("parse_listen_address rejects malformed addresses", "[conf][values]") {
-    for (const char* text : {"", "8080", "localhost:8080", "example.com:80", "1.2.3:80", "256.0.0.1:80", "::1:8080",
-                             "[::1]", "[::1]8080", "[::1:8080", "[nope]:80", "1.2.3.4:", "1.2.3.4:65536",
-                             "1.2.3.4:-1", "1.2.3.4:http", " 1.2.3.4:80"}) {
+    for (const char* text :
+         {"", "8080", "localhost:8080", "example.com:80", "1.2.3:80", "256.0.0.1:80", "::1:8080", "[::1]", "[::1]8080",
+          "[::1:8080", "[nope]:80", "1.2.3.4:", "1.2.3.4:65536", "1.2.3.4:-1", "1.2.3.4:http", " 1.2.3.4:80"}) {
         INFO(text);
         const auto parsed = parse_listen_address(text);
         CHECK_FALSE(parsed.value);

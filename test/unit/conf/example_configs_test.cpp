@@ -135,7 +135,8 @@ std::string packaged_config(bool uncomment) {
 
 }  // namespace
 
-TEST_CASE("the Debian package's config loads: loopback admin and metrics, sqlite under /var/lib/scepproxy", "[conf][examples]") {
+TEST_CASE("the Debian package's config loads: loopback admin and metrics, sqlite under /var/lib/scepproxy",
+          "[conf][examples]") {
     const auto result = load_config_text(packaged_config(false), "scepproxy.yaml", LoadOptions{{"sqlite"}});
     INFO(result.error_text());
     REQUIRE(result.ok());

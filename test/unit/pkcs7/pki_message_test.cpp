@@ -58,11 +58,15 @@ std::string hex_of(const std::vector<std::uint8_t>& bytes) {
 // Every real message in data/: captured from scepclient/scepserver, or made by data/generate/
 // with micromdm's library (CertRep PENDING, CertPoll).
 const char* const kRealMessages[] = {
-    "pkcsreq.der", "certrep-success.der",                   // enrollment
-    "pkcsreq-wrong-challenge.der", "certrep-failure.der",   // wrong challenge
-    "renewalreq.der", "certrep-renewal-success.der",        // renewal
-    "pkcsreq-for-pending.der", "certrep-pending.der",       // held for approval,
-    "certpoll-for-pending.der",                             // then polled
+    "pkcsreq.der",
+    "certrep-success.der",  // enrollment
+    "pkcsreq-wrong-challenge.der",
+    "certrep-failure.der",  // wrong challenge
+    "renewalreq.der",
+    "certrep-renewal-success.der",  // renewal
+    "pkcsreq-for-pending.der",
+    "certrep-pending.der",       // held for approval,
+    "certpoll-for-pending.der",  // then polled
 };
 
 PkiMessageInfo parse_ok(const std::vector<std::uint8_t>& der, const PkiMessageLimits& limits = {}) {
@@ -302,7 +306,8 @@ TEST_CASE("every truncation of every real message is rejected", "[pkcs7][pki_mes
         for (std::size_t length = 0; length < der.size(); ++length) {
             const std::vector<std::uint8_t> prefix(der.begin(), der.begin() + static_cast<long>(length));
             INFO(name << " length " << length);
-            for (const PkiMessageParse& parsed : {parse_pki_message(prefix, {}), read_pki_message_attributes(prefix, {})}) {
+            for (const PkiMessageParse& parsed :
+                 {parse_pki_message(prefix, {}), read_pki_message_attributes(prefix, {})}) {
                 REQUIRE_FALSE(parsed.ok());
                 REQUIRE((parsed.error == ParseError::empty || parsed.error == ParseError::truncated));
             }
@@ -456,7 +461,8 @@ TEST_CASE("other message types, known and unknown", "[pkcs7][pki_message]") {
                                                          {"22", MessageType::get_crl},
                                                          {"99", MessageType::unknown}};
     for (const auto& [text, type] : cases) {
-        const PkiMessageInfo info = parse_ok(synthesised(pkcs_req_with(scep_oid::message_type, printable(scep_oid::message_type, text))));
+        const PkiMessageInfo info =
+            parse_ok(synthesised(pkcs_req_with(scep_oid::message_type, printable(scep_oid::message_type, text))));
         CHECK(info.message_type == type);
         CHECK(info.message_type_number == static_cast<unsigned>(std::stoi(text)));
     }
@@ -482,7 +488,8 @@ TEST_CASE("two signerInfos are refused", "[pkcs7][pki_message]") {
 
 TEST_CASE("missing mandatory attributes", "[pkcs7][pki_message]") {
     require_error(synthesised(pkcs_req_with(scep_oid::message_type, std::nullopt)), ParseError::missing_message_type);
-    require_error(synthesised(pkcs_req_with(scep_oid::transaction_id, std::nullopt)), ParseError::missing_transaction_id);
+    require_error(synthesised(pkcs_req_with(scep_oid::transaction_id, std::nullopt)),
+                  ParseError::missing_transaction_id);
     auto cert_rep = test::cert_rep_attributes("0");
     cert_rep.erase(std::remove_if(cert_rep.begin(), cert_rep.end(),
                                   [](const TestAttribute& a) { return a.oid == scep_oid::pki_status; }),
@@ -545,7 +552,8 @@ TEST_CASE("limits are configurable", "[pkcs7][pki_message]") {
     require_error(der, ParseError::bad_attribute, limits);
 }
 
-TEST_CASE("the DER walk leaves BER (indefinite lengths) to the full parse, with the same answer", "[pkcs7][pki_message]") {
+TEST_CASE("the DER walk leaves BER (indefinite lengths) to the full parse, with the same answer",
+          "[pkcs7][pki_message]") {
     // The outer SEQUENCE re-encoded with an indefinite length (30 80 ... 00 00): BER, which OpenSSL reads.
     const std::vector<std::uint8_t> der = synthesised(test::pkcs_req_attributes());
     REQUIRE(der[1] == 0x82);
@@ -558,7 +566,8 @@ TEST_CASE("the DER walk leaves BER (indefinite lengths) to the full parse, with 
 }
 
 TEST_CASE("the DER walk reads the real messages' attributes without decoding a certificate", "[pkcs7][pki_message]") {
-    for (const char* name : {"pkcsreq.der", "certrep-success.der", "certrep-failure.der", "pkcsreq-wrong-challenge.der"}) {
+    for (const char* name :
+         {"pkcsreq.der", "certrep-success.der", "certrep-failure.der", "pkcsreq-wrong-challenge.der"}) {
         INFO(name);
         parse_ok(read_fixture(name));
     }
@@ -582,7 +591,8 @@ TEST_CASE("reason codes and names", "[pkcs7][pki_message]") {
     CHECK(std::string(to_string(FailInfo::bad_message_check)) == "badMessageCheck");
 }
 
-TEST_CASE("reading message after message into one PkiMessageInfo leaves nothing of the one before", "[pkcs7][pki_message]") {
+TEST_CASE("reading message after message into one PkiMessageInfo leaves nothing of the one before",
+          "[pkcs7][pki_message]") {
     const std::vector<std::uint8_t> failure = read_fixture("certrep-failure.der");
     const std::vector<std::uint8_t> request = read_fixture("pkcsreq.der");
     PkiMessageInfo info;

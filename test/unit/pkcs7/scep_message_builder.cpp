@@ -65,7 +65,9 @@ TestSigner make_test_signer(const std::string& common_name, long serial) {
     return signer;
 }
 
-TestAttribute printable(const char* oid, std::string value) { return {oid, V_ASN1_PRINTABLESTRING, {std::move(value)}}; }
+TestAttribute printable(const char* oid, std::string value) {
+    return {oid, V_ASN1_PRINTABLESTRING, {std::move(value)}};
+}
 TestAttribute octets(const char* oid, std::string value) { return {oid, V_ASN1_OCTET_STRING, {std::move(value)}}; }
 TestAttribute utf8(const char* oid, std::string value) { return {oid, V_ASN1_UTF8STRING, {std::move(value)}}; }
 

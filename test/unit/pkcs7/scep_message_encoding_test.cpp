@@ -41,10 +41,10 @@ TEST_CASE("RFC 4648 test vectors, standard base64", "[pkcs7][message_encoding]")
 }
 
 TEST_CASE("percent escapes in either case, or none", "[pkcs7][message_encoding]") {
-    CHECK(decode_ok("+/8=") == kPlusSlash);              // macOS: raw '+' and '/'
+    CHECK(decode_ok("+/8=") == kPlusSlash);  // macOS: raw '+' and '/'
     CHECK(decode_ok("%2B%2F8%3D") == kPlusSlash);
     CHECK(decode_ok("%2b%2f8%3d") == kPlusSlash);
-    CHECK(decode_ok("%2B/8=") == kPlusSlash);            // mixed
+    CHECK(decode_ok("%2B/8=") == kPlusSlash);             // mixed
     CHECK(decode_ok("%5A%6d%39%76") == bytes_of("foo"));  // needless escapes of letters
 }
 
@@ -73,7 +73,7 @@ TEST_CASE("line breaks, raw or escaped, are skipped", "[pkcs7][message_encoding]
 TEST_CASE("invalid characters and escapes", "[pkcs7][message_encoding]") {
     CHECK(error_of("Zm9v!") == ParseError::bad_base64);
     CHECK(error_of("Zm9v.") == ParseError::bad_base64);
-    CHECK(error_of("Zm9v%25") == ParseError::bad_base64);   // an escaped '%': no double decoding
+    CHECK(error_of("Zm9v%25") == ParseError::bad_base64);  // an escaped '%': no double decoding
     CHECK(error_of("Zm9v%00") == ParseError::bad_base64);
     CHECK(error_of("Zm9v\xC3\xA9") == ParseError::bad_base64);
     CHECK(error_of("Zm9v%") == ParseError::bad_percent_escape);
@@ -83,11 +83,11 @@ TEST_CASE("invalid characters and escapes", "[pkcs7][message_encoding]") {
 }
 
 TEST_CASE("misplaced padding and impossible lengths", "[pkcs7][message_encoding]") {
-    CHECK(error_of("Zm=9v") == ParseError::bad_base64);   // data after padding
-    CHECK(error_of("Zg===") == ParseError::bad_base64);   // too much padding
+    CHECK(error_of("Zm=9v") == ParseError::bad_base64);  // data after padding
+    CHECK(error_of("Zg===") == ParseError::bad_base64);  // too much padding
     CHECK(error_of("Zm8==") == ParseError::bad_base64);
-    CHECK(error_of("Zm9v=") == ParseError::bad_base64);   // padding after a complete group
-    CHECK(error_of("Z") == ParseError::bad_base64);       // one character carries no byte
+    CHECK(error_of("Zm9v=") == ParseError::bad_base64);  // padding after a complete group
+    CHECK(error_of("Z") == ParseError::bad_base64);      // one character carries no byte
     CHECK(error_of("Zm9vY") == ParseError::bad_base64);
     CHECK(error_of("Z===") == ParseError::bad_base64);
     CHECK(error_of("=") == ParseError::bad_base64);

@@ -15,7 +15,7 @@ namespace {
 using test::RecordingCallback;
 
 constexpr int64_t kNow = 1'700'000'000;
-constexpr int64_t kTtlNs = 5'000'000'000;   // the cache_ttl the tests use
+constexpr int64_t kTtlNs = 5'000'000'000;  // the cache_ttl the tests use
 
 TokenHash hash_of(uint8_t n) {
     TokenHash hash;
@@ -45,12 +45,12 @@ AccessDecision decision(AccessVerdict verdict, std::string profile = "wifi", int
 class ScriptedStore final : public EnrollmentStore {
 public:
     struct Shared {
-        std::map<std::string, AccessDecision> answers;   // by hash hex; missing: token_unknown
+        std::map<std::string, AccessDecision> answers;  // by hash hex; missing: token_unknown
         int access_checks = 0;
         int binds = 0;
         BindVerdict bind_verdict = BindVerdict::bound;
         bool deferred = false;
-        std::vector<std::pair<SessionCallback*, AccessDecision>> held;   // deferred answers
+        std::vector<std::pair<SessionCallback*, AccessDecision>> held;  // deferred answers
     };
 
     explicit ScriptedStore(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
@@ -69,9 +69,7 @@ public:
     }
     FinishResult finish_transaction(const FinishQuery&) override { return {StoreStatus::ok, ""}; }
 
-    std::unique_ptr<EnrollmentSession> open_session(PostToLoop) override {
-        return std::make_unique<Session>(*this);
-    }
+    std::unique_ptr<EnrollmentSession> open_session(PostToLoop) override { return std::make_unique<Session>(*this); }
 
     AccessDecision answer(const AccessQuery& query) {
         ++shared_->access_checks;
@@ -238,7 +236,7 @@ TEST_CASE("store cache: an answer that raced a local write is not kept", "[cache
     RecordingCallback callback;
     front.session->check_access(query_for(token), callback);
     REQUIRE(front.backend->held.size() == 1);
-    front.store->revoke_token(token, kNow);   // while the backend's answer is on its way
+    front.store->revoke_token(token, kNow);  // while the backend's answer is on its way
     auto [done, answer] = front.backend->held.front();
     front.backend->held.clear();
     done->on_access_decided(answer);
@@ -279,7 +277,7 @@ TEST_CASE("store cache: cancel stops the answer of a backend that answers later"
     front.session->check_access(query_for(token), kept);
     REQUIRE(front.backend->held.size() == 2);
     front.session->cancel(cancelled);
-    CHECK(front.backend->held.size() == 1);   // the cancel reached the backend
+    CHECK(front.backend->held.size() == 1);  // the cancel reached the backend
     auto held = front.backend->held;
     front.backend->held.clear();
     for (auto& [done, answer] : held) done->on_access_decided(answer);
@@ -327,11 +325,12 @@ FinishResult finish(Front& front, const BindQuery& bound, TransactionEnd end) {
 
 }  // namespace
 
-TEST_CASE("store cache: a binding is remembered for cache_ttl: a resend of the bound transaction is already_bound", "[cache][binding]") {
+TEST_CASE("store cache: a binding is remembered for cache_ttl: a resend of the bound transaction is already_bound",
+          "[cache][binding]") {
     Front front;
     const BindQuery query = bind_query(12, "tx");
     CHECK(bind(front, query) == BindVerdict::bound);
-    CHECK(bind(front, query) == BindVerdict::already_bound);   // the resend after PENDING
+    CHECK(bind(front, query) == BindVerdict::already_bound);  // the resend after PENDING
     CHECK(front.backend->binds == 1);
     CHECK(front.observer.count("bind_transaction/ok") == 1);
     CHECK(front.observer.count("bind_transaction/cache_hit") == 1);
@@ -376,7 +375,7 @@ TEST_CASE("store cache: a local consume, release or revoke forgets every session
         const int asked = front.backend->binds;
         bind(front, query);
         bind_on_other();
-        CHECK(front.backend->binds == asked);   // both remembered
+        CHECK(front.backend->binds == asked);  // both remembered
     };
     prime();
     CHECK(finish(front, query, TransactionEnd::release).status == StoreStatus::ok);
@@ -407,7 +406,7 @@ TEST_CASE("store cache: a local consume, release or revoke forgets every session
     asked = front.backend->binds;
     bind(front, query);
     CHECK(front.backend->binds == asked + 1);
-    CHECK(front.store->bind_transaction(query).verdict == BindVerdict::already_bound);   // control plane: always asks
+    CHECK(front.store->bind_transaction(query).verdict == BindVerdict::already_bound);  // control plane: always asks
     CHECK(front.backend->binds == asked + 2);
 }
 
@@ -446,7 +445,7 @@ TEST_CASE("store cache: on_error allow lets through what is known to be valid, a
     front.check(query_for(seen));
     front.check(query_for(refused));
 
-    front.clock_ns += 2 * kTtlNs;   // past the ttl: only the on_error policy may use the entries now
+    front.clock_ns += 2 * kTtlNs;  // past the ttl: only the on_error policy may use the entries now
     AccessDecision down = decision(AccessVerdict::store_unavailable, "");
     down.message = "connection refused";
     for (const TokenHash* token : {&seen, &never_seen, &refused}) front.backend->answers[token->hex()] = down;

@@ -163,8 +163,8 @@ TEMPLATE_LIST_TEST_CASE("store: untrusted strings are stored as data, not SQL", 
     CHECK(store.get_device("%").status == StoreStatus::not_found);
 }
 
-TEMPLATE_LIST_TEST_CASE("store: revoking marks the token, once or twice, and an unknown token is not_found",
-                        "[store]", StoreBackendFixtures) {
+TEMPLATE_LIST_TEST_CASE("store: revoking marks the token, once or twice, and an unknown token is not_found", "[store]",
+                        StoreBackendFixtures) {
     TestType fixture;
     EnrollmentStore& store = fixture.store();
     const NewToken token = new_token("wifi", "device-1");
@@ -380,11 +380,11 @@ namespace {
 // Where a token is in the life the writer below gives it; a reader must never see it go back.
 int lifecycle_stage(AccessVerdict verdict) {
     switch (verdict) {
-        case AccessVerdict::token_unknown: return 0;          // not issued yet
-        case AccessVerdict::allow: return 1;                  // issued (device registered compliant)
-        case AccessVerdict::device_not_compliant: return 2;   // device marked non-compliant
-        case AccessVerdict::token_revoked: return 3;          // revoked
-        default: return -1;                                   // never valid in this test
+        case AccessVerdict::token_unknown: return 0;         // not issued yet
+        case AccessVerdict::allow: return 1;                 // issued (device registered compliant)
+        case AccessVerdict::device_not_compliant: return 2;  // device marked non-compliant
+        case AccessVerdict::token_revoked: return 3;         // revoked
+        default: return -1;                                  // never valid in this test
     }
 }
 
@@ -432,10 +432,10 @@ TEMPLATE_LIST_TEST_CASE("store: sessions on other threads read consistent answer
                     failures.push_back(where + "unexpected verdict " + to_string(decision.verdict) + " " +
                                        decision.message);
                 } else if (stage < seen_stage[i]) {
-                    failures.push_back(where + "went back from stage " + std::to_string(seen_stage[i]) +
-                                       " to " + std::to_string(stage));
-                } else if (stage > 0 && (decision.profile != tokens[i].profile ||
-                                         decision.device_id != tokens[i].device_id)) {
+                    failures.push_back(where + "went back from stage " + std::to_string(seen_stage[i]) + " to " +
+                                       std::to_string(stage));
+                } else if (stage > 0 &&
+                           (decision.profile != tokens[i].profile || decision.device_id != tokens[i].device_id)) {
                     failures.push_back(where + "wrong profile or device: " + decision.profile + " " +
                                        decision.device_id);
                 } else if (last_round && stage != 3) {
@@ -469,8 +469,8 @@ TEMPLATE_LIST_TEST_CASE("store: sessions on other threads read consistent answer
         CHECK(writer_failures.empty());
     }
     for (int r = 0; r < kReaders; ++r) {
-        INFO("reader " << r << " after " << reader_rounds[r] << " rounds; first failure: "
-                       << (reader_failures[r].empty() ? "" : reader_failures[r].front()));
+        INFO("reader " << r << " after " << reader_rounds[r]
+                       << " rounds; first failure: " << (reader_failures[r].empty() ? "" : reader_failures[r].front()));
         CHECK(reader_failures[r].empty());
     }
 }
@@ -607,9 +607,11 @@ TEMPLATE_LIST_TEST_CASE("store: the blocking forms give the sessions' answers", 
     CHECK(store.bind_transaction(bind_query(token.hash, "tx-A")).verdict == BindVerdict::bound);
     CHECK(store.bind_transaction(bind_query(token.hash, "tx-A")).verdict == BindVerdict::already_bound);
     CHECK(store.bind_transaction(bind_query(token.hash, "tx-B")).verdict == BindVerdict::transaction_mismatch);
-    CHECK(store.finish_transaction(finish_query(token.hash, "tx-A", TransactionEnd::release)).status == StoreStatus::ok);
+    CHECK(store.finish_transaction(finish_query(token.hash, "tx-A", TransactionEnd::release)).status ==
+          StoreStatus::ok);
     CHECK(store.bind_transaction(bind_query(token.hash, "tx-B")).verdict == BindVerdict::bound);
-    CHECK(store.finish_transaction(finish_query(token.hash, "tx-B", TransactionEnd::consume)).status == StoreStatus::ok);
+    CHECK(store.finish_transaction(finish_query(token.hash, "tx-B", TransactionEnd::consume)).status ==
+          StoreStatus::ok);
     CHECK(store.bind_transaction(bind_query(token.hash, "tx-B")).verdict == BindVerdict::token_consumed);
 }
 
@@ -635,7 +637,7 @@ TEMPLATE_LIST_TEST_CASE("store: 8 threads racing to bind one token to different 
                         "[store][binding][threads]", StoreBackendFixtures) {
     TestType fixture;
     constexpr int kRacers = 8;
-    constexpr int kTokens = 4;   // a few races, each on a fresh token
+    constexpr int kTokens = 4;  // a few races, each on a fresh token
 
     // Each racer binds through its own store (like separate proxy processes, each with its
     // own connections) or through its own session of one store (like the workers of one proxy).

@@ -35,29 +35,29 @@ TEST_CASE("token: parse is case-insensitive and to_guid prints lowercase", "[tok
 TEST_CASE("token: parse rejects anything but the exact 8-4-4-4-12 hex form", "[token]") {
     const std::string bad[] = {
         "",
-        "00112233-4455-6677-8899-aabbccddeef",            // 35 characters
-        "00112233-4455-6677-8899-aabbccddeeff0",          // 37 characters
-        "00112233445566778899aabbccddeeff",               // no dashes
-        "00112233-4455-6677-8899aabbccddeeff-",           // dash moved to the end
-        "0011223-34455-6677-8899-aabbccddeeff",           // dash one to the left
-        "00112233-44556-677-8899-aabbccddeeff",           // dash one to the right
-        "00112233_4455_6677_8899_aabbccddeeff",           // wrong separator
-        "00112233-4455-6677-8899-aabbccddeefg",           // g is not hex
-        "00112233-4455-6677-8899-aabbccddee:f",           // ':' sits just after '9'
-        "00112233-4455-6677-8899-aabbccddee@f",           // '@' sits just before 'A'
-        "00112233-4455-6677-8899-aabbccddee`f",           // '`' sits just before 'a'
-        "00112233-4455-6677-8899-aabbccddee f",           // space inside
-        " 00112233-4455-6677-8899-aabbccddeef",           // leading space (length kept at 36)
-        "00112233-4455-6677-8899-aabbccddeef ",           // trailing space
-        "00112233-4455-6677-8899-aabbccddeef\n",          // trailing newline
-        "{0112233-4455-6677-8899-aabbccddeef}",           // braces (length kept at 36)
-        "{00112233-4455-6677-8899-aabbccddeeff}",         // braces around a valid GUID
-        "+0112233-4455-6677-8899-aabbccddeeff",           // sign
-        "0x112233-4455-6677-8899-aabbccddeeff",           // 0x prefix
-        "00112233-4455-6677-8899-aabbccddee\xc3\xa9",     // non-ASCII bytes
+        "00112233-4455-6677-8899-aabbccddeef",                     // 35 characters
+        "00112233-4455-6677-8899-aabbccddeeff0",                   // 37 characters
+        "00112233445566778899aabbccddeeff",                        // no dashes
+        "00112233-4455-6677-8899aabbccddeeff-",                    // dash moved to the end
+        "0011223-34455-6677-8899-aabbccddeeff",                    // dash one to the left
+        "00112233-44556-677-8899-aabbccddeeff",                    // dash one to the right
+        "00112233_4455_6677_8899_aabbccddeeff",                    // wrong separator
+        "00112233-4455-6677-8899-aabbccddeefg",                    // g is not hex
+        "00112233-4455-6677-8899-aabbccddee:f",                    // ':' sits just after '9'
+        "00112233-4455-6677-8899-aabbccddee@f",                    // '@' sits just before 'A'
+        "00112233-4455-6677-8899-aabbccddee`f",                    // '`' sits just before 'a'
+        "00112233-4455-6677-8899-aabbccddee f",                    // space inside
+        " 00112233-4455-6677-8899-aabbccddeef",                    // leading space (length kept at 36)
+        "00112233-4455-6677-8899-aabbccddeef ",                    // trailing space
+        "00112233-4455-6677-8899-aabbccddeef\n",                   // trailing newline
+        "{0112233-4455-6677-8899-aabbccddeef}",                    // braces (length kept at 36)
+        "{00112233-4455-6677-8899-aabbccddeeff}",                  // braces around a valid GUID
+        "+0112233-4455-6677-8899-aabbccddeeff",                    // sign
+        "0x112233-4455-6677-8899-aabbccddeeff",                    // 0x prefix
+        "00112233-4455-6677-8899-aabbccddee\xc3\xa9",              // non-ASCII bytes
         std::string("00112233-4455-6677-8899-aabbccdd\0eff", 36),  // NUL inside
-        "00112233-4455-6677-8899--abbccddeeff",           // doubled dash
-        "------------------------------------",           // only dashes
+        "00112233-4455-6677-8899--abbccddeeff",                    // doubled dash
+        "------------------------------------",                    // only dashes
     };
     for (const std::string& guid : bad) {
         INFO("'" << guid << "' (" << guid.size() << " bytes)");

@@ -26,7 +26,7 @@ public:
         if (gate) gate->wait();
         AccessDecision decision;
         decision.verdict = AccessVerdict::allow;
-        decision.profile = query.operation;   // echoes something of the query back
+        decision.profile = query.operation;  // echoes something of the query back
         return decision;
     }
     BindDecision bind_transaction(const BindQuery& query, Deadline) override {
@@ -57,7 +57,7 @@ TEST_CASE("offloaded session: answers are computed off the loop and delivered on
     RecordingCallback callback;
     const auto before = std::chrono::steady_clock::now();
     session.check_access(query_named("GetCACert"), callback);
-    CHECK(callback.calls == 0);   // never inline: the work is on a pool thread
+    CHECK(callback.calls == 0);  // never inline: the work is on a pool thread
     REQUIRE(loop.run_until([&] { return callback.calls > 0; }));
     CHECK(callback.calls == 1);
     CHECK(callback.access.verdict == AccessVerdict::allow);
@@ -107,7 +107,8 @@ TEST_CASE("offloaded session: a session destroyed mid-call never posts again", "
     std::atomic<int> posts{0};
     RecordingCallback callback;
     {
-        OffloadedEnrollmentSession session(backend, pool, [&](std::function<void()>) { ++posts; }, 10s);
+        OffloadedEnrollmentSession session(
+            backend, pool, [&](std::function<void()>) { ++posts; }, 10s);
         session.check_access(query_named("a"), callback);
         while (backend.started.load() == 0) std::this_thread::yield();
     }
@@ -135,7 +136,7 @@ TEST_CASE("offloaded session: a full queue is refused at once, with a reason", "
     while (backend.started.load() == 0) std::this_thread::yield();
     session.check_access(query_named("queued"), queued);
     session.check_access(query_named("refused"), refused);
-    CHECK(refused.calls == 1);   // inline: nothing to wait for
+    CHECK(refused.calls == 1);  // inline: nothing to wait for
     CHECK(refused.access.verdict == AccessVerdict::store_unavailable);
     CHECK_THAT(refused.access.message, Catch::Contains("overloaded"));
 

@@ -110,8 +110,10 @@ TEST_CASE("postgres store: proxies starting together on an empty database all su
 
 TEST_CASE("postgres store: a database from a newer scepproxy is refused and left alone", "[postgres]") {
     PostgresTestDatabase database;
-    database.execute("CREATE TABLE scepproxy_schema_version (version integer NOT NULL); "
-                     "INSERT INTO scepproxy_schema_version VALUES (" + std::to_string(pg_schema_version() + 1) + ")");
+    database.execute(
+        "CREATE TABLE scepproxy_schema_version (version integer NOT NULL); "
+        "INSERT INTO scepproxy_schema_version VALUES (" +
+        std::to_string(pg_schema_version() + 1) + ")");
     const auto opened = open_postgres_enrollment_store(database.store_options());
     CHECK(opened.status == StoreStatus::unavailable);
     CHECK_THAT(opened.message, Catch::Contains("newer"));
@@ -188,7 +190,7 @@ TEST_CASE("postgres store: sessions answer through the loop, and never after can
 
     RecordingCallback answered;
     session.session().check_access(query_for(token.hash), answered);
-    CHECK(answered.calls == 0);   // a network backend never answers inline
+    CHECK(answered.calls == 0);  // a network backend never answers inline
     REQUIRE(session.loop().run_until([&] { return answered.calls > 0; }));
     CHECK(answered.access.verdict == AccessVerdict::allow);
 

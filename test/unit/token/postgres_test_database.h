@@ -45,7 +45,7 @@ public:
         postgres::PostgresStoreOptions options;
         options.conninfo = conninfo_;
         options.pool.size = pool_size;
-        options.timeout = std::chrono::seconds(10);   // generous: CI machines are small and shared
+        options.timeout = std::chrono::seconds(10);  // generous: CI machines are small and shared
         return options;
     }
 
@@ -71,7 +71,7 @@ private:
 
     static PGconn* connect(const std::string& conninfo) {
         PGconn* conn = PQconnectdb(conninfo.c_str());
-        PQsetNoticeProcessor(conn, &ignore_notice, nullptr);   // "drop cascades to ..."
+        PQsetNoticeProcessor(conn, &ignore_notice, nullptr);  // "drop cascades to ..."
         const bool ok = PQstatus(conn) == CONNECTION_OK;
         const std::string error = PQerrorMessage(conn);
         if (!ok) PQfinish(conn);

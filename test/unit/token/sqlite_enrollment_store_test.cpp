@@ -190,9 +190,7 @@ TEST_CASE("sqlite store: paths that can't hold a database give unavailable with 
         CHECK(opened.status == StoreStatus::unavailable);
         CHECK_THAT(opened.message, Catch::Contains("not a database"));
     }
-    SECTION("an empty path") {
-        CHECK(open_store("").status == StoreStatus::invalid);
-    }
+    SECTION("an empty path") { CHECK(open_store("").status == StoreStatus::invalid); }
 }
 
 TEST_CASE("sqlite store: a session reconnects once the database is usable again", "[sqlite][access]") {

@@ -9,8 +9,8 @@
 namespace scepproxy::token {
 
 TEST_CASE("store status: every status has its own name", "[store]") {
-    const StoreStatus all[] = {StoreStatus::ok, StoreStatus::not_found, StoreStatus::conflict,
-                               StoreStatus::unavailable, StoreStatus::invalid};
+    const StoreStatus all[] = {StoreStatus::ok, StoreStatus::not_found, StoreStatus::conflict, StoreStatus::unavailable,
+                               StoreStatus::invalid};
     std::set<std::string> names;
     for (StoreStatus status : all) names.insert(to_string(status));
     CHECK(names.size() == std::size(all));

@@ -12,8 +12,9 @@ namespace scepproxy::token::test {
 // The directory ctest's fixtures start the test servers in: postgres/conninfo, fake-mdm/url.
 inline std::string test_servers_file(const std::string& name) {
     const char* dir = std::getenv("SCEPPROXY_TEST_SERVERS_DIR");
-    INFO("SCEPPROXY_TEST_SERVERS_DIR names where ctest's fixtures started the test servers "
-         "(the token_test_servers fixture does; run these tests through ctest)");
+    INFO(
+        "SCEPPROXY_TEST_SERVERS_DIR names where ctest's fixtures started the test servers "
+        "(the token_test_servers fixture does; run these tests through ctest)");
     REQUIRE(dir != nullptr);
     const std::string path = std::string(dir) + "/" + name;
     std::ifstream in(path);

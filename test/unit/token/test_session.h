@@ -51,10 +51,12 @@ public:
 
     // Runs what is queued now, without waiting.
     void run_pending() {
-        run_until([this] {
-            std::lock_guard lock(mutex_);
-            return tasks_.empty();
-        }, std::chrono::milliseconds(0));
+        run_until(
+            [this] {
+                std::lock_guard lock(mutex_);
+                return tasks_.empty();
+            },
+            std::chrono::milliseconds(0));
     }
 
     size_t posted() {
@@ -130,7 +132,7 @@ private:
         RecordingCallback callback;
         start(callback);
         const bool answered = loop_->run_until([&] { return callback.calls > 0; });
-        loop_->run_pending();   // a second, wrong answer would be queued by now
+        loop_->run_pending();  // a second, wrong answer would be queued by now
         if (!answered || callback.calls != 1) {
             session_->cancel(callback);
             return std::nullopt;
@@ -138,7 +140,7 @@ private:
         return callback.*field;
     }
 
-    std::unique_ptr<TestLoop> loop_;   // outlives the session, which posts to it
+    std::unique_ptr<TestLoop> loop_;  // outlives the session, which posts to it
     std::unique_ptr<EnrollmentSession> session_;
 };
 

@@ -14,10 +14,10 @@
 namespace scepproxy::token::webhook {
 namespace {
 
+using nlohmann::json;
 using test::FakeMdmWebhook;
 using test::RecordingCallback;
 using test::TestSession;
-using nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr int64_t kNow = 1'700'000'000;
@@ -87,7 +87,7 @@ TEST_CASE("webhook store: the MDM is asked with the token's hash, device, profil
     CHECK(body["token_sha256"] == fixture.token.hash.hex());
     CHECK(body["device_id"] == "device-1");
     CHECK(body["profile"] == "wifi");
-    CHECK(body["operation"] == "PKIOperation");   // not given: the only operation that checks devices
+    CHECK(body["operation"] == "PKIOperation");  // not given: the only operation that checks devices
     CHECK(body["message_type"] == "PKCSReq");
     CHECK(body["transaction_id"] == "tx-42");
     CHECK(requests[0]["headers"]["authorization"] == std::string("Bearer ") + FakeMdmWebhook::kBearerToken);
@@ -186,7 +186,8 @@ TEST_CASE("webhook store: a wrong bearer token is refused by the MDM and counts 
     CHECK_THAT(decision.message, Catch::Contains("HTTP 401"));
 }
 
-TEST_CASE("webhook store: with on_error allow in front, a webhook outage lets known tokens through", "[webhook][on_error]") {
+TEST_CASE("webhook store: with on_error allow in front, a webhook outage lets known tokens through",
+          "[webhook][on_error]") {
     WebhookFixture fixture(300ms);
     StoreCacheOptions cache;
     cache.cache_ttl = 0ms;

@@ -111,9 +111,12 @@ TEST_CASE("enrollment requests: the members, their types, and nothing else", "[a
         {R"({"profile":1,"device_id":"d"})", "profile must be a string"},
         {R"({"profile":"p","device_id":null})", "device_id must be a string"},
         {R"({"profile":"p","device_id":"d","ttl":1800})", "ttl must be a duration string such as \"30m\""},
-        {R"({"profile":"p","device_id":"d","ttl":"30 minutes"})", "ttl must be a duration greater than 0, such as \"30m\" or \"1h\""},
-        {R"({"profile":"p","device_id":"d","ttl":"0s"})", "ttl must be a duration greater than 0, such as \"30m\" or \"1h\""},
-        {R"({"profile":"p","device_id":"d","challenge":"x"})", "unknown member 'challenge' (expected profile, device_id, ttl)"},
+        {R"({"profile":"p","device_id":"d","ttl":"30 minutes"})",
+         "ttl must be a duration greater than 0, such as \"30m\" or \"1h\""},
+        {R"({"profile":"p","device_id":"d","ttl":"0s"})",
+         "ttl must be a duration greater than 0, such as \"30m\" or \"1h\""},
+        {R"({"profile":"p","device_id":"d","challenge":"x"})",
+         "unknown member 'challenge' (expected profile, device_id, ttl)"},
         {"{\"profile\":\"p\xff\",\"device_id\":\"d\"}", "the body must be a JSON object"},  // not UTF-8
     };
     for (const auto& [body, message] : refused) {
@@ -152,9 +155,9 @@ TEST_CASE("challenge outcomes map to 502, 503, 504 or 500", "[admin][status]") {
     CHECK(http_status_for(ChallengeOutcome::busy) == 503);
     CHECK(http_status_for(ChallengeOutcome::timeout) == 504);
     CHECK(http_status_for(ChallengeOutcome::internal_error) == 500);
-    for (auto outcome : {ChallengeOutcome::insufficient_permission, ChallengeOutcome::auth_failed,
-                         ChallengeOutcome::tls_error, ChallengeOutcome::unparsable_page, ChallengeOutcome::http_error,
-                         ChallengeOutcome::unreachable})
+    for (auto outcome :
+         {ChallengeOutcome::insufficient_permission, ChallengeOutcome::auth_failed, ChallengeOutcome::tls_error,
+          ChallengeOutcome::unparsable_page, ChallengeOutcome::http_error, ChallengeOutcome::unreachable})
         CHECK(http_status_for(outcome) == 502);
 }
 

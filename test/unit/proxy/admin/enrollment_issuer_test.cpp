@@ -45,12 +45,13 @@ struct IssuerFixture {
         auto opened = token::open_enrollment_store(config.store);
         REQUIRE(opened.ok());
         store = std::move(opened.value);
-        sources.add("dynamic", std::make_unique<challenge::DynamicChallengeSource>(
-                                   "dynamic", config.profiles[0].challenge, challenge::MscepAdminRequest{}, nullptr,
-                                   [this](const challenge::MscepAdminRequest&) {
-                                       ++fetches;
-                                       return next_fetch;
-                                   }));
+        sources.add("dynamic",
+                    std::make_unique<challenge::DynamicChallengeSource>("dynamic", config.profiles[0].challenge,
+                                                                        challenge::MscepAdminRequest{}, nullptr,
+                                                                        [this](const challenge::MscepAdminRequest&) {
+                                                                            ++fetches;
+                                                                            return next_fetch;
+                                                                        }));
         sources.add("fixed", std::make_unique<challenge::StaticChallengeSource>(directory.file("static.pass")));
         next_fetch.outcome = challenge::ChallengeOutcome::ok;
         next_fetch.password = "0123456789ABCDEF";
@@ -132,7 +133,8 @@ TEST_CASE("static and no challenges: the file's password, or none; the ttl is no
     CHECK(f.stored_tokens() == 2);
 }
 
-TEST_CASE("a profile whose challenge source wasn't opened is an internal error, not a token without challenge", "[issuer]") {
+TEST_CASE("a profile whose challenge source wasn't opened is an internal error, not a token without challenge",
+          "[issuer]") {
     IssuerFixture f;
     f.config.profiles[2].challenge.type = conf::ChallengeType::static_password;  // "plain" now needs a source
     const IssueResult result = f.issue("plain", "device-1");

@@ -113,8 +113,7 @@ TEST_CASE("a dynamic source reports each fetch to its observer", "[challenge][so
     request.password = "svc-password";
     MscepAdminRequest seen;
     DynamicChallengeSource source(
-        "wifi", config, request,
-        [&](const FetchReport& r) { reports.emplace_back(std::string(r.profile), r.outcome); },
+        "wifi", config, request, [&](const FetchReport& r) { reports.emplace_back(std::string(r.profile), r.outcome); },
         [&](const MscepAdminRequest& request) {
             seen = request;
             return ok_result("0123456789ABCDEF");

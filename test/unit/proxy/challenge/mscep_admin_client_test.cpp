@@ -18,14 +18,16 @@ TEST_CASE("transfer errors map to typed outcomes", "[challenge][client]") {
     CHECK(classify(CURLE_SSL_CONNECT_ERROR, "") == ChallengeOutcome::tls_error);
     CHECK(classify(CURLE_SSL_CERTPROBLEM, "unable to set private key file") == ChallengeOutcome::tls_error);
     CHECK(classify(CURLE_SSL_CACERT_BADFILE, "") == ChallengeOutcome::tls_error);
-    CHECK(classify(CURLE_RECV_ERROR, "OpenSSL SSL_read: tlsv13 alert certificate required") == ChallengeOutcome::tls_error);
+    CHECK(classify(CURLE_RECV_ERROR, "OpenSSL SSL_read: tlsv13 alert certificate required") ==
+          ChallengeOutcome::tls_error);
     CHECK(classify(CURLE_RECV_ERROR, "Recv failure: Connection reset by peer") == ChallengeOutcome::http_error);
     CHECK(classify(CURLE_SEND_ERROR, "Send failure: Broken pipe") == ChallengeOutcome::http_error);
     CHECK(classify(CURLE_GOT_NOTHING, "Empty reply from server") == ChallengeOutcome::http_error);
     CHECK(classify(CURLE_OUT_OF_MEMORY, "") == ChallengeOutcome::internal_error);
 }
 
-TEST_CASE("on https, a send or receive failure before any answer is the server refusing our TLS", "[challenge][client]") {
+TEST_CASE("on https, a send or receive failure before any answer is the server refusing our TLS",
+          "[challenge][client]") {
     // TLS 1.3: the server checks the client certificate after the handshake, then alerts or resets.
     CHECK(classify_transfer_error(CURLE_SEND_ERROR, "Send failure: Broken pipe", true) == ChallengeOutcome::tls_error);
     CHECK(classify_transfer_error(CURLE_RECV_ERROR, "Recv failure: Connection reset by peer", true) ==
@@ -35,7 +37,8 @@ TEST_CASE("on https, a send or receive failure before any answer is the server r
     CHECK(classify_transfer_error(CURLE_OPERATION_TIMEDOUT, "Operation timed out", true) == ChallengeOutcome::timeout);
 }
 
-TEST_CASE("HTTP answers: 401 is auth_failed, other non-200 are http_error, 200 is read as a page", "[challenge][client]") {
+TEST_CASE("HTTP answers: 401 is auth_failed, other non-200 are http_error, 200 is read as a page",
+          "[challenge][client]") {
     const std::string page = "The enrollment challenge password is: <B> 0123456789ABCDEF </B>";
     const ChallengeResult denied = read_mscep_admin_answer(401, "", 0);
     CHECK(denied.outcome == ChallengeOutcome::auth_failed);

@@ -67,9 +67,11 @@ TEST_CASE("page encodings are detected as ndes.md describes", "[challenge][page]
 TEST_CASE("decoding: BOMs go, UTF-16LE becomes UTF-8, broken input becomes U+FFFD", "[challenge][page]") {
     CHECK(decode_page_text("\xFF\xFE" + utf16le("<B>")) == "<B>");
     CHECK(decode_page_text("\xEF\xBB\xBF<B>") == "<B>");
-    CHECK(decode_page_text(utf16le("<p>") + std::string("\xE9\x00", 2)) == "<p>\xC3\xA9");          // é
-    CHECK(decode_page_text(utf16le("<p>") + std::string("\x3D\xD8\x00\xDE", 4)) == "<p>\xF0\x9F\x98\x80");  // a surrogate pair
-    CHECK(decode_page_text(utf16le("<p>") + std::string("\x3D\xD8", 2) + utf16le("x")) == "<p>\xEF\xBF\xBDx");  // lone high
+    CHECK(decode_page_text(utf16le("<p>") + std::string("\xE9\x00", 2)) == "<p>\xC3\xA9");  // é
+    CHECK(decode_page_text(utf16le("<p>") + std::string("\x3D\xD8\x00\xDE", 4)) ==
+          "<p>\xF0\x9F\x98\x80");  // a surrogate pair
+    CHECK(decode_page_text(utf16le("<p>") + std::string("\x3D\xD8", 2) + utf16le("x")) ==
+          "<p>\xEF\xBF\xBDx");                                           // lone high
     CHECK(decode_page_text(utf16le("<p>") + "x") == "<p>\xEF\xBF\xBD");  // odd last byte
 }
 
@@ -110,8 +112,10 @@ TEST_CASE("error pages cut at every length are unparsable or still say what they
         for (size_t length = 0; length <= page.size(); ++length) {
             const PageReading reading = read_mscep_admin_page(std::string_view(page).substr(0, length), 0);
             REQUIRE(reading.password.empty());
-            if (reading.outcome == outcome) seen_outcome = true;
-            else REQUIRE(reading.outcome == ChallengeOutcome::unparsable_page);
+            if (reading.outcome == outcome)
+                seen_outcome = true;
+            else
+                REQUIRE(reading.outcome == ChallengeOutcome::unparsable_page);
             // Once the page says it, a longer cut says it too.
             if (seen_outcome) REQUIRE(reading.outcome == outcome);
         }
@@ -125,7 +129,8 @@ TEST_CASE("a page with the thumbprint but no password is unparsable, in either e
     REQUIRE(paragraph != std::string::npos);
     const std::string without_password = utf8.substr(0, paragraph) + "</Font></Body></HTML>";
     REQUIRE(without_password.find("3F2A9C01") != std::string::npos);  // the thumbprint is still there
-    for (const std::string& page : {without_password, utf16le(without_password), "\xFF\xFE" + utf16le(without_password)}) {
+    for (const std::string& page :
+         {without_password, utf16le(without_password), "\xFF\xFE" + utf16le(without_password)}) {
         const PageReading reading = read_mscep_admin_page(page, 0);
         CHECK(reading.outcome == ChallengeOutcome::unparsable_page);
         CHECK(reading.password.empty());
@@ -146,18 +151,22 @@ TEST_CASE("markers match across line breaks and case; the password ends at white
     CHECK(read("The enrollment challenge password is: 0123ABCD <P>").password == "0123ABCD");
     CHECK(read("The enrollment challenge password is: <B> <I> 0123ABCD </I> </B>").password == "0123ABCD");
     // A no-break space, in UTF-8 and in UTF-16LE.
-    CHECK(read_mscep_admin_page("The enrollment challenge password is:\xC2\xA0<B>0123ABCD</B>", 0).password == "0123ABCD");
+    CHECK(read_mscep_admin_page("The enrollment challenge password is:\xC2\xA0<B>0123ABCD</B>", 0).password ==
+          "0123ABCD");
     CHECK(read_mscep_admin_page(utf16le("The enrollment challenge password is:") + std::string("\xA0\x00", 2) +
-                                    utf16le("<B>0123ABCD</B>"), 0).password == "0123ABCD");
+                                    utf16le("<B>0123ABCD</B>"),
+                                0)
+              .password == "0123ABCD");
 }
 
 TEST_CASE("pages with a marker but no trustworthy password are unparsable", "[challenge][page]") {
     const auto outcome = [](const std::string& text) { return read_mscep_admin_page(text, 0).outcome; };
     const auto unparsable = ChallengeOutcome::unparsable_page;
     CHECK(outcome("The enrollment challenge password is: <B> </B>") == unparsable);
-    CHECK(outcome("The enrollment challenge password is: <B> 0123ABCD") == unparsable);      // no closing tag
+    CHECK(outcome("The enrollment challenge password is: <B> 0123ABCD") == unparsable);  // no closing tag
     CHECK(outcome("The enrollment challenge password is: <B> 0123&amp;D </B>") == unparsable);
-    CHECK(outcome("The enrollment challenge password is: <B> 01\x01" "23 </B>") == unparsable);
+    CHECK(outcome("The enrollment challenge password is: <B> 01\x01"
+                  "23 </B>") == unparsable);
     CHECK(outcome("The enrollment challenge password is: <B> 0123\xC3\xA9 </B>") == unparsable);
     CHECK(outcome("The enrollment challenge password is: <B") == unparsable);
     CHECK(outcome("The enrollment challenge password is: <B> " + std::string(256, 'A') + " </B>") == unparsable);

@@ -104,13 +104,13 @@ TEST_CASE("chunk sizes must be plain hex: no 0x, sign, whitespace or junk") {
     CHECK(error_of("+5\r\nhello\r\n0\r\n\r\n") == "bad_chunk_size");
     CHECK(error_of("-5\r\n") == "bad_chunk_size");
     CHECK(error_of(" 5\r\n") == "bad_chunk_size");
-    CHECK(error_of("5 \r\n") == "bad_chunk_size");       // whitespace only as BWS before ';'
+    CHECK(error_of("5 \r\n") == "bad_chunk_size");  // whitespace only as BWS before ';'
     CHECK(error_of("5x\r\n") == "bad_chunk_size");
     CHECK(error_of("g\r\n") == "bad_chunk_size");
-    CHECK(error_of("\r\n") == "bad_chunk_size");          // empty size
+    CHECK(error_of("\r\n") == "bad_chunk_size");  // empty size
     CHECK(error_of(";ext\r\n") == "bad_chunk_size");
-    CHECK(error_of("5\n") == "bad_chunk_size");           // bare LF
-    CHECK(error_of("5\rX") == "bad_chunk_size");          // bare CR
+    CHECK(error_of("5\n") == "bad_chunk_size");                    // bare LF
+    CHECK(error_of("5\rX") == "bad_chunk_size");                   // bare CR
     CHECK(error_of("00000000000000001\r\n") == "bad_chunk_size");  // 17 digits
     CHECK(error_of("10000000000000000\r\n") == "bad_chunk_size");  // 2^64 does not fit
 }
@@ -143,7 +143,7 @@ TEST_CASE("trailers are checked for syntax, bounded, and discarded") {
     CHECK(error_of("0\r\n\n") == "bad_trailer");
     CHECK(error_of("0\r\nNoColon\r\n\r\n") == "bad_trailer");
     ChunkedLimits limits;
-    limits.max_trailer_bytes = 8;  // "A: 1234\r\n" is 9, the final CRLF 2 more
+    limits.max_trailer_bytes = 8;                     // "A: 1234\r\n" is 9, the final CRLF 2 more
     CHECK(decode("0\r\nA: 1\r\n\r\n", limits).done);  // 6 + 2 = 8
     CHECK(error_of("0\r\nA: 12\r\n\r\n", limits) == "trailer_too_large");
 }

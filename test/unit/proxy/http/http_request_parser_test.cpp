@@ -427,7 +427,8 @@ TEST_CASE("two pipelined requests in one buffer are both parsed, the second righ
 }
 
 TEST_CASE("pipelined chunked request followed by another request") {
-    const std::string first = "POST /one HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    const std::string first =
+        "POST /one HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
     const std::string second = "GET /two HTTP/1.1\r\nHost: h\r\n\r\n";
     const std::string buffer = first + second;
     HttpRequestParser parser(small_limits());
@@ -527,12 +528,14 @@ TEST_CASE("a request fed one byte at a time parses exactly like the one-shot par
     REQUIRE(one_shot.head_status == ParseStatus::done);
     REQUIRE(one_shot.body_status == ParseStatus::done);
     CHECK(one_shot.body == "hello0123456789");
-    CHECK(one_shot.head_length + one_shot.body_consumed == valid.size() - std::string_view("GET /next HTTP/1.1\r\n").size());
+    CHECK(one_shot.head_length + one_shot.body_consumed ==
+          valid.size() - std::string_view("GET /next HTTP/1.1\r\n").size());
     CHECK(parse_byte_by_byte(valid, small_limits()) == one_shot);
 
     // Rejections, too, are the same whether the bytes come at once or one by one.
     for (std::string_view bad : {
-             std::string_view("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n"),
+             std::string_view(
+                 "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n"),
              std::string_view("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n"),
              std::string_view("POST / HTTP/1.1\r\nHost : h\r\n\r\n"),
              std::string_view("GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n"),
@@ -546,10 +549,12 @@ TEST_CASE("a request fed one byte at a time parses exactly like the one-shot par
 TEST_CASE("chunked request bodies: bad sizes, missing CRLF, oversize are rejected with their status") {
     auto body_error = [](std::string_view chunked_body) {
         HttpRequestParser parser(small_limits());
-        const std::string bytes = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(chunked_body);
+        const std::string bytes =
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(chunked_body);
         REQUIRE(parser.parse_head(bytes) == ParseStatus::done);
         std::string body;
-        const RequestBodyProgress p = parser.read_body(std::string_view(bytes).substr(parser.request().head_length), body);
+        const RequestBodyProgress p =
+            parser.read_body(std::string_view(bytes).substr(parser.request().head_length), body);
         if (p.status != ParseStatus::error) return std::pair<uint16_t, std::string>{0, "accepted"};
         return std::pair<uint16_t, std::string>{parser.error().status, std::string(parser.error().reason())};
     };

@@ -329,7 +329,8 @@ TEST_CASE("the optional body limit applies to every framing") {
     CHECK(cl.head_status == ParseStatus::error);
     CHECK(cl.error == "upstream_body_too_large");
     const Exchange chunked =
-        run_whole("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n", false, limits);
+        run_whole("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n", false,
+                  limits);
     CHECK(chunked.body_status == BodyStatus::error);
     CHECK(chunked.error == "upstream_body_too_large");
     CHECK(chunked.body == "ab");

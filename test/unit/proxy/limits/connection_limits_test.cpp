@@ -54,9 +54,9 @@ TEST_CASE("a parked waiter is woken once by the release that makes room", "[conn
     CHECK_FALSE(budget.park(0));  // still full: wait for a wake
     budget.release();
     CHECK(woken[0] == 1);
-    CHECK(woken[1] == 0);         // it never parked
+    CHECK(woken[1] == 0);  // it never parked
     REQUIRE(budget.try_reserve());
-    budget.release();             // nobody parked any more
+    budget.release();  // nobody parked any more
     CHECK(woken[0] == 1);
 }
 
@@ -66,7 +66,7 @@ TEST_CASE("a waiter parking after the room appeared resumes at once", "[connecti
     budget.set_wake(0, [&] { ++woken; });
     REQUIRE(budget.try_reserve());
     CHECK_FALSE(budget.try_reserve());
-    budget.release();             // between the failed reserve and the park: no lost wake-up
+    budget.release();  // between the failed reserve and the park: no lost wake-up
     CHECK(budget.park(0));
     CHECK(woken == 0);
 }
@@ -100,7 +100,7 @@ TEST_CASE("a client group may open max_per_client connections, not one more", "[
     second.reset();                 // one of a's connections closes
     CHECK(counter.try_acquire(a));
     first.reset();
-    CHECK(counter.groups() == 0);   // nothing kept for groups without connections
+    CHECK(counter.groups() == 0);  // nothing kept for groups without connections
 }
 
 TEST_CASE("without a per-client limit nothing is counted", "[client_connection_counter]") {
@@ -114,8 +114,7 @@ TEST_CASE("without a per-client limit nothing is counted", "[client_connection_c
     CHECK(counter.groups() == 0);
 }
 
-TEST_CASE("client groups: IPv4 by prefix, IPv6 by /64 by default, IPv4-mapped as IPv4, never the port",
-          "[limit_key]") {
+TEST_CASE("client groups: IPv4 by prefix, IPv6 by /64 by default, IPv4-mapped as IPv4, never the port", "[limit_key]") {
     CHECK(client_limit_key(ipv4("192.0.2.1"), 32, 64) == client_limit_key(ipv4("192.0.2.1"), 32, 64));
     CHECK_FALSE(client_limit_key(ipv4("192.0.2.1"), 32, 64) == client_limit_key(ipv4("192.0.2.2"), 32, 64));
     CHECK(client_limit_key(ipv4("192.0.2.1"), 24, 64) == client_limit_key(ipv4("192.0.2.200"), 24, 64));
@@ -128,7 +127,8 @@ TEST_CASE("client groups: IPv4 by prefix, IPv6 by /64 by default, IPv4-mapped as
           client_limit_key(ipv6("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 2), 32, 64));
     CHECK_FALSE(client_limit_key(ipv6("2001:db8:1:2::1"), 32, 64) == client_limit_key(ipv6("2001:db8:1:3::1"), 32, 64));
     // /128: every address its own group; /48: a site.
-    CHECK_FALSE(client_limit_key(ipv6("2001:db8:1:2::1"), 32, 128) == client_limit_key(ipv6("2001:db8:1:2::2"), 32, 128));
+    CHECK_FALSE(client_limit_key(ipv6("2001:db8:1:2::1"), 32, 128) ==
+                client_limit_key(ipv6("2001:db8:1:2::2"), 32, 128));
     CHECK(client_limit_key(ipv6("2001:db8:1:2::1"), 32, 48) == client_limit_key(ipv6("2001:db8:1:ffff::1"), 32, 48));
 
     // A "::" listener's IPv4 clients are IPv4 clients, and never the same group as an IPv6 one.

@@ -34,7 +34,7 @@ TEST_CASE("tokens come back at the configured rate, never beyond the burst", "[t
     REQUIRE(bucket.take(limit, t0, &retry));
     REQUIRE(bucket.take(limit, t0, &retry));
     CHECK_FALSE(bucket.take(limit, t0 + kSecond / 4, &retry));
-    CHECK(retry == kSecond / 4);  // half a token there, half to go
+    CHECK(retry == kSecond / 4);                          // half a token there, half to go
     CHECK(bucket.take(limit, t0 + kSecond / 2, &retry));  // exactly one back
     CHECK_FALSE(bucket.take(limit, t0 + kSecond / 2, &retry));
     // An hour later the bucket holds its burst, not 7200 tokens.
@@ -89,6 +89,6 @@ TEST_CASE("the table holds at most max_keys keys and forgets the least recently 
     // N+1: a new key evicts the least recently seen (2), whose next request starts with a full bucket.
     CHECK(limiter.take(key_of(5), kSecond).allowed);
     CHECK(limiter.size() == max_keys);
-    CHECK(limiter.take(key_of(2), kSecond).allowed);   // forgotten: full again (and now evicted 3)
+    CHECK(limiter.take(key_of(2), kSecond).allowed);        // forgotten: full again (and now evicted 3)
     CHECK_FALSE(limiter.take(key_of(1), kSecond).allowed);  // kept
 }

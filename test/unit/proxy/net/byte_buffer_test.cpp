@@ -48,7 +48,7 @@ TEST_CASE("a block given up when empty serves the next buffer of that size on th
 
     ByteBuffer second;
     second.append("y");
-    CHECK(second.data() == block);   // no malloc: the spare block
+    CHECK(second.data() == block);  // no malloc: the spare block
     CHECK(second.view() == "y");
 }
 

@@ -11,15 +11,17 @@ TEST_CASE("Content-Length heads", "[response_writer]") {
     ByteBuffer out;
     append_response_head(out, 200, "application/x-x509-ca-ra-cert", ResponseFraming::content_length, 1315,
                          ConnectionHeader::none);
-    CHECK(out.view() == "HTTP/1.1 200 OK\r\nContent-Type: application/x-x509-ca-ra-cert\r\nContent-Length: 1315\r\n\r\n");
+    CHECK(out.view() ==
+          "HTTP/1.1 200 OK\r\nContent-Type: application/x-x509-ca-ra-cert\r\nContent-Length: 1315\r\n\r\n");
 }
 
 TEST_CASE("extra header lines go before Connection", "[response_writer]") {
     ByteBuffer out;
     append_response_head(out, 401, "application/json", ResponseFraming::content_length, 2, ConnectionHeader::close,
                          "WWW-Authenticate: Bearer\r\n");
-    CHECK(out.view() == "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
-                        "WWW-Authenticate: Bearer\r\nConnection: close\r\n\r\n");
+    CHECK(out.view() ==
+          "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+          "WWW-Authenticate: Bearer\r\nConnection: close\r\n\r\n");
 }
 
 TEST_CASE("chunked and close-delimited heads", "[response_writer]") {

@@ -118,14 +118,15 @@ TEST_CASE("a GetCACert answer is fresh for the ttl, never past its certificate's
     CHECK(caps.expires_ns == now + 300 * kSecond);
 }
 
-TEST_CASE("after the ttl an answer is still there for an upstream failure, until its stale limit", "[ca_answer_cache]") {
+TEST_CASE("after the ttl an answer is still there for an upstream failure, until its stale limit",
+          "[ca_answer_cache]") {
     CaAnswerCache cache;
     CachedAnswer entry = answer("GetCACert", "", "ca", 100);
     entry.stale_until_ns = 500;
     cache.store(entry);
     CHECK(cache.find("GetCACert", "", 50));
     CHECK(cache.find_for_upstream_failure("GetCACert", "", 50));
-    CHECK_FALSE(cache.find("GetCACert", "", 200));  // expired: the upstream is asked
+    CHECK_FALSE(cache.find("GetCACert", "", 200));                   // expired: the upstream is asked
     REQUIRE(cache.find_for_upstream_failure("GetCACert", "", 200));  // ...and if it fails, served stale
     CHECK(cache.find_for_upstream_failure("GetCACert", "", 200)->body == "ca");
     CHECK_FALSE(cache.find_for_upstream_failure("GetCACert", "", 500));

@@ -85,7 +85,8 @@ void FakeStoreSession::finish_transaction(const token::FinishQuery& query, token
 
 void FakeStoreSession::cancel(token::SessionCallback& done) {
     ++cancels;
-    calls.erase(std::remove_if(calls.begin(), calls.end(), [&](const Call& c) { return c.done == &done; }), calls.end());
+    calls.erase(std::remove_if(calls.begin(), calls.end(), [&](const Call& c) { return c.done == &done; }),
+                calls.end());
 }
 
 bool FakeStoreSession::deliver_next() {
@@ -101,7 +102,8 @@ bool FakeStoreSession::deliver_next() {
 }
 
 size_t FakeStoreSession::pending_for(const token::SessionCallback* done) const {
-    return static_cast<size_t>(std::count_if(calls.begin(), calls.end(), [&](const Call& c) { return c.done == done; }));
+    return static_cast<size_t>(std::count_if(calls.begin(), calls.end(),
+                                             [&](const Call& c) { return c.done == done; }));
 }
 
 UpstreamExchange* FakeEndpoint::start_exchange(ByteBuffer&& request, UpstreamResponseSink& sink) {
@@ -158,8 +160,8 @@ FakeHost::FakeHost(size_t upstream_count, std::function<void(conf::ProfileConfig
         UpstreamTarget target;
         target.config = &upstream;
         target.label = upstream.name;
-        target.health = std::make_unique<UpstreamHealth>("corp", upstream.name,
-                                                         config.profiles[0].health_check.has_value());
+        target.health =
+            std::make_unique<UpstreamHealth>("corp", upstream.name, config.profiles[0].health_check.has_value());
         profile_targets.upstreams.push_back(std::move(target));
     }
     targets.push_back(std::move(profile_targets));

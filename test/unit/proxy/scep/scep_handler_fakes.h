@@ -74,7 +74,10 @@ public:
 
     // Answers the oldest pending call (false when none is pending).
     bool deliver_next();
-    void deliver_all() { while (deliver_next()) {} }
+    void deliver_all() {
+        while (deliver_next()) {
+        }
+    }
     size_t pending_for(const token::SessionCallback* done) const;
 
     bool synchronous = false;

@@ -26,10 +26,11 @@ const std::string& token_text() {
 
 // A request as the connection hands it over; the views point into this object, so it stays put.
 struct TestRequest {
-    TestRequest(http::HttpMethod method, std::string operation, std::string extra_query = {}, std::string body_bytes = {},
-                std::string path_text = {})
+    TestRequest(http::HttpMethod method, std::string operation, std::string extra_query = {},
+                std::string body_bytes = {}, std::string path_text = {})
         : path(path_text.empty() ? "/scep/" + token_text() + "/pkiclient.exe" : std::move(path_text)),
-          query("operation=" + operation + extra_query), body(std::move(body_bytes)) {
+          query("operation=" + operation + extra_query),
+          body(std::move(body_bytes)) {
         head.method = method;
         head.method_text = method == http::HttpMethod::post ? "POST" : "GET";
         head.path = path;
@@ -262,12 +263,11 @@ TEST_CASE("the binding's refusals, each with its status and reason", "[proxy][sc
         int status;
         std::string reason;
     };
-    const Case c = GENERATE(Case{B::transaction_mismatch, 403, "transaction_mismatch"},
-                            Case{B::not_bound, 403, "transaction_mismatch"},
-                            Case{B::token_consumed, 403, "token_consumed"},
-                            Case{B::token_revoked, 403, "token_revoked"},
-                            Case{B::transaction_invalid, 400, "malformed_message"},
-                            Case{B::store_unavailable, 503, "store_unavailable"});
+    const Case c =
+        GENERATE(Case{B::transaction_mismatch, 403, "transaction_mismatch"},
+                 Case{B::not_bound, 403, "transaction_mismatch"}, Case{B::token_consumed, 403, "token_consumed"},
+                 Case{B::token_revoked, 403, "token_revoked"}, Case{B::transaction_invalid, 400, "malformed_message"},
+                 Case{B::store_unavailable, 503, "store_unavailable"});
     Fixture f;
     f.cache_caps(kCapsWithPost);
     f.host.store.bind_answer.verdict = c.verdict;
@@ -295,8 +295,7 @@ TEST_CASE("the CertRep's pkiStatus ends the transaction: SUCCESS consumes, FAILU
         std::string logged;
     };
     const Case c = GENERATE(Case{"0", token::TransactionEnd::consume, "SUCCESS"},
-                            Case{"2", token::TransactionEnd::release, "FAILURE"},
-                            Case{"3", std::nullopt, "PENDING"});
+                            Case{"2", token::TransactionEnd::release, "FAILURE"}, Case{"3", std::nullopt, "PENDING"});
     Fixture f;
     f.cache_caps(kCapsWithPost);
     f.host.store.synchronous = true;
@@ -349,9 +348,8 @@ TEST_CASE("a GET PKIOperation with no capabilities known asks GetCACaps first, t
     Fixture f;
     f.host.store.synchronous = true;
     const std::string message = pkcs_req();
-    const std::string param =
-        pkcs7::encode_message_parameter(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(message.data()),
-                                                                 message.size()));
+    const std::string param = pkcs7::encode_message_parameter(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(message.data()), message.size()));
     f.send(TestRequest(http::HttpMethod::get, "PKIOperation", "&message=" + param));
     CHECK(f.handler->phase() == ScepPhase::probing_caps);
     test::FakeEndpoint& prober = busy_upstream(f.host);
@@ -380,8 +378,7 @@ TEST_CASE("a GET PKIOperation with no capabilities known asks GetCACaps first, t
     }
 }
 
-TEST_CASE("a POST PKIOperation is forwarded at once as POST when no capabilities are known",
-          "[proxy][scep][handler]") {
+TEST_CASE("a POST PKIOperation is forwarded at once as POST when no capabilities are known", "[proxy][scep][handler]") {
     Fixture f;
     f.host.store.synchronous = true;
     f.send(TestRequest(http::HttpMethod::post, "PKIOperation", {}, pkcs_req()));
@@ -596,9 +593,7 @@ TEST_CASE("an abort while upstream abandons the exchange; while waiting for the 
     Fixture f;
     f.cache_caps(kCapsWithPost);
     f.send(TestRequest(http::HttpMethod::post, "PKIOperation", {}, pkcs_req()));
-    SECTION("awaiting access") {
-        f.handler->on_abort();
-    }
+    SECTION("awaiting access") { f.handler->on_abort(); }
     SECTION("awaiting the binding") {
         f.host.store.deliver_next();
         CHECK(f.handler->phase() == ScepPhase::awaiting_bind);
@@ -655,7 +650,8 @@ TEST_CASE("a pipelined request's store call and the previous transaction's finis
     CHECK(f.host.store.finished[0].finish.end == token::TransactionEnd::release);
 }
 
-TEST_CASE("a handler destroyed with its worker while a store call is owed cancels it", "[proxy][scep][handler][lifetime]") {
+TEST_CASE("a handler destroyed with its worker while a store call is owed cancels it",
+          "[proxy][scep][handler][lifetime]") {
     Fixture f;
     f.send(TestRequest(http::HttpMethod::get, "GetCACert"));
     const token::SessionCallback* freed = f.handler.get();

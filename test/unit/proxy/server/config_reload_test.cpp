@@ -61,7 +61,7 @@ TEST_CASE("restart-only keys keep their running values and are named", "[proxy][
 TEST_CASE("removing the admin or metrics section keeps the running listener with its settings", "[proxy][reload]") {
     const conf::Config running = running_config();
     conf::Config next = running;
-    next.admin = conf::AdminConfig{};    // section gone: disabled, no bearer token file
+    next.admin = conf::AdminConfig{};  // section gone: disabled, no bearer token file
     next.metrics = conf::MetricsConfig{};
     const auto kept = keep_restart_only_keys(running, next);
     CHECK(kept == std::vector<std::string>{"admin", "metrics"});

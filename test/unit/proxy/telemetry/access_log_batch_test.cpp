@@ -73,7 +73,7 @@ TEST_CASE("a batch over its bound is written without waiting for the loop", "[ac
             write_access_line(line + "\n");
             expected += line + "\n";
         }
-        CHECK(out.read() == expected);  // long lines and many of them: all whole, nothing lost
+        CHECK(out.read() == expected);                      // long lines and many of them: all whole, nothing lost
         write_access_line(std::string(10000, 'y') + "\n");  // one line longer than PIPE_BUF
         batch.flush();
         CHECK(out.read() == std::string(10000, 'y') + "\n");

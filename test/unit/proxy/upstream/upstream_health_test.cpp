@@ -43,7 +43,7 @@ TEST_CASE("failures counted before a worker took the upstream out are forgotten"
     CHECK_FALSE(streak.count(false, true));
     CHECK_FALSE(streak.count(false, false));  // already out: nothing to change
     CHECK(streak.count(true, false) == std::optional<bool>(true));
-    CHECK_FALSE(streak.count(false, true));   // back in: the count starts at zero
+    CHECK_FALSE(streak.count(false, true));  // back in: the count starts at zero
     CHECK(streak.count(false, true) == std::optional<bool>(false));
 }
 
