@@ -286,11 +286,17 @@ def main():
     parser.add_argument("--stall-operation", help="record requests for this operation, never answer them")
     args = parser.parse_args()
 
+    print_lock = threading.Lock()
+
     class PrintingUpstream(RecordingUpstream):
         def _record(self, request):
-            print(json.dumps({"method": request.method, "path": request.path, "query": request.query,
-                              "operation": request.operation, "body_length": request.body_length}),
-                  flush=True)
+            line = json.dumps({"method": request.method, "path": request.path, "query": request.query,
+                               "operation": request.operation, "body_length": request.body_length})
+            # One write per line under a lock: print() writes the text and the newline separately, so
+            # two handler threads could interleave them into one unreadable line.
+            with print_lock:
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
             return super()._record(request)
 
     upstream = PrintingUpstream(forward_to=args.forward, port=args.port, stall_operation=args.stall_operation).start()
