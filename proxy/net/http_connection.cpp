@@ -49,8 +49,9 @@ HttpConnection::~HttpConnection() {
 
 void HttpConnection::start() {
     accepted_ns_ = monotonic_ns();
-    // Registered once for both directions, edge-triggered: no epoll_ctl per request.
-    io_event_ = event_new(host_.base(), transport_->fd(), EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
+    // Registered once for both directions, edge-triggered: no epoll_ctl per request. EV_CLOSED
+    // (EPOLLRDHUP) tells a FIN that came with the last bytes apart from a drained socket.
+    io_event_ = event_new(host_.base(), transport_->fd(), EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
                           &HttpConnection::on_io, this);
     timer_event_ = event_new(host_.base(), -1, 0, &HttpConnection::on_timer, this);
     event_add(io_event_, nullptr);
@@ -75,7 +76,8 @@ void HttpConnection::handle_io(short what) {
         if (!out_.empty()) flush_output();
         if (state_ == State::closed) return;
     }
-    if ((what & EV_READ) || transport_->read_wants_write()) read_input();
+    if (what & EV_CLOSED) fin_announced_ = true;
+    if ((what & (EV_READ | EV_CLOSED)) || transport_->read_wants_write()) read_input();
 }
 
 void HttpConnection::read_input() {
@@ -101,7 +103,9 @@ void HttpConnection::read_input() {
         if (r.status == IoStatus::ok) {
             if (discard) continue;  // not committed: thrown away
             in_.commit(r.bytes);
-            if (r.bytes < room && transport_->short_read_means_drained()) break;  // drained
+            // A short read means drained, unless a FIN waits behind the data: it brings no edge of
+            // its own, so stopping here would wait for the header timeout.
+            if (r.bytes < room && transport_->short_read_means_drained() && !fin_announced_) break;
             continue;
         }
         if (r.status == IoStatus::would_block) break;

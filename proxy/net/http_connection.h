@@ -94,7 +94,8 @@ private:
     bool read_pending_ = false;  // readable, but we stopped reading while busy (edge-triggered)
     bool write_blocked_ = false;
     bool close_after_response_ = false;
-    bool input_closed_ = false;  // the client half-closed: no more bytes will come
+    bool fin_announced_ = false;  // EV_CLOSED came: read on to the EOF, whatever a read returns
+    bool input_closed_ = false;   // the client half-closed: no more bytes will come (EOF read)
     bool processing_input_ = false;
 
     ByteBuffer in_;
