@@ -34,7 +34,11 @@ public:
     const conf::LimitsConfig& limits() const override { return limits_; }
     bool access_log_enabled() const override { return false; }
     bool draining() const override { return false; }
-    void connection_closed(HttpConnection*) override { ++closed; }
+    // As a worker does: freed (and its socket closed) after the loop iteration.
+    void connection_closed(HttpConnection* connection) override {
+        ++closed;
+        closing_.push_back(connection);
+    }
     void request_done(const RequestOutcome& outcome) override { statuses.push_back(outcome.status); }
     void deadline_expired(std::string_view reason) override { deadlines.emplace_back(reason); }
 
@@ -44,7 +48,10 @@ public:
     }
     // Runs the loop without blocking: each round handles what is ready now, never waits for time.
     void run_rounds(int rounds) {
-        for (int i = 0; i < rounds && closed == 0; ++i) event_base_loop(base_, EVLOOP_NONBLOCK);
+        for (int i = 0; i < rounds && closed == 0; ++i) {
+            event_base_loop(base_, EVLOOP_NONBLOCK);
+            free_closed();
+        }
     }
 
     int closed = 0;
@@ -52,8 +59,15 @@ public:
     std::vector<std::string> deadlines;
 
 private:
+    void free_closed() {
+        for (HttpConnection* connection : closing_)
+            std::erase_if(connections_, [connection](const auto& owned) { return owned.get() == connection; });
+        closing_.clear();
+    }
+
     event_base* base_;
     conf::LimitsConfig limits_;
+    std::vector<HttpConnection*> closing_;
     std::vector<std::unique_ptr<HttpConnection>> connections_;
 };
 
@@ -124,8 +138,9 @@ struct TcpPair {
 };
 
 HttpConnection& start_connection(LoopHost& host, TcpPair& pair, int* requests) {
-    auto connection = std::make_unique<HttpConnection>(host, "test", std::make_unique<PlainSocketTransport>(pair.server),
-                                                       pair.peer, std::make_unique<AnsweringHandler>(requests));
+    auto connection = std::make_unique<HttpConnection>(host, "test",
+                                                       std::make_unique<PlainSocketTransport>(pair.server), pair.peer,
+                                                       std::make_unique<AnsweringHandler>(requests));
     HttpConnection& started = host.adopt(std::move(connection));
     started.start();
     host.run_rounds(2);  // registered with epoll and idle: nothing to read yet
