@@ -56,6 +56,19 @@ private:
 
 // An asynchronous session: every call waits in `calls` until the test delivers it (or, with
 // `synchronous`, is answered before it returns). cancel() drops the calls of that callback.
+// Store answers with only the fields a test sets (the rest as the store leaves them).
+inline token::AccessDecision access_decision(token::AccessVerdict verdict, std::string profile) {
+    token::AccessDecision decision;
+    decision.verdict = verdict;
+    decision.profile = std::move(profile);
+    return decision;
+}
+inline token::BindDecision bind_decision(token::BindVerdict verdict) {
+    token::BindDecision decision;
+    decision.verdict = verdict;
+    return decision;
+}
+
 class FakeStoreSession final : public token::EnrollmentSession {
 public:
     enum class Kind { access, bind, finish };
@@ -81,8 +94,8 @@ public:
     size_t pending_for(const token::SessionCallback* done) const;
 
     bool synchronous = false;
-    token::AccessDecision access_answer{token::AccessVerdict::allow, "corp"};
-    token::BindDecision bind_answer{token::BindVerdict::bound};
+    token::AccessDecision access_answer = access_decision(token::AccessVerdict::allow, "corp");
+    token::BindDecision bind_answer = bind_decision(token::BindVerdict::bound);
     std::deque<Call> calls;
     std::vector<Call> finished;  // every finish_transaction asked for, in order
     unsigned cancels = 0;

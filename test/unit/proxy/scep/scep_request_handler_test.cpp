@@ -183,7 +183,7 @@ TEST_CASE("the store's verdict on the token decides the answer; unknown, expired
                             Case{V::device_not_enrolled, 403, "device_not_enrolled", "device_not_enrolled"},
                             Case{V::device_not_compliant, 403, "device_not_compliant", "device_not_compliant"},
                             Case{V::store_unavailable, 503, "store_unavailable", "store_unavailable"});
-    f.host.store.access_answer = token::AccessDecision{c.verdict, "corp"};
+    f.host.store.access_answer = test::access_decision(c.verdict, "corp");
     f.send(TestRequest(http::HttpMethod::post, "PKIOperation", {}, pkcs_req()));
     CHECK(f.handler->phase() == ScepPhase::awaiting_access);
     CHECK(f.handler->store_calls_owed() == 1);
@@ -199,7 +199,7 @@ TEST_CASE("the store's verdict on the token decides the answer; unknown, expired
 TEST_CASE("a token whose profile the configuration no longer has is refused like an unknown one",
           "[proxy][scep][handler]") {
     Fixture f;
-    f.host.store.access_answer = token::AccessDecision{token::AccessVerdict::allow, "gone"};
+    f.host.store.access_answer = test::access_decision(token::AccessVerdict::allow, "gone");
     f.host.store.synchronous = true;
     f.send(TestRequest(http::HttpMethod::get, "GetCACert"));
     CHECK(f.answer().status == 403);
