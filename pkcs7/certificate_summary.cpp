@@ -10,8 +10,6 @@
 
 namespace scepproxy::pkcs7 {
 
-namespace {
-
 std::string one_line_name(const X509_NAME* name) {
     if (name == nullptr) return {};
     OpensslPtr<BIO> bio(BIO_new(BIO_s_mem()));
@@ -30,6 +28,22 @@ std::string serial_hex(const ASN1_INTEGER* serial) {
     OpensslPtr<char> hex(BN_bn2hex(number.get()));
     return hex ? std::string(hex.get()) : std::string();
 }
+
+std::vector<std::uint8_t> integer_der_contents(const ASN1_INTEGER* integer) {
+    if (integer == nullptr) return {};
+    const int length = i2d_ASN1_INTEGER(integer, nullptr);
+    if (length <= 2) return {};
+    std::vector<std::uint8_t> der(static_cast<std::size_t>(length));
+    unsigned char* cursor = der.data();
+    i2d_ASN1_INTEGER(integer, &cursor);
+    // Tag, then a short or long form length: the contents are the last bytes.
+    const std::size_t header = der[1] < 0x80 ? 2 : 2 + (der[1] & 0x7f);
+    if (header >= der.size()) return {};
+    der.erase(der.begin(), der.begin() + static_cast<std::ptrdiff_t>(header));
+    return der;
+}
+
+namespace {
 
 std::int64_t unix_seconds(const ASN1_TIME* time) {
     std::tm broken_down{};
@@ -80,6 +94,15 @@ CertificateSummary summarize_certificate(X509* cert) {
     const std::uint32_t flags = X509_get_extension_flags(cert);
     summary.is_ca = (flags & EXFLAG_BCONS) != 0 && (flags & EXFLAG_CA) != 0;
     summary.key_usage = key_usage_names(cert);
+    const unsigned char* issuer_der = nullptr;
+    std::size_t issuer_length = 0;
+    if (X509_NAME_get0_der(X509_get_issuer_name(cert), &issuer_der, &issuer_length) == 1)
+        summary.issuer_der.assign(issuer_der, issuer_der + issuer_length);
+    summary.serial_der = integer_der_contents(X509_get0_serialNumber(cert));
+    if (const ASN1_OCTET_STRING* key_id = X509_get0_subject_key_id(cert)) {
+        const unsigned char* data = ASN1_STRING_get0_data(key_id);
+        summary.subject_key_id.assign(data, data + ASN1_STRING_length(key_id));
+    }
     return summary;
 }
 

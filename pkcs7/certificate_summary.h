@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <openssl/types.h>
 
@@ -16,10 +17,20 @@ struct CertificateSummary {
     std::int64_t not_after = 0;   // Unix seconds; 0 when the time cannot be read
     bool is_ca = false;           // basicConstraints present with cA TRUE
     std::string key_usage;        // e.g. "digitalSignature,keyEncipherment"; empty when the extension is absent
+    // What a CMS recipient or signer identifier names the certificate by, as encoded in it.
+    std::vector<std::uint8_t> issuer_der;      // the issuer Name's DER
+    std::vector<std::uint8_t> serial_der;      // the serialNumber INTEGER's DER contents
+    std::vector<std::uint8_t> subject_key_id;  // the subjectKeyIdentifier extension's octets; empty when absent
 };
 
 // Never fails: unreadable parts are left empty (or 0). Non-const because OpenSSL caches
 // the decoded extensions inside the X509 object.
 CertificateSummary summarize_certificate(X509* cert);
+
+// The formats of `subject` and `serial_hex` above, for names and serials met elsewhere.
+std::string one_line_name(const X509_NAME* name);
+std::string serial_hex(const ASN1_INTEGER* serial);
+// An INTEGER's DER contents (two's complement, minimal); empty when it can't be encoded.
+std::vector<std::uint8_t> integer_der_contents(const ASN1_INTEGER* integer);
 
 }  // namespace scepproxy::pkcs7

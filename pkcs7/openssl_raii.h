@@ -21,6 +21,8 @@ struct OpensslFree {
     void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
     void operator()(X509* p) const { X509_free(p); }
     void operator()(X509_ATTRIBUTE* p) const { X509_ATTRIBUTE_free(p); }
+    void operator()(X509_NAME* p) const { X509_NAME_free(p); }
+    void operator()(ASN1_INTEGER* p) const { ASN1_INTEGER_free(p); }
     void operator()(STACK_OF(X509) * p) const { sk_X509_pop_free(p, X509_free); }
     void operator()(char* p) const { OPENSSL_free(p); }
     void operator()(unsigned char* p) const { OPENSSL_free(p); }

@@ -21,6 +21,10 @@ const char* to_string(ParseError error) {
         case ParseError::too_many_certificates: return "too_many_certificates";
         case ParseError::bad_percent_escape: return "bad_percent_escape";
         case ParseError::bad_base64: return "bad_base64";
+        case ParseError::no_envelope: return "no_envelope";
+        case ParseError::not_enveloped_data: return "not_enveloped_data";
+        case ParseError::too_many_recipients: return "too_many_recipients";
+        case ParseError::bad_recipient: return "bad_recipient";
     }
     return "unknown";
 }

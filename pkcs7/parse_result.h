@@ -25,6 +25,10 @@ enum class ParseError {
     too_many_certificates,   // a GetCACert answer over the certificate limit
     bad_percent_escape,      // '%' not followed by two hex digits
     bad_base64,              // a character outside both base64 alphabets, or misplaced padding
+    no_envelope,             // a pkiMessage without encapsulated content (a CertRep FAILURE or PENDING)
+    not_enveloped_data,      // the encapsulated content is not a CMS EnvelopedData
+    too_many_recipients,     // an EnvelopedData with more recipientInfos than the limit
+    bad_recipient,           // a recipientInfo malformed, or a field of it over its limit
 };
 
 const char* to_string(ParseError error);

@@ -7,90 +7,18 @@
 // passes lies exactly within its parent, and hands each SCEP attribute's value to the same rules
 // as the full parse. Anything else (BER indefinite lengths, an unexpected shape, any error) is
 // left to parse_pki_message, so its errors are the full parse's own.
-#include <algorithm>
-
 #include <openssl/asn1.h>
 
 #include "pkcs7/der_input.h"
+#include "pkcs7/der_reader.h"
 #include "pkcs7/openssl_raii.h"
 #include "pkcs7/pki_message.h"
 #include "pkcs7/scep_attributes.h"
+#include "pkcs7/signed_data_walk.h"
 
 namespace scepproxy::pkcs7 {
 
 namespace {
-
-constexpr std::uint8_t kIntegerTag = 0x02;
-constexpr std::uint8_t kOctetStringTag = 0x04;
-constexpr std::uint8_t kOidTag = 0x06;
-constexpr std::uint8_t kSequenceTag = 0x30;
-constexpr std::uint8_t kSetTag = 0x31;
-constexpr std::uint8_t kContext0Constructed = 0xA0;  // [0]: content, certificates, signedAttrs
-constexpr std::uint8_t kContext1Constructed = 0xA1;  // [1]: crls, unsignedAttrs
-constexpr std::uint8_t kContext0Primitive = 0x80;    // [0] IMPLICIT subjectKeyIdentifier
-constexpr std::uint8_t kSignedDataOid[] = {0x2A, 0x86, 0x48, 0x86, 0xF7,
-                                           0x0D, 0x01, 0x07, 0x02};  // 1.2.840.113549.1.7.2
-
-// One element: its tag, its whole encoding and its contents.
-struct Element {
-    std::uint8_t tag = 0;
-    std::span<const std::uint8_t> whole;
-    std::span<const std::uint8_t> contents;
-};
-
-// Reads elements one after another from a span. Only low tag numbers and definite lengths: a
-// false from next() sends the message to the full parse.
-class DerReader {
-public:
-    explicit DerReader(std::span<const std::uint8_t> input) : rest_(input) {}
-
-    bool done() const { return rest_.empty(); }
-    bool next_is(std::uint8_t tag) const { return !rest_.empty() && rest_[0] == tag; }
-
-    bool next(Element* element) {
-        if (rest_.size() < 2 || (rest_[0] & 0x1f) == 0x1f) return false;
-        std::size_t header = 2;
-        std::size_t length = rest_[1];
-        if (length == 0x80) return false;  // indefinite (BER)
-        if (length > 0x80) {
-            const std::size_t octets = length & 0x7f;
-            if (octets > 4 || rest_.size() < 2 + octets) return false;
-            length = 0;
-            for (std::size_t i = 0; i < octets; ++i) length = (length << 8) | rest_[2 + i];
-            header += octets;
-        }
-        if (length > rest_.size() - header) return false;
-        element->tag = rest_[0];
-        element->whole = rest_.first(header + length);
-        element->contents = rest_.subspan(header, length);
-        rest_ = rest_.subspan(header + length);
-        return true;
-    }
-
-    bool next(std::uint8_t tag, Element* element) { return next(element) && element->tag == tag; }
-
-    // Skips an element if it has this tag.
-    bool skip_optional(std::uint8_t tag) {
-        if (!next_is(tag)) return true;
-        Element ignored;
-        return next(&ignored);
-    }
-
-private:
-    std::span<const std::uint8_t> rest_;
-};
-
-// Every element of a SET or SEQUENCE is well-framed; counts them.
-bool count_elements(std::span<const std::uint8_t> contents, std::size_t* count) {
-    DerReader reader(contents);
-    *count = 0;
-    Element element;
-    while (!reader.done()) {
-        if (!reader.next(&element)) return false;
-        ++*count;
-    }
-    return true;
-}
 
 enum class Walk { read, leave_to_full_parse };
 
@@ -159,39 +87,12 @@ Walk read_signed_attributes(std::span<const std::uint8_t> attributes, const PkiM
     return Walk::read;
 }
 
-// ContentInfo { contentType OID, [0] EXPLICIT SignedData } down to the one SignerInfo's signedAttrs.
+// The one SignerInfo's signedAttrs, reached through the SignedData walk.
 Walk walk(std::span<const std::uint8_t> der, const PkiMessageLimits& limits, PkiMessageInfo* info,
           std::optional<PkiMessageParse>* failure) {
-    DerReader outer(der);
-    Element content_info;
-    if (!outer.next(kSequenceTag, &content_info) || !outer.done()) return Walk::leave_to_full_parse;
-    DerReader ci(content_info.contents);
-    Element type, explicit_content, signed_data;
-    if (!ci.next(kOidTag, &type) || !ci.next(kContext0Constructed, &explicit_content) || !ci.done())
-        return Walk::leave_to_full_parse;
-    if (type.contents.size() != sizeof(kSignedDataOid) ||
-        !std::equal(type.contents.begin(), type.contents.end(), kSignedDataOid))
-        return Walk::leave_to_full_parse;
-    DerReader explicit_reader(explicit_content.contents);
-    if (!explicit_reader.next(kSequenceTag, &signed_data) || !explicit_reader.done()) return Walk::leave_to_full_parse;
-
-    // SignedData { version, digestAlgorithms SET, encapContentInfo SEQUENCE, [0] certificates, [1] crls, signerInfos SET }
-    DerReader sd(signed_data.contents);
-    Element version, digest_algorithms, encap, signer_infos;
-    std::size_t ignored = 0;
-    if (!sd.next(kIntegerTag, &version) || !sd.next(kSetTag, &digest_algorithms) || !sd.next(kSequenceTag, &encap))
-        return Walk::leave_to_full_parse;
-    if (sd.next_is(kContext0Constructed)) {
-        Element certificates;  // framing only: each certificate is a well-formed element
-        if (!sd.next(&certificates) || !count_elements(certificates.contents, &ignored))
-            return Walk::leave_to_full_parse;
-    }
-    if (!sd.skip_optional(kContext1Constructed)) return Walk::leave_to_full_parse;
-    if (!sd.next(kSetTag, &signer_infos) || !sd.done()) return Walk::leave_to_full_parse;
-    DerReader signers(signer_infos.contents);
-    Element signer_info;
-    if (!signers.next(kSequenceTag, &signer_info) || !signers.done())
-        return Walk::leave_to_full_parse;  // none or several
+    SignedDataParts parts;
+    if (!walk_signed_data(der, &parts)) return Walk::leave_to_full_parse;
+    const Element& signer_info = parts.signer_info;
 
     // SignerInfo { version, sid, digestAlgorithm, [0] signedAttrs, signatureAlgorithm, signature, [1] unsignedAttrs }
     DerReader si(signer_info.contents);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Writes the hand-made fuzz seeds in test/fuzz/corpus/: HTTP requests (the probe matrix's cases included), upstream responses, message= values, configs, admin API requests.
+# Writes the hand-made fuzz seeds in test/fuzz/corpus/: HTTP requests (the probe matrix's cases included), upstream responses, message= values, configs, admin API requests, envelopes.
 """Usage: test/fuzz/make_seeds.py   (rewrites the seed files it owns; commit them with this script)
 
 The request seeds take every case of test/integration/test_probe_matrix.py (PROBE_CASES), so
@@ -9,6 +9,7 @@ only (re)writes the files named here.
 """
 
 import os
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -156,12 +157,24 @@ def admin_request_seeds():
         write("admin_request", name, data)
 
 
+def envelope_recipients_seeds():
+    # The EnvelopedData inside real requests (and the CertRep to the device), as the fuzz target
+    # also wraps its input in a SignedData: `openssl cms -verify -noverify` prints the content.
+    for name in ("pkcsreq.der", "certpoll-for-pending.der", "certrep-success.der"):
+        envelope = subprocess.run(
+            ["openssl", "cms", "-verify", "-noverify", "-binary", "-inform", "DER",
+             "-in", os.path.join(PKCS7_DATA, name)],
+            check=True, capture_output=True).stdout
+        write("envelope_recipients", "envelope-of-" + name, envelope)
+
+
 def main():
     request_seeds()
     response_seeds()
     message_parameter_seeds()
     config_seeds()
     admin_request_seeds()
+    envelope_recipients_seeds()
     return 0
 
 
