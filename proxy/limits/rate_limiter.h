@@ -28,7 +28,7 @@ public:
         bool allowed = true;
         int64_t retry_after_ns = 0;  // when refused: until the next request would pass
     };
-    // Thread-safe. `now_ns`: monotonic time (proxy/clock.h; tests pass their own).
+    // Thread-safe. `now_ns`: monotonic time (base/clock.h; tests pass their own).
     Decision take(const LimitKey& key, int64_t now_ns);
 
     bool enabled() const { return limit_.enabled(); }
