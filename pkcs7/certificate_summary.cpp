@@ -83,6 +83,46 @@ std::string key_usage_names(X509* cert) {
 
 }  // namespace
 
+const char* to_string(CertificateRole role) {
+    switch (role) {
+        case CertificateRole::ca: return "ca";
+        case CertificateRole::ra_signing: return "ra_signing";
+        case CertificateRole::ra_encryption: return "ra_encryption";
+        case CertificateRole::ra: return "ra";
+    }
+    return "ra";
+}
+
+namespace {
+
+CertificateRole role_of(X509* cert, bool is_ca) {
+    if (is_ca) return CertificateRole::ca;
+    if ((X509_get_extension_flags(cert) & EXFLAG_KUSAGE) == 0) return CertificateRole::ra;
+    const std::uint32_t bits = X509_get_key_usage(cert);
+    const bool signs = (bits & KU_DIGITAL_SIGNATURE) != 0;
+    const bool encrypts = (bits & (KU_KEY_ENCIPHERMENT | KU_DATA_ENCIPHERMENT)) != 0;
+    if (signs && !encrypts) return CertificateRole::ra_signing;
+    if (encrypts && !signs) return CertificateRole::ra_encryption;
+    return CertificateRole::ra;
+}
+
+std::string sha256_fingerprint(const X509* cert) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (X509_digest(cert, EVP_sha256(), digest, &length) != 1) return {};
+    static constexpr char kDigits[] = "0123456789ABCDEF";
+    std::string text;
+    text.reserve(length * 3);
+    for (unsigned int i = 0; i < length; ++i) {
+        if (i != 0) text.push_back(':');
+        text.push_back(kDigits[digest[i] >> 4]);
+        text.push_back(kDigits[digest[i] & 0x0f]);
+    }
+    return text;
+}
+
+}  // namespace
+
 CertificateSummary summarize_certificate(X509* cert) {
     CertificateSummary summary;
     if (cert == nullptr) return summary;
@@ -94,6 +134,8 @@ CertificateSummary summarize_certificate(X509* cert) {
     const std::uint32_t flags = X509_get_extension_flags(cert);
     summary.is_ca = (flags & EXFLAG_BCONS) != 0 && (flags & EXFLAG_CA) != 0;
     summary.key_usage = key_usage_names(cert);
+    summary.role = role_of(cert, summary.is_ca);
+    summary.sha256_fingerprint = sha256_fingerprint(cert);
     const unsigned char* issuer_der = nullptr;
     std::size_t issuer_length = 0;
     if (X509_NAME_get0_der(X509_get_issuer_name(cert), &issuer_der, &issuer_length) == 1)

@@ -9,6 +9,12 @@
 
 namespace scepproxy::pkcs7 {
 
+// What a certificate in a GetCACert answer is for, by basicConstraints and key usage: the CA, or
+// an RA certificate for signing (CertReps), for encryption (devices encrypt requests to it), or
+// both (one RA certificate, or no key usage extension).
+enum class CertificateRole { ca, ra_signing, ra_encryption, ra };
+const char* to_string(CertificateRole role);  // "ca", "ra_signing", "ra_encryption", "ra"
+
 struct CertificateSummary {
     std::string subject;          // one line, RFC 2253 order and escaping ("CN=x,O=y,C=US"); bytes >= 0x80 escaped
     std::string issuer;           // same format
@@ -17,6 +23,8 @@ struct CertificateSummary {
     std::int64_t not_after = 0;   // Unix seconds; 0 when the time cannot be read
     bool is_ca = false;           // basicConstraints present with cA TRUE
     std::string key_usage;        // e.g. "digitalSignature,keyEncipherment"; empty when the extension is absent
+    CertificateRole role = CertificateRole::ra;
+    std::string sha256_fingerprint;  // as `openssl x509 -fingerprint -sha256` prints it ("0C:F4:...")
     // What a CMS recipient or signer identifier names the certificate by, as encoded in it.
     std::vector<std::uint8_t> issuer_der;      // the issuer Name's DER
     std::vector<std::uint8_t> serial_der;      // the serialNumber INTEGER's DER contents

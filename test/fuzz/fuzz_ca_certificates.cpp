@@ -21,5 +21,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (certificates.format == CaCertificatesFormat::single_certificate) {
         FUZZ_CHECK(certificates.certificates.size() == 1, "a single certificate that is several");
     }
+    for (const CertificateSummary& certificate : certificates.certificates) {
+        FUZZ_CHECK(certificate.sha256_fingerprint.size() == 32 * 3 - 1, "a certificate without its fingerprint");
+        FUZZ_CHECK((certificate.role == CertificateRole::ca) == certificate.is_ca,
+                   "the CA role is not basicConstraints");
+    }
     return 0;
 }

@@ -50,6 +50,8 @@ TEST_CASE("real GetCACert answer from scepserver: one DER certificate", "[pkcs7]
     CHECK(ca.not_after == expected_number("ca_not_after"));
     CHECK(ca.is_ca);
     CHECK(ca.key_usage == "keyCertSign,cRLSign");  // scepserver's CA template
+    CHECK(ca.role == CertificateRole::ca);
+    CHECK(ca.sha256_fingerprint == expected("ca_sha256_fingerprint"));
 }
 
 TEST_CASE("NDES-style certs-only PKCS#7: RA signing, RA encryption and CA", "[pkcs7][ca_certificates]") {
@@ -62,15 +64,22 @@ TEST_CASE("NDES-style certs-only PKCS#7: RA signing, RA encryption and CA", "[pk
     CHECK(ra_sign.issuer == expected("ca_subject"));
     CHECK_FALSE(ra_sign.is_ca);
     CHECK(ra_sign.key_usage == "digitalSignature");
+    CHECK(ra_sign.role == CertificateRole::ra_signing);
+    CHECK(ra_sign.sha256_fingerprint == expected("ra_sign_sha256_fingerprint"));
 
     const CertificateSummary& ra_encrypt = find_subject(answer, expected("ra_encrypt_subject"));
     CHECK(ra_encrypt.serial_hex == expected("ra_encrypt_serial"));
     CHECK_FALSE(ra_encrypt.is_ca);
     CHECK(ra_encrypt.key_usage == "keyEncipherment");
+    CHECK(ra_encrypt.role == CertificateRole::ra_encryption);
+    CHECK(ra_encrypt.sha256_fingerprint == expected("ra_encrypt_sha256_fingerprint"));
 
     const CertificateSummary& ca = find_subject(answer, expected("ca_subject"));
     CHECK(ca.is_ca);
     CHECK(ca.serial_hex == expected("ca_serial"));
+    CHECK(ca.role == CertificateRole::ca);
+    CHECK(ca.sha256_fingerprint == expected("ca_sha256_fingerprint"));
+    CHECK(std::string(to_string(CertificateRole::ra_encryption)) == "ra_encryption");
 }
 
 TEST_CASE("certificate limit", "[pkcs7][ca_certificates]") {
@@ -134,6 +143,14 @@ TEST_CASE("garbage and mutated answers never crash", "[pkcs7][ca_certificates]")
     junk[3] = 0xf0;
     require_error(junk, ParseError::not_der);
     CHECK(ERR_peek_error() == 0);
+}
+
+TEST_CASE("a certificate without basicConstraints or key usage is an RA for both uses", "[pkcs7][ca_certificates]") {
+    const test::TestSigner plain = test::make_test_signer("one RA", 3);
+    const CertificateSummary summary = summarize_certificate(plain.cert.get());
+    CHECK_FALSE(summary.is_ca);
+    CHECK(summary.role == CertificateRole::ra);
+    CHECK(summary.sha256_fingerprint.size() == 32 * 3 - 1);
 }
 
 }  // namespace

@@ -137,6 +137,7 @@ x509_field() {  # PEM_FILE FIELD
         serial) openssl x509 -in "$1" -noout -serial | sed 's/^serial=//' ;;
         not_before) date -u -d "$(openssl x509 -in "$1" -noout -startdate | sed 's/^notBefore=//')" +%s ;;
         not_after) date -u -d "$(openssl x509 -in "$1" -noout -enddate | sed 's/^notAfter=//')" +%s ;;
+        sha256_fingerprint) openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/^.*=//' ;;
     esac
 }
 # The PKCSReq signer is scepclient's throwaway self-signed cert, the only cert in the message.
@@ -161,6 +162,10 @@ openssl pkcs7 -inform DER -in "$out/renewalreq.der" -print_certs -out "$work/ren
     for name in ra-sign ra-encrypt; do
         echo "${name//-/_}_subject=$(x509_field "$work/fixture-$name.pem" subject)"
         echo "${name//-/_}_serial=$(x509_field "$work/fixture-$name.pem" serial)"
+    done
+    echo "ca_sha256_fingerprint=$(x509_field "$work/depot/ca.pem" sha256_fingerprint)"
+    for name in ra-sign ra-encrypt; do
+        echo "${name//-/_}_sha256_fingerprint=$(x509_field "$work/fixture-$name.pem" sha256_fingerprint)"
     done
     cat "$work/generated.expect"
 } >"$out/fixtures.expect"
