@@ -29,6 +29,18 @@ std::string serial_hex(const ASN1_INTEGER* serial) {
     return hex ? std::string(hex.get()) : std::string();
 }
 
+std::string hex_text(std::span<const std::uint8_t> bytes, char separator) {
+    static constexpr char kDigits[] = "0123456789ABCDEF";
+    std::string text;
+    text.reserve(bytes.size() * 3);
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        if (i != 0 && separator != '\0') text.push_back(separator);
+        text.push_back(kDigits[bytes[i] >> 4]);
+        text.push_back(kDigits[bytes[i] & 0x0f]);
+    }
+    return text;
+}
+
 std::vector<std::uint8_t> integer_der_contents(const ASN1_INTEGER* integer) {
     if (integer == nullptr) return {};
     const int length = i2d_ASN1_INTEGER(integer, nullptr);
@@ -110,15 +122,7 @@ std::string sha256_fingerprint(const X509* cert) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
     if (X509_digest(cert, EVP_sha256(), digest, &length) != 1) return {};
-    static constexpr char kDigits[] = "0123456789ABCDEF";
-    std::string text;
-    text.reserve(length * 3);
-    for (unsigned int i = 0; i < length; ++i) {
-        if (i != 0) text.push_back(':');
-        text.push_back(kDigits[digest[i] >> 4]);
-        text.push_back(kDigits[digest[i] & 0x0f]);
-    }
-    return text;
+    return hex_text(std::span<const std::uint8_t>(digest, length), ':');
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,8 @@ CertificateSummary summarize_certificate(X509* cert);
 // The formats of `subject` and `serial_hex` above, for names and serials met elsewhere.
 std::string one_line_name(const X509_NAME* name);
 std::string serial_hex(const ASN1_INTEGER* serial);
+// Upper-case hex of the bytes, with `separator` between bytes when not '\0' (fingerprints use ':').
+std::string hex_text(std::span<const std::uint8_t> bytes, char separator = '\0');
 // An INTEGER's DER contents (two's complement, minimal); empty when it can't be encoded.
 std::vector<std::uint8_t> integer_der_contents(const ASN1_INTEGER* integer);
 

@@ -179,13 +179,10 @@ EnvelopeRecipientsParse read_envelope(std::span<const std::uint8_t> envelope, co
 
 // The pkiMessage is BER somewhere: OpenSSL finds the encapsulated content.
 EnvelopeRecipientsParse envelope_with_openssl(std::span<const std::uint8_t> der, const EnvelopeLimits& limits) {
-    const unsigned char* cursor = der.data();
-    OpensslPtr<CMS_ContentInfo> cms(d2i_CMS_ContentInfo(nullptr, &cursor, static_cast<long>(der.size())));
-    if (!cms) return EnvelopeRecipientsParse::failure(ParseError::not_der, "not a CMS ContentInfo");
-    if (cursor != der.data() + der.size())
-        return EnvelopeRecipientsParse::failure(ParseError::trailing_data, "bytes after the ContentInfo");
-    if (OBJ_obj2nid(CMS_get0_type(cms.get())) != NID_pkcs7_signed)
-        return EnvelopeRecipientsParse::failure(ParseError::not_signed_data, "ContentInfo is not SignedData");
+    ParseError error = ParseError::not_der;
+    const char* detail = "";
+    OpensslPtr<CMS_ContentInfo> cms = decode_signed_data(der, &error, &detail);
+    if (!cms) return EnvelopeRecipientsParse::failure(error, detail);
     ASN1_OCTET_STRING** content = CMS_get0_content(cms.get());
     if (content == nullptr || *content == nullptr || ASN1_STRING_length(*content) == 0)
         return EnvelopeRecipientsParse::failure(ParseError::no_envelope, "no encapsulated content");
@@ -224,21 +221,9 @@ bool names_certificate(const RecipientId& recipient, const CertificateSummary& c
     return recipient.issuer == certificate.issuer_der && recipient.serial == certificate.serial_der;
 }
 
-namespace {
-std::string hex(const std::vector<std::uint8_t>& bytes) {
-    static constexpr char kDigits[] = "0123456789ABCDEF";
-    std::string text;
-    text.reserve(bytes.size() * 2);
-    for (const std::uint8_t byte : bytes) {
-        text.push_back(kDigits[byte >> 4]);
-        text.push_back(kDigits[byte & 0x0f]);
-    }
-    return text;
-}
-}  // namespace
-
 std::string describe(const RecipientId& recipient) {
-    if (recipient.kind == RecipientIdKind::subject_key_id) return "subject_key_id=" + hex(recipient.subject_key_id);
+    if (recipient.kind == RecipientIdKind::subject_key_id)
+        return "subject_key_id=" + hex_text(recipient.subject_key_id);
     OpensslErrorScope error_scope;
     const unsigned char* cursor = recipient.issuer.data();
     OpensslPtr<X509_NAME> name(d2i_X509_NAME(nullptr, &cursor, static_cast<long>(recipient.issuer.size())));
@@ -250,7 +235,7 @@ std::string describe(const RecipientId& recipient) {
                                         ? d2i_ASN1_INTEGER(nullptr, &cursor, static_cast<long>(integer.size()))
                                         : nullptr);
     return "issuer=" + (name ? one_line_name(name.get()) : std::string("?")) +
-           " serial=" + (serial ? serial_hex(serial.get()) : hex(recipient.serial));
+           " serial=" + (serial ? serial_hex(serial.get()) : hex_text(recipient.serial));
 }
 
 }  // namespace scepproxy::pkcs7

@@ -9,6 +9,7 @@
 #include "pkcs7/der_input.h"
 #include "pkcs7/openssl_raii.h"
 #include "pkcs7/scep_attributes.h"
+#include "pkcs7/signed_data_walk.h"
 
 namespace scepproxy::pkcs7 {
 
@@ -86,15 +87,10 @@ PkiMessageParse parse_pki_message(std::span<const std::uint8_t> der, const PkiMe
     const DerInputCheck input = check_der_input(der, limits.max_message_bytes);
     if (!input.ok) return PkiMessageParse::failure(input.error, input.detail);
 
-    // Parsed straight from the caller's buffer (no BIO): the advanced cursor tells us whether
-    // an indefinite-length (BER) message left bytes behind.
-    const unsigned char* cursor = der.data();
-    OpensslPtr<CMS_ContentInfo> cms(d2i_CMS_ContentInfo(nullptr, &cursor, static_cast<long>(der.size())));
-    if (!cms) return PkiMessageParse::failure(ParseError::not_der, "not a CMS ContentInfo");
-    if (cursor != der.data() + der.size())
-        return PkiMessageParse::failure(ParseError::trailing_data, "bytes after the ContentInfo");
-    if (OBJ_obj2nid(CMS_get0_type(cms.get())) != NID_pkcs7_signed)
-        return PkiMessageParse::failure(ParseError::not_signed_data, "ContentInfo is not SignedData");
+    ParseError error = ParseError::not_der;
+    const char* detail = "";
+    OpensslPtr<CMS_ContentInfo> cms = decode_signed_data(der, &error, &detail);
+    if (!cms) return PkiMessageParse::failure(error, detail);
 
     STACK_OF(CMS_SignerInfo)* signer_infos = CMS_get0_SignerInfos(cms.get());
     const int signer_count = signer_infos != nullptr ? sk_CMS_SignerInfo_num(signer_infos) : 0;

@@ -1,5 +1,7 @@
-// Walks a pkiMessage's DER from its ContentInfo to the SignedData's encapContentInfo and its one SignerInfo.
+// Reaches a pkiMessage's SignedData: the DER walk to its encapContentInfo and one SignerInfo, or OpenSSL's decode.
 #include "pkcs7/signed_data_walk.h"
+
+#include <openssl/cms.h>
 
 #include <algorithm>
 
@@ -40,6 +42,27 @@ bool walk_signed_data(std::span<const std::uint8_t> der, SignedDataParts* parts)
     if (!signers.next(kSequenceTag, &parts->signer_info) || !signers.done()) return false;  // none or several
 
     return true;
+}
+
+OpensslPtr<CMS_ContentInfo> decode_signed_data(std::span<const std::uint8_t> der, ParseError* error,
+                                               const char** detail) {
+    // Parsed straight from the caller's buffer (no BIO): the advanced cursor tells whether an
+    // indefinite-length (BER) message left bytes behind.
+    const unsigned char* cursor = der.data();
+    OpensslPtr<CMS_ContentInfo> cms(d2i_CMS_ContentInfo(nullptr, &cursor, static_cast<long>(der.size())));
+    if (!cms) {
+        *error = ParseError::not_der;
+        *detail = "not a CMS ContentInfo";
+    } else if (cursor != der.data() + der.size()) {
+        *error = ParseError::trailing_data;
+        *detail = "bytes after the ContentInfo";
+        cms.reset();
+    } else if (OBJ_obj2nid(CMS_get0_type(cms.get())) != NID_pkcs7_signed) {
+        *error = ParseError::not_signed_data;
+        *detail = "ContentInfo is not SignedData";
+        cms.reset();
+    }
+    return cms;
 }
 
 }  // namespace scepproxy::pkcs7

@@ -189,6 +189,31 @@ TEST_CASE("several recipients are all read, up to the limit", "[pkcs7][envelope]
     CHECK(refused.error == ParseError::too_many_recipients);
 }
 
+TEST_CASE("a recipient field over its limit is refused, from DER and BER alike", "[pkcs7][envelope]") {
+    const std::vector<OpensslPtr<X509>> x509 = ra_chain_x509();
+    X509* recipient = x509[0].get();
+    struct Case {
+        const char* what;
+        unsigned flags;
+        EnvelopeLimits limits;
+    };
+    EnvelopeLimits small_issuer, small_serial, small_key_id;
+    small_issuer.max_issuer_bytes = 10;  // the chain's issuer Name is longer
+    small_serial.max_serial_bytes = 1;   // the RA serials are 8 bytes
+    small_key_id.max_key_id_bytes = 4;   // SHA-1 key ids are 20
+    for (const Case& c : {Case{"issuer", 0u, small_issuer}, Case{"serial", 0u, small_serial},
+                          Case{"key id", static_cast<unsigned>(CMS_USE_KEYID), small_key_id}}) {
+        for (const Encoding encoding : {Encoding::der, Encoding::ber}) {
+            INFO(c.what << (encoding == Encoding::ber ? " BER" : " DER"));
+            const std::vector<std::uint8_t> message = signed_around(envelope_for({recipient}, c.flags, encoding));
+            REQUIRE(read_envelope_recipients(message).ok());  // within the default limits
+            const EnvelopeRecipientsParse refused = read_envelope_recipients(message, c.limits);
+            REQUIRE_FALSE(refused.ok());
+            CHECK(refused.error == ParseError::bad_recipient);
+        }
+    }
+}
+
 TEST_CASE("a BER envelope gives the same recipients as DER", "[pkcs7][envelope]") {
     const std::vector<OpensslPtr<X509>> x509 = ra_chain_x509();
     for (const unsigned flags : {0u, static_cast<unsigned>(CMS_USE_KEYID)}) {
