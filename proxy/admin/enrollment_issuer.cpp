@@ -27,15 +27,6 @@ bool is_valid_device_id(const std::string& device_id) {
     return true;
 }
 
-std::string format_rfc3339(int64_t unix_seconds) {
-    const time_t t = static_cast<time_t>(unix_seconds);
-    struct tm utc {};
-    gmtime_r(&t, &utc);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    return buf;
-}
-
 IssueResult issue_enrollment(const conf::Config& config, token::EnrollmentStore& store,
                              const challenge::ChallengeSources& challenges, const IssueRequest& request) {
     const conf::ProfileConfig* profile = config.find_profile(request.profile);

@@ -53,6 +53,4 @@ IssueResult issue_enrollment(const conf::Config& config, token::EnrollmentStore&
 // Device ids are opaque to us but must be printable and bounded (they reach logs and SQL parameters).
 bool is_valid_device_id(const std::string& device_id);
 
-std::string format_rfc3339(int64_t unix_seconds);
-
 }  // namespace scepproxy::proxy

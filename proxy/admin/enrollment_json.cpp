@@ -1,6 +1,8 @@
 // JSON views of enrollments and devices: field names and formats of the documented contract.
 #include "proxy/admin/enrollment_json.h"
 
+#include "base/clock.h"
+
 namespace scepproxy::proxy {
 
 namespace {

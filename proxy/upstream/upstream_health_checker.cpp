@@ -3,8 +3,6 @@
 
 #include <event2/event.h>
 
-#include "proxy/upstream/upstream_request.h"
-
 namespace scepproxy::proxy {
 namespace {
 
@@ -37,15 +35,10 @@ UpstreamHealthChecker::Probe::Probe(UpstreamHealthChecker& checker, const conf::
     : config_(*profile.health_check),
       target_(target),
       streak_(config_.fall, config_.rise),
-      pool_(checker, profile, target, 0),  // a fresh connection per check: the connect is part of the check
-      interval_event_(event_new(checker.base(), -1, EV_PERSIST, &Probe::on_interval, this)),
-      deadline_event_(event_new(checker.base(), -1, 0, &Probe::on_deadline, this)) {}
+      fetch_(checker, profile, target),
+      interval_event_(event_new(checker.base(), -1, EV_PERSIST, &Probe::on_interval, this)) {}
 
-UpstreamHealthChecker::Probe::~Probe() {
-    if (in_flight_) in_flight_->abandon();
-    event_free(interval_event_);
-    event_free(deadline_event_);
-}
+UpstreamHealthChecker::Probe::~Probe() { event_free(interval_event_); }
 
 void UpstreamHealthChecker::Probe::start() {
     const timeval interval = to_timeval(config_.interval);
@@ -55,44 +48,20 @@ void UpstreamHealthChecker::Probe::start() {
 
 void UpstreamHealthChecker::Probe::on_interval(int, short, void* arg) { static_cast<Probe*>(arg)->check(); }
 
-void UpstreamHealthChecker::Probe::on_deadline(int, short, void* arg) {
-    static_cast<Probe*>(arg)->finish(false, "check_timeout");
-}
-
 void UpstreamHealthChecker::Probe::check() {
-    if (in_flight_) return;  // the last check is still within its deadline
-    status_ = 0;
-    in_flight_ = pool_.acquire();
-    if (!in_flight_) {
-        finish(false, "upstream_connect_failed");
-        return;
-    }
-    const timeval deadline = to_timeval(config_.timeout);
-    event_add(deadline_event_, &deadline);
-    ByteBuffer request;
-    build_upstream_request(request, *target_.config, "GetCACaps", "", nullptr);
-    in_flight_->send(std::move(request), false, this);
+    // A check still within its deadline is not doubled (start refuses it).
+    constexpr size_t kMaxCapsBytes = 4096;  // a capability list; more is not a SCEP server's answer
+    fetch_.start("GetCACaps", config_.timeout, kMaxCapsBytes, [this](UpstreamFetchResult& result) { finish(result); });
 }
 
-void UpstreamHealthChecker::Probe::on_upstream_complete() {
-    UpstreamConnection* connection = in_flight_;
-    in_flight_ = nullptr;
-    pool_.release(connection);  // closed: the pool keeps nothing idle
-    finish(status_ == 200, status_ == 200 ? "check_ok" : "check_http_status");
-}
-
-void UpstreamHealthChecker::Probe::on_upstream_failed(UpstreamFailure failure, bool, bool) {
-    in_flight_ = nullptr;  // it closed itself
-    finish(false, to_string(failure));
-}
-
-// Counts one check's result; `why` becomes the transition's logged reason.
-void UpstreamHealthChecker::Probe::finish(bool ok, const char* why) {
-    event_del(deadline_event_);
-    if (in_flight_) {  // the deadline passed first
-        in_flight_->abandon();
-        in_flight_ = nullptr;
-    }
+// Counts one check's result; its reason becomes the transition's logged reason.
+void UpstreamHealthChecker::Probe::finish(const UpstreamFetchResult& result) {
+    const bool ok = result.answered() && result.status == 200;
+    const std::string why = ok                                   ? "check_ok"
+                            : result.answered()                  ? "check_http_status"
+                            : result.failure == "timeout"        ? "check_timeout"
+                            : result.failure == "connect_failed" ? "upstream_connect_failed"
+                                                                 : result.failure;
     UpstreamHealth& health = *target_.health;
     if (const std::optional<bool> change = streak_.count(ok, health.up())) health.mark(*change, why);
 }

@@ -7,9 +7,8 @@
 #include <vector>
 
 #include "proxy/net/connection_set.h"
-#include "proxy/upstream/upstream_connection.h"
+#include "proxy/upstream/upstream_fetch.h"
 #include "proxy/upstream/upstream_host.h"
-#include "proxy/upstream/upstream_pool.h"
 #include "proxy/upstream/upstream_target.h"
 
 struct event;
@@ -36,31 +35,24 @@ public:
 
 private:
     // One upstream's checks: a timer every interval, one check in flight at most.
-    class Probe final : public UpstreamResponseSink {
+    class Probe {
     public:
         Probe(UpstreamHealthChecker& checker, const conf::ProfileConfig& profile, const UpstreamTarget& target);
         ~Probe();
+        Probe(const Probe&) = delete;
+        Probe& operator=(const Probe&) = delete;
         void start();
-
-        void on_upstream_head(const http::HttpResponse& head) override { status_ = head.status; }
-        void on_upstream_body(std::string_view) override {}
-        void on_upstream_complete() override;
-        void on_upstream_failed(UpstreamFailure failure, bool request_bytes_sent, bool response_started) override;
 
     private:
         static void on_interval(int fd, short what, void* arg);
-        static void on_deadline(int fd, short what, void* arg);
         void check();
-        void finish(bool ok, const char* why);
+        void finish(const UpstreamFetchResult& result);
 
         const conf::HealthCheckConfig& config_;
         const UpstreamTarget& target_;
         CheckStreak streak_;
-        UpstreamPool pool_;
+        UpstreamFetch fetch_;
         event* interval_event_ = nullptr;
-        event* deadline_event_ = nullptr;
-        UpstreamConnection* in_flight_ = nullptr;
-        int status_ = 0;
     };
 
     event_base* base_;
