@@ -187,6 +187,12 @@ struct ProfileConfig {
     uint32_t max_idle_connections = 32;           // per worker, per upstream
     uint32_t max_response_bytes = 4 << 20;        // an upstream answer's body; larger: 502
     Duration ca_cache_ttl = std::chrono::minutes(5);
+    // How often each upstream's GetCACert is fetched in the background (its CA/RA certificates:
+    // routing by recipient, expiry, changes).
+    Duration ca_refresh_interval = std::chrono::hours(1);
+    // Upstreams with different CA/RA certificates are intended (each request still goes only to
+    // the upstreams that can decrypt it); false: `check --probe` fails and a warning is logged.
+    bool allow_mixed_ra = false;
     Duration token_ttl = std::chrono::minutes(55);
     // PKIOperation: devices send PKCSReq, RenewalReq and CertPoll; GetCert and GetCRL only if allowed.
     bool allow_get_cert = false;

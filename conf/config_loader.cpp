@@ -661,6 +661,8 @@ const KeyTable<ProfileConfig>& profile_keys() {
         integer_key("max_idle_connections", &ProfileConfig::max_idle_connections, 0, 10'000),  // 0: no keep-alive
         integer_key("max_response_bytes", &ProfileConfig::max_response_bytes, 1024, 64 << 20),
         duration_key("ca_cache_ttl", &ProfileConfig::ca_cache_ttl, 0ms),  // 0: no cache
+        duration_key("ca_refresh_interval", &ProfileConfig::ca_refresh_interval, 1000ms),
+        bool_key("allow_mixed_ra", &ProfileConfig::allow_mixed_ra),
         duration_key("token_ttl", &ProfileConfig::token_ttl),
         bool_key("allow_get_cert", &ProfileConfig::allow_get_cert),
         bool_key("allow_get_crl", &ProfileConfig::allow_get_crl),

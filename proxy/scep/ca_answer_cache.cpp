@@ -9,16 +9,25 @@
 
 namespace scepproxy::proxy {
 
-const CachedAnswer* CaAnswerCache::find(std::string_view operation, std::string_view message, int64_t now_ns) const {
+namespace {
+
+bool same_key(const CachedAnswer& entry, std::string_view operation, std::string_view message, uint64_t group) {
+    return entry.group == group && entry.operation == operation && entry.message == message;
+}
+
+}  // namespace
+
+const CachedAnswer* CaAnswerCache::find(std::string_view operation, std::string_view message, int64_t now_ns,
+                                        uint64_t group) const {
     for (const auto& entry : entries_)
-        if (entry.operation == operation && entry.message == message && entry.expires_ns > now_ns) return &entry;
+        if (same_key(entry, operation, message, group) && entry.expires_ns > now_ns) return &entry;
     return nullptr;
 }
 
 const CachedAnswer* CaAnswerCache::find_for_upstream_failure(std::string_view operation, std::string_view message,
-                                                             int64_t now_ns) const {
+                                                             int64_t now_ns, uint64_t group) const {
     for (const auto& entry : entries_)
-        if (entry.operation == operation && entry.message == message && entry.stale_until_ns > now_ns) return &entry;
+        if (same_key(entry, operation, message, group) && entry.stale_until_ns > now_ns) return &entry;
     return nullptr;
 }
 
@@ -41,7 +50,7 @@ void set_cache_lifetime(CachedAnswer& answer, int64_t now_ns, int64_t ttl_ns, in
 
 void CaAnswerCache::store(CachedAnswer answer) {
     for (auto& entry : entries_) {
-        if (entry.operation == answer.operation && entry.message == answer.message) {
+        if (same_key(entry, answer.operation, answer.message, answer.group)) {
             entry = std::move(answer);
             return;
         }

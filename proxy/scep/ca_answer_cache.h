@@ -11,6 +11,9 @@ namespace scepproxy::proxy {
 struct CachedAnswer {
     std::string operation;  // "GetCACert" or "GetCACaps"
     std::string message;    // GetCACert's CA name as sent ("" for GetCACaps: its answer doesn't depend on it)
+    // GetCACert in a profile whose upstreams hold different certificates: the group's key
+    // (UpstreamCertificateGroups::group_key) whose answer it is; 0 otherwise.
+    uint64_t group = 0;
     std::string content_type;
     std::string body;
     int64_t expires_ns = 0;  // monotonic clock: fresh until then
@@ -28,10 +31,11 @@ public:
     static constexpr int64_t kMaxStaleNs = int64_t{24} * 3600 * 1'000'000'000;  // stale-if-error, at most
 
     // A fresh entry, or null.
-    const CachedAnswer* find(std::string_view operation, std::string_view message, int64_t now_ns) const;
+    const CachedAnswer* find(std::string_view operation, std::string_view message, int64_t now_ns,
+                             uint64_t group = 0) const;
     // An entry that may be served because the upstream failed (fresh or stale), or null.
-    const CachedAnswer* find_for_upstream_failure(std::string_view operation, std::string_view message,
-                                                  int64_t now_ns) const;
+    const CachedAnswer* find_for_upstream_failure(std::string_view operation, std::string_view message, int64_t now_ns,
+                                                  uint64_t group = 0) const;
     // Keeps a copy; replaces an entry with the same key, else evicts the one closest to expiry when full.
     void store(CachedAnswer answer);
     static bool cacheable(std::string_view message, size_t body_bytes) {

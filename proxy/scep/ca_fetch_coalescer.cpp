@@ -5,14 +5,15 @@
 
 namespace scepproxy::proxy {
 
-bool CaFetchCoalescer::wait_or_lead(std::string_view operation, std::string_view message, CaFetchWaiter* self) {
+bool CaFetchCoalescer::wait_or_lead(std::string_view operation, std::string_view message, CaFetchWaiter* self,
+                                    uint64_t group) {
     for (Fetch& fetch : fetches_) {
-        if (fetch.operation == operation && fetch.message == message) {
+        if (fetch.group == group && fetch.operation == operation && fetch.message == message) {
             fetch.waiters.push_back(self);
             return true;
         }
     }
-    fetches_.push_back(Fetch{std::string(operation), std::string(message), self, {}});
+    fetches_.push_back(Fetch{std::string(operation), std::string(message), group, self, {}});
     return false;
 }
 

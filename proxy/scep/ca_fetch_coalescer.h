@@ -1,6 +1,7 @@
 // CaFetchCoalescer: single-flight for GetCACert/GetCACaps misses: one upstream fetch per answer at a time on a worker.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,7 +25,8 @@ class CaFetchCoalescer {
 public:
     // True: a fetch of this answer is in flight and `self` now waits for it (on_ca_fetch_done
     // later). False: none is, and `self` leads one: it must call finish() when it ends.
-    bool wait_or_lead(std::string_view operation, std::string_view message, CaFetchWaiter* self);
+    // `group`: the certificate group the answer is for (CachedAnswer::group).
+    bool wait_or_lead(std::string_view operation, std::string_view message, CaFetchWaiter* self, uint64_t group = 0);
     // The leader's fetch ended (answer stored or not): its waiters are told, in the order they came.
     void finish(CaFetchWaiter* leader);
     // `who` goes away (its request was aborted): a waiter stops waiting; a leader's fetch ends as
@@ -37,6 +39,7 @@ private:
     struct Fetch {
         std::string operation;
         std::string message;
+        uint64_t group = 0;
         CaFetchWaiter* leader = nullptr;
         std::vector<CaFetchWaiter*> waiters;
     };

@@ -9,6 +9,7 @@
 
 #include "proxy/scep/ca_answer_cache.h"
 #include "proxy/scep/ca_fetch_coalescer.h"
+#include "proxy/scep/profile_certificates.h"
 #include "proxy/telemetry/metrics.h"
 #include "proxy/upstream/upstream_endpoint.h"
 #include "proxy/upstream/upstream_target.h"
@@ -23,17 +24,29 @@ struct ScepProfile {
     size_t next_upstream = 0;
     CaAnswerCache ca_cache;
     CaFetchCoalescer ca_fetches;  // single-flight for ca_cache misses
+    // The upstreams' certificate groups (several upstreams only); null where nobody publishes them.
+    ProfileCertificates* certificates = nullptr;
 
-    // The next upstream round-robin among those in service and not in `tried` (bit i: upstreams[i]).
-    // Without health checks every upstream counts as in service. With them and none in service,
-    // a first attempt (`tried` empty) takes the next one anyway: a stale state never locks a
-    // profile out. nullopt when there is none to try.
-    std::optional<size_t> pick_upstream(uint32_t tried) { return find_upstream(next_upstream++, tried); }
-    // Whether pick_upstream(tried) would find one, without moving the round-robin on.
-    bool can_pick_upstream(uint32_t tried) const { return find_upstream(next_upstream, tried).has_value(); }
+    // The next upstream round-robin among those in service and in neither `tried` nor `excluded`
+    // (bit i: upstreams[i]; excluded: those that can't serve this request). Without health
+    // checks every upstream counts as in service. With them and none in service, a first attempt
+    // (`tried` empty) takes the next one anyway: a stale state never locks a profile out.
+    // nullopt when there is none to try.
+    std::optional<size_t> pick_upstream(uint32_t tried, uint32_t excluded = 0) {
+        return find_upstream(next_upstream++, tried, excluded);
+    }
+    // Whether pick_upstream(tried, excluded) would find one, without moving the round-robin on.
+    bool can_pick_upstream(uint32_t tried, uint32_t excluded = 0) const {
+        return find_upstream(next_upstream, tried, excluded).has_value();
+    }
+    // Whether one of `among` is in service (always, without health checks).
+    bool any_in_service(uint32_t among) const;
+    // The groups requests must be routed by (see UpstreamCertificateGroups::routes), or null:
+    // one upstream, nothing known yet, or every upstream holding the same certificates.
+    std::shared_ptr<const UpstreamCertificateGroups> routing_groups() const;
 
 private:
-    std::optional<size_t> find_upstream(size_t start, uint32_t tried) const;
+    std::optional<size_t> find_upstream(size_t start, uint32_t tried, uint32_t excluded) const;
 };
 
 // The profiles of one configuration generation. A request holds it (shared_ptr) from its start to

@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/invariant.h"
+#include "pkcs7/envelope_recipients.h"
 #include "pkcs7/scep_message_encoding.h"
 #include "proxy/net/http_connection.h"
 #include "proxy/scep/ca_answer_cache.h"
@@ -18,6 +19,9 @@ namespace {
 constexpr size_t kMaxTokenText = 64;
 // A request goes to at most two upstreams: one retry, so a failing CA costs a device at most twice.
 constexpr unsigned kMaxUpstreamAttempts = 2;
+
+// 503 ra_unavailable: an RA's upstreams come back within health checks' rise; a minute is patient enough.
+constexpr std::string_view kRaUnavailableRetryAfter = "Retry-After: 60\r\n";
 
 // The one answer for unknown, expired and revoked tokens: nothing tells them apart on the wire.
 constexpr std::string_view kInvalidTokenBody = "invalid_token";
@@ -106,6 +110,7 @@ void ScepRequestHandler::release_request(bool tell_waiters) {
     std::string().swap(upstream_message_param_);
     cert_rep_status_.reset();
     pki_der_ = {};
+    routing_.reset();
     ScepProfile* profile = profile_;
     profile_ = nullptr;
     // Freed on return, after the waiters were told: it may be a retired generation's last hold on
@@ -238,6 +243,9 @@ void ScepRequestHandler::forward(ScepProfile& profile) {
     profile_ = &profile;
     upstream_attempts_ = 0;
     upstreams_tried_ = 0;
+    upstreams_excluded_ = 0;
+    preferred_upstream_.reset();
+    ca_group_key_ = 0;
     upstream_start_ns_ = monotonic_ns();
     const ScepOperation op = route_.operation;
     upstream_operation_ = route_.operation_text;
@@ -248,7 +256,7 @@ void ScepRequestHandler::forward(ScepProfile& profile) {
         return;
     }
     if (op == ScepOperation::pki_operation) {
-        if (!inspect_pki_message()) return;
+        if (!inspect_pki_message() || !route_by_recipient()) return;
         // One token, one certificate: bind the token to this transaction first (continues in on_transaction_bound).
         token::BindQuery query;
         query.token_hash = token_hash_;
@@ -270,11 +278,13 @@ void ScepRequestHandler::answer_ca_request(bool first_look) {
     ScepProfile& profile = *profile_;
     const ScepOperation op = route_.operation;
     const std::string_view key = op == ScepOperation::get_ca_caps ? std::string_view() : route_.message;
+    if (first_look && op == ScepOperation::get_ca_cert) choose_ca_group();
     AnswerUse use = AnswerUse::stream;
     if (profile.targets->profile->ca_cache_ttl.count() > 0) {
-        const CachedAnswer* hit = profile.ca_cache.find(to_string(op), key, monotonic_ns());
+        const CachedAnswer* hit = profile.ca_cache.find(to_string(op), key, monotonic_ns(), ca_group_key_);
         if (first_look) host_.metrics().count_ca_cache(hit != nullptr);
         if (hit) {
+            remember_shown_group(hit->group);
             const std::string body = shown_to_device(op, hit->body);
             take_connection()->respond(200, hit->content_type, body, "cache_hit");
             return;
@@ -283,7 +293,7 @@ void ScepRequestHandler::answer_ca_request(bool first_look) {
             // Only a first look waits: after a fetch that brought nothing to the cache (the upstream
             // failed), the waiters ask it at once, not one after another.
             if (first_look) {
-                if (profile.ca_fetches.wait_or_lead(to_string(op), key, this)) {
+                if (profile.ca_fetches.wait_or_lead(to_string(op), key, this, ca_group_key_)) {
                     enter(ScepPhase::awaiting_ca_fetch);  // continues in on_ca_fetch_done
                     return;
                 }
@@ -383,6 +393,107 @@ bool ScepRequestHandler::inspect_pki_message() {
     return true;
 }
 
+// Upstreams with different certificates: the request goes only to those holding the certificate
+// its envelope is encrypted to (read in the clear; the envelope is never opened). One that no
+// upstream holds is refused here, never forwarded. False after answering.
+bool ScepRequestHandler::route_by_recipient() {
+    routing_ = profile_->routing_groups();
+    if (!routing_) return true;
+    const auto recipients = pkcs7::read_envelope_recipients(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pki_der_.data()), pki_der_.size()));
+    if (!recipients.ok()) {
+        LogLine(LogLevel::info, "malformed_message")
+            .field("error", pkcs7::to_string(recipients.error))
+            .field("detail", recipients.detail)
+            .emit();
+        take_connection()->respond_text(400, "malformed_message", "malformed_message");
+        return false;
+    }
+    uint32_t holders = 0;
+    bool ambiguous = false;
+    for (const pkcs7::RecipientId& recipient : recipients.value->key_transport) {
+        const UpstreamCertificateGroups::Holders found = routing_->holders_of(recipient);
+        holders |= found.upstreams;
+        ambiguous = ambiguous || found.ambiguous;
+    }
+    const std::string& profile_name = profile_->targets->profile->name;
+    if (ambiguous) {
+        // Groups with different certificates of the same name: the device encrypted to the one it was shown.
+        const std::optional<size_t> shown = routing_->group_with_key(profile_->certificates->shown_to(token_key()));
+        const uint32_t shown_holders = shown ? routing_->upstreams_of_group(*shown) & holders : 0;
+        if (shown_holders != 0)
+            holders = shown_holders;
+        else
+            LogLine(LogLevel::warn, "recipient_ambiguous")
+                .field("token", connection_->log_fields().token_id)
+                .field("profile", profile_name)
+                .field("detail",
+                       "certificates of several upstream groups carry the recipient's issuer and serial, and this "
+                       "token's GetCACert answer is not known: sent to any of them")
+                .emit();
+    }
+    if (holders == 0) {
+        const std::string recipient = recipients.value->key_transport.empty()
+                                          ? std::string("none")
+                                          : pkcs7::describe(recipients.value->key_transport.front());
+        // Every upstream's certificates known: none can decrypt it. Else it may be one not known yet.
+        const bool unknown = routing_->all_known();
+        LogLine(unknown ? LogLevel::info : LogLevel::warn, unknown ? "unknown_recipient" : "ra_unavailable")
+            .field("token", connection_->log_fields().token_id)
+            .field("profile", profile_name)
+            .field("recipient", recipient)
+            .field("detail", unknown ? "no upstream holds the certificate the request is encrypted to"
+                                     : "the certificates of some upstreams are not known yet")
+            .emit();
+        if (unknown)
+            take_connection()->respond_text(400, "unknown_recipient", "unknown_recipient");
+        else
+            take_connection()->respond_text(503, "ra_unavailable", "ra_unavailable", false, kRaUnavailableRetryAfter);
+        return false;
+    }
+    if (!profile_->any_in_service(holders)) {
+        LogLine(LogLevel::warn, "ra_unavailable")
+            .field("token", connection_->log_fields().token_id)
+            .field("profile", profile_name)
+            .field("detail", "every upstream holding the request's RA certificate is out of service")
+            .emit();
+        take_connection()->respond_text(503, "ra_unavailable", "ra_unavailable", false, kRaUnavailableRetryAfter);
+        return false;
+    }
+    upstreams_excluded_ = routing_->every_upstream() & ~holders;
+    return true;
+}
+
+// Upstreams with different certificates: a device is shown one group's — that of the upstream
+// the round-robin picks among those in service whose certificates are known — and its GetCACert
+// goes to that upstream first. The cache keeps each group's answer apart.
+void ScepRequestHandler::choose_ca_group() {
+    routing_ = profile_->routing_groups();
+    if (!routing_) return;
+    const uint32_t unknown = routing_->every_upstream() & ~routing_->known_upstreams();
+    const std::optional<size_t> index = profile_->pick_upstream(0, unknown);
+    if (!index) return;
+    preferred_upstream_ = index;
+    ca_group_key_ = group_key_of_upstream(*index);
+}
+
+// The token was shown this group's certificates (GetCACert): its requests go to that group when
+// their recipient's name doesn't tell the groups apart.
+void ScepRequestHandler::remember_shown_group(uint64_t group_key) {
+    if (routing_ && group_key != 0) profile_->certificates->remember_shown(token_key(), group_key);
+}
+
+uint64_t ScepRequestHandler::token_key() const {
+    uint64_t key = 0;
+    for (size_t i = 0; i < sizeof key; ++i) key = key << 8 | token_hash_.bytes[i];
+    return key;
+}
+
+uint64_t ScepRequestHandler::group_key_of_upstream(size_t upstream) const {
+    const std::optional<size_t> group = routing_->group_of_upstream(upstream);
+    return group ? routing_->group_key(*group) : 0;
+}
+
 // The message that binds a token to its transaction has its signature checked (the full parse);
 // resends and polls of a bound transaction don't pay for it again. Forwarded either way: the CA
 // is the judge. Logged because a tampered message means something.
@@ -463,7 +574,11 @@ bool ScepRequestHandler::try_upstreams() { return start_try(try_.use()); }
 // none could be started (no upstream left to try, or no connection could even be opened).
 bool ScepRequestHandler::start_try(AnswerUse use) {
     while (upstream_attempts_ < kMaxUpstreamAttempts) {
-        const std::optional<size_t> index = profile_->pick_upstream(upstreams_tried_);
+        // GetCACert goes first to the upstream whose group it was given; the round-robin already moved on.
+        const bool preferred = preferred_upstream_ && !(upstreams_tried_ & (1u << *preferred_upstream_));
+        const std::optional<size_t> index = preferred ? preferred_upstream_
+                                                      : profile_->pick_upstream(upstreams_tried_, upstreams_excluded_);
+        preferred_upstream_.reset();
         if (!index) return false;
         ++upstream_attempts_;
         upstreams_tried_ |= 1u << *index;
@@ -484,7 +599,8 @@ bool ScepRequestHandler::start_try(AnswerUse use) {
 
 // Whether a failed or refused try may be followed by another (on an upstream not tried yet).
 bool ScepRequestHandler::may_retry_upstream() const {
-    return upstream_attempts_ < kMaxUpstreamAttempts && profile_->can_pick_upstream(upstreams_tried_);
+    return upstream_attempts_ < kMaxUpstreamAttempts &&
+           profile_->can_pick_upstream(upstreams_tried_, upstreams_excluded_);
 }
 
 // GetCACert/GetCACaps when no upstream could answer: the cache's earlier answer, stale or not, if
@@ -495,8 +611,10 @@ bool ScepRequestHandler::answer_stale_on_failure() {
         return false;
     if (profile_->targets->profile->ca_cache_ttl.count() == 0) return false;
     const std::string_view key = op == ScepOperation::get_ca_caps ? std::string_view() : route_.message;
-    const CachedAnswer* kept = profile_->ca_cache.find_for_upstream_failure(to_string(op), key, monotonic_ns());
+    const CachedAnswer* kept =
+        profile_->ca_cache.find_for_upstream_failure(to_string(op), key, monotonic_ns(), ca_group_key_);
     if (!kept) return false;
+    remember_shown_group(kept->group);
     host_.metrics().count_ca_cache_stale();
     LogLine(LogLevel::warn, "ca_cache_stale_served")
         .field("profile", profile_->targets->profile->name)
@@ -535,6 +653,11 @@ void ScepRequestHandler::store_kept_answer(bool caps) {
     CachedAnswer answer;
     answer.operation = caps ? "GetCACaps" : "GetCACert";
     answer.message = caps ? std::string() : std::string(route_.message);
+    if (!caps && routing_) {
+        // Kept as the answer of the group that gave it (a retry may have reached another group).
+        answer.group = group_key_of_upstream(try_.index());
+        if (answer.group == 0) return;  // certificates not known yet: no group to keep it for
+    }
     answer.content_type = try_.content_type();
     answer.body = std::move(try_.body());
     // With a zero ttl an answer still settles this request's capability question, then is stale at once.
@@ -624,11 +747,18 @@ void ScepRequestHandler::on_upstream_complete() {
         case AnswerUse::hold: finish_held(); return;
         case AnswerUse::probe: finish_probe(); return;
         case AnswerUse::stream_and_cache:
-            if (try_.kept() && try_.status() == 200) store_kept_answer(route_.operation == ScepOperation::get_ca_caps);
+            if (try_.kept() && try_.status() == 200) {
+                // Not what the watcher last fetched from this upstream: it fetches again at once.
+                if (route_.operation == ScepOperation::get_ca_cert && profile_->certificates)
+                    profile_->certificates->note_answer(try_.index(), ProfileCertificates::answer_hash(try_.body()));
+                store_kept_answer(route_.operation == ScepOperation::get_ca_caps);
+            }
             break;
         case AnswerUse::stream_and_read: observe_cert_rep(); break;
         case AnswerUse::stream: break;
     }
+    if (route_.operation == ScepOperation::get_ca_cert && try_.status() == 200 && routing_)
+        remember_shown_group(group_key_of_upstream(try_.index()));
     finish_forwarded();
 }
 

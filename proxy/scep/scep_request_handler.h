@@ -67,6 +67,11 @@ private:
     void forward(ScepProfile& profile);
     void answer_ca_request(bool first_look);
     bool inspect_pki_message();
+    bool route_by_recipient();
+    void choose_ca_group();
+    uint64_t group_key_of_upstream(size_t upstream) const;
+    void remember_shown_group(uint64_t group_key);
+    uint64_t token_key() const;
     void check_binding_signature();
     void forward_by_caps();
     void forward_with_caps(std::string_view caps);
@@ -121,6 +126,13 @@ private:
     unsigned upstream_attempts_ = 0;
     uint32_t upstreams_tried_ = 0;
     int64_t upstream_start_ns_ = 0;
+    // Upstreams holding different certificates: the groups this request is routed by (else null),
+    // the upstreams it must not go to (another RA's), and for GetCACert the chosen group's
+    // upstream (tried first) and cache key (0: the profile's one answer).
+    std::shared_ptr<const UpstreamCertificateGroups> routing_;
+    uint32_t upstreams_excluded_ = 0;
+    std::optional<size_t> preferred_upstream_;
+    uint64_t ca_group_key_ = 0;
     // The coalescer whose fetch this request leads (its waiters are told when it ends), or null.
     CaFetchCoalescer* leading_ca_fetch_ = nullptr;
 };

@@ -2,6 +2,7 @@
 #include "proxy/scep/upstream_certificate_groups.h"
 
 #include <algorithm>
+#include <functional>
 
 namespace scepproxy::proxy {
 
@@ -40,9 +41,16 @@ UpstreamCertificateGroups UpstreamCertificateGroups::build(
             same = result.groups_.end() - 1;
         }
         same->upstreams.push_back(upstream);
+        if (upstream < 32) {
+            same->upstream_mask |= uint32_t{1} << upstream;
+            result.known_upstreams_ |= uint32_t{1} << upstream;
+        }
         result.group_of_upstream_[upstream] = static_cast<std::size_t>(same - result.groups_.begin());
     }
     for (Group& group : result.groups_) {
+        std::string joined;
+        for (const std::string& fingerprint : group.fingerprints) joined += fingerprint + ",";
+        group.key = std::hash<std::string>{}(joined) | 1;  // never 0: 0 means "no group"
         for (std::size_t i = 0; i < group.certificates.size(); ++i)
             if (is_encryption_role(group.certificates[i].role)) group.recipients.push_back(i);
         if (group.recipients.empty()) {  // no RA (scepserver, a CA answering itself): devices encrypt to the CA
@@ -50,6 +58,17 @@ UpstreamCertificateGroups UpstreamCertificateGroups::build(
                 if (group.certificates[i].role == pkcs7::CertificateRole::ca) group.recipients.push_back(i);
         }
     }
+    // Two groups' recipient certificates with the same issuer and serial but different keys.
+    for (std::size_t a = 0; a < result.groups_.size(); ++a)
+        for (std::size_t b = a + 1; b < result.groups_.size(); ++b)
+            for (std::size_t i : result.groups_[a].recipients)
+                for (std::size_t j : result.groups_[b].recipients) {
+                    const pkcs7::CertificateSummary& x = result.groups_[a].certificates[i];
+                    const pkcs7::CertificateSummary& y = result.groups_[b].certificates[j];
+                    if (x.issuer_der == y.issuer_der && x.serial_der == y.serial_der &&
+                        x.sha256_fingerprint != y.sha256_fingerprint)
+                        result.names_ambiguous_ = true;
+                }
     return result;
 }
 
@@ -58,16 +77,40 @@ std::optional<std::size_t> UpstreamCertificateGroups::group_of_upstream(std::siz
     return group_of_upstream_[upstream];
 }
 
+const pkcs7::CertificateSummary* UpstreamCertificateGroups::recipient_in(const Group& group,
+                                                                         const pkcs7::RecipientId& recipient) const {
+    for (std::size_t certificate : group.recipients)
+        if (pkcs7::names_certificate(recipient, group.certificates[certificate]))
+            return &group.certificates[certificate];
+    return nullptr;
+}
+
 std::vector<std::size_t> UpstreamCertificateGroups::groups_for(const pkcs7::RecipientId& recipient) const {
     std::vector<std::size_t> matching;
-    for (std::size_t index = 0; index < groups_.size(); ++index) {
-        const Group& group = groups_[index];
-        if (std::any_of(group.recipients.begin(), group.recipients.end(), [&](std::size_t certificate) {
-                return pkcs7::names_certificate(recipient, group.certificates[certificate]);
-            }))
-            matching.push_back(index);
-    }
+    for (std::size_t index = 0; index < groups_.size(); ++index)
+        if (recipient_in(groups_[index], recipient)) matching.push_back(index);
     return matching;
+}
+
+UpstreamCertificateGroups::Holders UpstreamCertificateGroups::holders_of(const pkcs7::RecipientId& recipient) const {
+    Holders holders;
+    const pkcs7::CertificateSummary* first = nullptr;
+    for (const Group& group : groups_) {
+        const pkcs7::CertificateSummary* held = recipient_in(group, recipient);
+        if (!held) continue;
+        holders.upstreams |= group.upstream_mask;
+        if (!first)
+            first = held;
+        else if (held->sha256_fingerprint != first->sha256_fingerprint)
+            holders.ambiguous = true;
+    }
+    return holders;
+}
+
+std::optional<std::size_t> UpstreamCertificateGroups::group_with_key(uint64_t key) const {
+    for (std::size_t index = 0; index < groups_.size(); ++index)
+        if (groups_[index].key == key) return index;
+    return std::nullopt;
 }
 
 }  // namespace scepproxy::proxy

@@ -36,6 +36,7 @@ ControlLoop::~ControlLoop() {
     // Running admin tasks finish (a fetch may take challenge.timeout) and post into tasks_.
     if (admin_pool_) admin_pool_->stop();
     health_checker_.reset();
+    certificate_watcher_.reset();
     listeners_.clear();
     if (connections_) connections_->clear();
     connections_.reset();
@@ -149,6 +150,15 @@ void ControlLoop::adopt(std::shared_ptr<const ServingConfig> serving) {
 void ControlLoop::check_upstreams() {
     health_checker_ = std::make_unique<UpstreamHealthChecker>(base_, serving_->profiles);
     health_checker_->start();
+    // The old watcher goes first: it takes its gauges out, the new one puts back those still true.
+    std::vector<UpstreamCertificateWatcher::Known> known;
+    if (certificate_watcher_) known = certificate_watcher_->known();
+    certificate_watcher_.reset();
+    std::vector<ProfileCertificates*> boards;
+    for (const auto& board : serving_->profile_certificates) boards.push_back(board.get());
+    certificate_watcher_ =
+        std::make_unique<UpstreamCertificateWatcher>(base_, serving_->profiles, boards, metrics_, known);
+    certificate_watcher_->start();
 }
 
 void ControlLoop::join() {

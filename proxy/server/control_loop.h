@@ -17,6 +17,7 @@
 #include "proxy/net/loop_task_queue.h"
 #include "proxy/telemetry/metrics.h"
 #include "proxy/server/serving_config.h"
+#include "proxy/scep/upstream_certificate_watcher.h"
 #include "proxy/upstream/upstream_health_checker.h"
 #include "token/enrollment_store.h"
 
@@ -77,6 +78,9 @@ private:
     // Active health checks of serving_'s upstreams (off the data path, which only reads the
     // flags they publish); a reload starts a new checker for the new upstreams.
     std::unique_ptr<UpstreamHealthChecker> health_checker_;
+    // Every upstream's CA/RA certificates, fetched every ca_refresh_interval and published to the
+    // workers through serving_'s ProfileCertificates; a reload's new watcher starts with what it knew.
+    std::unique_ptr<UpstreamCertificateWatcher> certificate_watcher_;
     // Other threads' work for this loop: reloads, the admin API's answers.
     std::unique_ptr<LoopTaskQueue> tasks_;
     // Admin API (when configured). Destroyed pool first: its threads post into the task queue.

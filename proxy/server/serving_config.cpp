@@ -53,6 +53,7 @@ std::shared_ptr<const ServingConfig> make_serving_config(const ConfigFile& file,
     if (errors->size() != errors_before) return nullptr;
     for (auto& targets : serving->profiles) {
         serving->profile_metrics.push_back(metrics.resolve_profile(*targets.profile));
+        serving->profile_certificates.push_back(std::make_unique<ProfileCertificates>());
         const ProfileMetrics& profile_metrics = serving->profile_metrics.back();
         for (size_t i = 0; i < targets.upstreams.size(); ++i)
             targets.upstreams[i].health->set_gauge(profile_metrics.upstream_up[i]);

@@ -10,6 +10,7 @@
 #include "proxy/server/config_file.h"
 #include "proxy/admin/admin_serving.h"
 #include "proxy/challenge/challenge_source.h"
+#include "proxy/scep/profile_certificates.h"
 #include "proxy/telemetry/metrics.h"
 #include "proxy/net/tls_context.h"
 #include "proxy/upstream/upstream_target.h"
@@ -24,8 +25,10 @@ namespace scepproxy::proxy {
 struct ServingConfig : AdminServing {
     std::vector<ProfileTargets> profiles;         // upstreams resolved, one per config profile
     std::vector<ProfileMetrics> profile_metrics;  // [i] belongs to profiles[i]
-    SslCtxPtr scep_tls;                           // null: plain HTTP
-    SslCtxPtr admin_tls;                          // null: plain HTTP or no admin listener
+    // [i]: profiles[i]'s upstream certificate groups, published by the control loop's watcher.
+    std::vector<std::unique_ptr<ProfileCertificates>> profile_certificates;
+    SslCtxPtr scep_tls;   // null: plain HTTP
+    SslCtxPtr admin_tls;  // null: plain HTTP or no admin listener
 
     const ProfileTargets* find_profile(std::string_view name) const;
 };

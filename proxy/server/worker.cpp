@@ -35,6 +35,7 @@ WorkerGeneration::WorkerGeneration(Worker& worker, std::shared_ptr<const Serving
         ScepProfile profile;
         profile.targets = &targets;
         profile.metrics = &serving->profile_metrics[i];
+        profile.certificates = serving->profile_certificates[i].get();
         for (const auto& upstream : targets.upstreams) {
             pools.push_back(std::make_unique<UpstreamPool>(worker, *targets.profile, upstream,
                                                            targets.profile->max_idle_connections));

@@ -47,6 +47,32 @@ ProxyMetrics::ProxyMetrics(const conf::Config& config)
                          .Name("scepproxy_config_reloads_total")
                          .Help("Configuration reloads (SIGHUP), by result")
                          .Register(*registry_)),
+      upstream_certificate_expiry(
+          prometheus::BuildGauge()
+              .Name("scepproxy_upstream_certificate_expiry_timestamp_seconds")
+              .Help("notAfter (Unix seconds) of an upstream's GetCACert certificates, the earliest per role "
+                    "(ca, ra_signing, ra_encryption, ra)")
+              .Register(*registry_)),
+      upstream_certificate_changes(
+          prometheus::BuildCounter()
+              .Name("scepproxy_upstream_certificate_changes_total")
+              .Help("Times an upstream's GetCACert certificates changed (log: upstream_certificates_changed)")
+              .Register(*registry_)),
+      upstream_certificate_fetches(
+          prometheus::BuildCounter()
+              .Name("scepproxy_upstream_certificate_fetches_total")
+              .Help("Background GetCACert fetches of each upstream's certificates, by outcome (ok, failed, unreadable)")
+              .Register(*registry_)),
+      upstream_certificate_groups(
+          prometheus::BuildGauge()
+              .Name("scepproxy_upstream_certificate_groups")
+              .Help("Distinct CA/RA certificate sets among a profile's upstreams whose certificates are known")
+              .Register(*registry_)),
+      upstream_certificate_mixed_allowed(
+          prometheus::BuildGauge()
+              .Name("scepproxy_upstream_certificate_mixed_allowed")
+              .Help("1 if the profile sets allow_mixed_ra: its upstreams may hold different RA certificates")
+              .Register(*registry_)),
       ca_cache_hit(ca_cache.Add({{"result", "hit"}})),
       ca_cache_miss(ca_cache.Add({{"result", "miss"}})),
       ca_cache_stale(ca_cache.Add({{"result", "stale"}})),

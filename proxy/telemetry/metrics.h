@@ -97,6 +97,12 @@ public:
     prometheus::Family<prometheus::Counter>& ca_cache;            // {result}
     prometheus::Family<prometheus::Gauge>& connections;           // {listener}
     prometheus::Family<prometheus::Counter>& config_reloads;      // {result}
+    // Upstream CA/RA certificates, kept by the certificate watcher (control loop).
+    prometheus::Family<prometheus::Gauge>& upstream_certificate_expiry;         // {profile,upstream,role}
+    prometheus::Family<prometheus::Counter>& upstream_certificate_changes;      // {profile,upstream}
+    prometheus::Family<prometheus::Counter>& upstream_certificate_fetches;      // {profile,upstream,outcome}
+    prometheus::Family<prometheus::Gauge>& upstream_certificate_groups;         // {profile}
+    prometheus::Family<prometheus::Gauge>& upstream_certificate_mixed_allowed;  // {profile}
     std::array<prometheus::Histogram*, kOperationLabels.size()> request_duration_by_operation{};
     prometheus::Counter& ca_cache_hit;
     prometheus::Counter& ca_cache_miss;

@@ -11,11 +11,12 @@
     upstream.stop()
 
 Standalone (a process a test can SIGKILL and restart on the same port), or by hand:
-    recording_upstream.py --forward 127.0.0.1:8081 [--port P] [--stall] [--stall-operation OP]
-prints its URL, then one JSON line per request it receives.
+    recording_upstream.py --forward 127.0.0.1:8081 [--port P] [--stall] [--stall-operation OP] [--record-bodies]
+prints its URL, then one JSON line per request it receives (with --record-bodies, its body too, as body_base64).
 """
 
 import argparse
+import base64
 import http.client
 import http.server
 import json
@@ -284,14 +285,18 @@ def main():
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: the kernel picks)")
     parser.add_argument("--stall", action="store_true", help="record requests, never answer")
     parser.add_argument("--stall-operation", help="record requests for this operation, never answer them")
+    parser.add_argument("--record-bodies", action="store_true", help="print each request's body (base64) too")
     args = parser.parse_args()
 
     print_lock = threading.Lock()
 
     class PrintingUpstream(RecordingUpstream):
         def _record(self, request):
-            line = json.dumps({"method": request.method, "path": request.path, "query": request.query,
-                               "operation": request.operation, "body_length": request.body_length})
+            record = {"method": request.method, "path": request.path, "query": request.query,
+                      "operation": request.operation, "body_length": request.body_length}
+            if args.record_bodies:
+                record["body_base64"] = base64.b64encode(request.body).decode()
+            line = json.dumps(record)
             # One write per line under a lock: print() writes the text and the newline separately, so
             # two handler threads could interleave them into one unreadable line.
             with print_lock:

@@ -12,6 +12,7 @@ at the end unless SCEPPROXY_KEEP_TMP=1; servers listen on kernel-chosen ports.
 
 import argparse
 import atexit
+import base64
 import dataclasses
 import hashlib
 import http.client
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 import uuid
 
 FAKES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes")
@@ -160,14 +162,21 @@ def token_id(guid):
 # --- scepserver ---------------------------------------------------------------
 
 class ScepServer:
-    """micromdm scepserver with a fresh CA depot, on a free port (all interfaces: it can't bind loopback only)."""
+    """micromdm scepserver with a fresh CA depot, on a free port (all interfaces: it can't bind loopback only).
+    name: its directory under workdir (several servers in one class need their own). depot: serve this
+    CA depot instead (one made by another ScepServer: two servers of one CA). ca_options: more flags of
+    `scepserver ca -init` when this server makes its depot, e.g. ["-organization", "ca-2"] (every
+    depot made with the defaults has the same issuer name and serial: to a SCEP client's envelope,
+    which names its recipient by issuer and serial, they'd be one CA)."""
 
-    def __init__(self, workdir, challenge):
-        self.workdir = os.path.join(workdir, "scepserver")
+    def __init__(self, workdir, challenge, name="scepserver", depot=None, ca_options=()):
+        self.workdir = os.path.join(workdir, name)
         self.challenge = challenge
-        self.depot = os.path.join(self.workdir, "depot")
+        self.depot = depot or os.path.join(self.workdir, "depot")
+        self.ca_options = tuple(ca_options)
         self.process = None
         self.port = None
+        self._starts = 0
 
     @property
     def ca_pem(self):
@@ -181,16 +190,19 @@ class ScepServer:
     def address(self):
         return ("127.0.0.1", self.port)
 
-    def start(self):
+    def start(self, port=None):
+        """port: listen on this one (e.g. the port of an earlier run) instead of a free one."""
         os.makedirs(self.workdir, exist_ok=True)
         if not os.path.exists(self.ca_pem):
             # 2048-bit CA key: the default 4096 costs seconds per test class for no benefit here.
-            subprocess.run([Tools.scepserver, "ca", "-init", "-depot", self.depot, "-keySize", "2048"],
+            subprocess.run([Tools.scepserver, "ca", "-init", "-depot", self.depot, "-keySize", "2048",
+                            *self.ca_options],
                            cwd=self.workdir, check=True, capture_output=True, timeout=CLI_TIMEOUT)
         # The free port can be taken between our probe and scepserver's bind: retry a few times.
         for attempt in range(3):
-            self.port = unused_tcp_port()
-            log_prefix = os.path.join(self.workdir, f"scepserver.{attempt}")
+            self.port = port or unused_tcp_port()
+            log_prefix = os.path.join(self.workdir, "scepserver." + (f"{attempt}" if self._starts == 0
+                                                                     else f"{self._starts}.{attempt}"))
             self.log_prefix = log_prefix
             self.process = spawn([Tools.scepserver, "-depot", self.depot, "-port", str(self.port),
                                   "-challenge", self.challenge], self.workdir, log_prefix)
@@ -201,8 +213,17 @@ class ScepServer:
                 self.stop()
                 raise
             if self.process.poll() is None:
+                self._starts += 1
                 return self
         raise RuntimeError("scepserver did not start:\n" + tail(self.log_prefix + ".stderr"))
+
+    def restart_on_new_depot(self, depot, ca_options=()):
+        """Stops, then serves a fresh CA made in DEPOT (a new directory) on the same port: a CA
+        whose certificate was renewed or replaced."""
+        self.stop()
+        self.depot = depot
+        self.ca_options = tuple(ca_options)
+        return self.start(port=self.port)
 
     def stop(self):
         if self.process is not None:
@@ -219,11 +240,12 @@ class UpstreamProcess:
 
     SCRIPT = os.path.join(FAKES_DIR, "recording_upstream.py")
 
-    def __init__(self, workdir, name, forward_to, stall_operation=None):
+    def __init__(self, workdir, name, forward_to, stall_operation=None, record_bodies=False):
         self.workdir = workdir
         self.name = name
         self.forward_to = forward_to
         self.stall_operation = stall_operation
+        self.record_bodies = record_bodies
         self.port = None
         self.process = None
         self._starts = 0
@@ -241,6 +263,8 @@ class UpstreamProcess:
         args = [sys.executable, self.SCRIPT, "--forward", self.forward_to, "--port", str(self.port or 0)]
         if self.stall_operation:
             args += ["--stall-operation", self.stall_operation]
+        if self.record_bodies:
+            args.append("--record-bodies")
         self._starts += 1
         self.process = spawn(args, self.workdir, self.log_prefix)
 
@@ -267,16 +291,32 @@ class UpstreamProcess:
         return self.process is not None and self.process.poll() is None
 
     def _read_requests(self):
-        return [json.loads(line) for line in read_text(self.log_prefix + ".stdout").splitlines()
-                if line.startswith("{")]
+        # Only whole lines: the upstream may be writing the last one right now.
+        lines = read_text(self.log_prefix + ".stdout").split("\n")[:-1]
+        return [json.loads(line) for line in lines if line.startswith("{")]
 
     def requests(self):
         """Every request received by this upstream, over all its runs: dicts with method, path, query,
-        operation, body_length."""
+        operation, body_length (and body_base64 with record_bodies)."""
         return self._earlier + (self._read_requests() if self.process is not None else [])
 
     def operations(self):
         return [r["operation"] for r in self.requests()]
+
+    def bodies(self, operation="PKIOperation"):
+        """The messages of the requests for OPERATION, in order (needs record_bodies): a POST's
+        body, or a GET's decoded `message=`."""
+        assert self.record_bodies, "started without record_bodies"
+        messages = []
+        for request in self.requests():
+            if request["operation"] != operation:
+                continue
+            if request["method"] == "GET":
+                message = urllib.parse.parse_qs(request["query"]).get("message", [""])[0]
+                messages.append(base64.b64decode(message + "=" * (-len(message) % 4)))
+            else:
+                messages.append(base64.b64decode(request["body_base64"]))
+        return messages
 
 
 # --- PostgreSQL -----------------------------------------------------------------
@@ -741,8 +781,9 @@ class IntegrationTestCase(unittest.TestCase):
             print(f"keeping {cls.workdir}", file=sys.stderr)
 
     @classmethod
-    def start_scepserver(cls, challenge):
-        server = ScepServer(cls.workdir, challenge)
+    def start_scepserver(cls, challenge, **kwargs):
+        """kwargs: ScepServer's name, depot, ca_options."""
+        server = ScepServer(cls.workdir, challenge, **kwargs)
         cls.addClassCleanup(server.stop)
         return server.start()
 
@@ -759,8 +800,8 @@ class IntegrationTestCase(unittest.TestCase):
         return upstream.start()
 
     @classmethod
-    def start_upstream_process(cls, name, forward_to, stall_operation=None):
-        upstream = UpstreamProcess(cls.workdir, name, forward_to, stall_operation)
+    def start_upstream_process(cls, name, forward_to, stall_operation=None, record_bodies=False):
+        upstream = UpstreamProcess(cls.workdir, name, forward_to, stall_operation, record_bodies)
         cls.addClassCleanup(upstream.kill)
         return upstream.start()
 

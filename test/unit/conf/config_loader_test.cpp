@@ -329,6 +329,21 @@ TEST_CASE("durations: good and bad values", "[conf][loader]") {
           });
 }
 
+TEST_CASE("upstream certificates: refresh interval and mixed RA certificates", "[conf][loader]") {
+    const auto defaults = load(kValid);
+    REQUIRE(defaults.ok());
+    CHECK(defaults.config->profiles[0].ca_refresh_interval == 1h);
+    CHECK_FALSE(defaults.config->profiles[0].allow_mixed_ra);
+    const auto set = load(kValid + "    ca_refresh_interval: 10m\n    allow_mixed_ra: true\n");
+    REQUIRE(set.ok());
+    CHECK(set.config->profiles[0].ca_refresh_interval == 10min);
+    CHECK(set.config->profiles[0].allow_mixed_ra);
+    // Every upstream is asked at most once a second.
+    const auto too_often = load(kValid + "    ca_refresh_interval: 500ms\n");
+    REQUIRE(too_often.errors.size() == 1);
+    CHECK(too_often.errors[0].message.find("at least 1s") != std::string::npos);
+}
+
 TEST_CASE("integers: bounds are enforced and named in the message", "[conf][loader]") {
     CHECK(load(kValid + "limits:\n  max_headers: 8\n").ok());
     const auto bad = load(kValid + "limits:\n  max_headers: 7\n  max_connections: -1\n  max_body_bytes: 64k\n");
@@ -713,7 +728,8 @@ profiles:
               "test.yaml:11:14: profiles.p.upstreams[0].url: a query (?...) is not allowed in the URL",
               "test.yaml:12:5: profiles.p.colour: unknown key (known keys: upstreams, tls, health_check, "
               "connect_timeout, timeout, "
-              "max_idle_connections, max_response_bytes, ca_cache_ttl, token_ttl, allow_get_cert, allow_get_crl, "
+              "max_idle_connections, max_response_bytes, ca_cache_ttl, ca_refresh_interval, allow_mixed_ra, token_ttl, "
+              "allow_get_cert, allow_get_crl, "
               "release_on_failure, advertise_post_pki_operation, challenge)",
           });
     CHECK(result.error_text() == error_lines(result)[0] + "\n" + error_lines(result)[1] + "\n" +

@@ -5,8 +5,12 @@
 
 #include <limits>
 #include <memory>
+#include <set>
 
+#include "pkcs7/ca_certificates.h"
 #include "pkcs7/scep_message_encoding.h"
+#include "proxy/scep/profile_certificates.h"
+#include "test/unit/pkcs7/pkcs7_fixtures.h"
 #include "test/unit/pkcs7/scep_message_builder.h"
 #include "test/unit/proxy/scep/scep_handler_fakes.h"
 #include "token/enrollment_token.h"
@@ -674,6 +678,212 @@ TEST_CASE("over the token's request rate: 429 with Retry-After, before the store
     CHECK(f.answer().reason == "token_rate_limited");
     CHECK(f.answer().extra_header_lines.rfind("Retry-After: ", 0) == 0);
     CHECK(f.host.store.calls.empty());
+}
+
+// --- several upstreams with different CA/RA certificates ------------------------------------
+
+pkcs7::CaCertificates ca_answer(const std::string& fixture) {
+    const auto parsed = pkcs7::parse_ca_certificates(pkcs7::test::read_fixture(fixture));
+    REQUIRE(parsed.ok());
+    return *parsed.value;
+}
+
+// scepserver's answer (the CA only: devices encrypt to it) and NDES's (RA signing, RA encryption, CA).
+pkcs7::CaCertificates scepserver_answer() { return ca_answer("getcacert-single.der"); }
+pkcs7::CaCertificates ndes_answer() { return ca_answer("getcacert-ra-chain.p7b"); }
+// Another NDES: the same chain without its RA signing certificate, so a group of its own.
+pkcs7::CaCertificates other_ndes_answer() {
+    pkcs7::CaCertificates answer = ndes_answer();
+    std::erase_if(answer.certificates, [](const pkcs7::CertificateSummary& certificate) {
+        return certificate.role == pkcs7::CertificateRole::ra_signing;
+    });
+    return answer;
+}
+
+// scepclient's PKCSReq, encrypted to the CA of getcacert-single.der.
+std::string scepclient_pkcs_req() {
+    const std::vector<uint8_t> der = pkcs7::test::read_fixture("pkcsreq.der");
+    return der_text(der);
+}
+
+void publish_groups(ProfileCertificates& board, const std::vector<std::optional<pkcs7::CaCertificates>>& upstreams) {
+    board.publish(std::make_shared<const UpstreamCertificateGroups>(UpstreamCertificateGroups::build(upstreams)));
+}
+
+TEST_CASE("different certificates: a PKIOperation goes only to the upstreams holding its recipient",
+          "[proxy][scep][handler][routing]") {
+    ProfileCertificates board;
+    Fixture f(3);
+    f.host.generation->profiles[0].certificates = &board;
+    // Upstreams 0 and 2 hold scepserver's CA, upstream 1 is an NDES of its own.
+    publish_groups(board, {scepserver_answer(), ndes_answer(), scepserver_answer()});
+    f.cache_caps(kCapsWithPost);
+    f.host.store.synchronous = true;
+    for (int i = 0; i < 4; ++i) {
+        f.channel.answers.clear();
+        f.send(TestRequest(http::HttpMethod::post, "PKIOperation", {}, scepclient_pkcs_req()));
+        test::FakeEndpoint& chosen = busy_upstream(f.host);
+        CHECK(&chosen != &f.host.upstream(1));
+        chosen.answer(200, "application/x-pki-message", cert_rep("3"));
+        CHECK(f.answer().status == 200);
+    }
+    CHECK(f.host.upstream(1).exchanges.empty());
+    // Round-robin within the group: both of its upstreams took some.
+    CHECK_FALSE(f.host.upstream(0).exchanges.empty());
+    CHECK_FALSE(f.host.upstream(2).exchanges.empty());
+
+    SECTION("failover stays within the group") {
+        f.channel.answers.clear();
+        f.send(TestRequest(http::HttpMethod::post, "PKIOperation", {}, scepclient_pkcs_req()));
+        busy_upstream(f.host).fail(UpstreamFailure::connect_failed, false);
+        busy_upstream(f.host).fail(UpstreamFailure::connect_failed, false);
+        CHECK(f.answer().status == 502);
+        CHECK(f.host.upstream(1).exchanges.empty());
+    }
+}
+
+TEST_CASE("a recipient no upstream holds: 400 unknown_recipient, neither bound nor forwarded",
+          "[proxy][scep][handler][routing]") {
+    ProfileCertificates board;
+    Fixture f(2);
+    f.host.generation->profiles[0].certificates = &board;
+    publish_groups(board, {ndes_answer(), other_ndes_answer()});
+    f.send(TestRequest(http::HttpMethod::post, "PKIOperation", {}, scepclient_pkcs_req()));
+    f.host.store.deliver_next();  // access: allowed
+    CHECK(f.answer().status == 400);
+    CHECK(f.answer().reason == "unknown_recipient");
+    CHECK(f.answer().body == "unknown_recipient");
+    CHECK(f.host.store.calls.empty());  // no binding asked for
+    CHECK(f.host.exchanges() == 0);
+}
+
+TEST_CASE("the recipient's upstreams can't take it: 503 ra_unavailable with Retry-After",
+          "[proxy][scep][handler][routing]") {
+    ProfileCertificates board;
+    Fixture f(2, [](conf::ProfileConfig& profile) { profile.health_check = conf::HealthCheckConfig{}; });
+    f.host.generation->profiles[0].certificates = &board;
+    f.host.store.synchronous = true;
+    SECTION("its group is out of service") {
+        publish_groups(board, {scepserver_answer(), ndes_answer()});
+        f.host.targets[0].upstreams[0].health->mark(false, "test");
+    }
+    SECTION("no known group holds it, but an upstream's certificates are not known yet") {
+        publish_groups(board, {ndes_answer(), std::nullopt});
+    }
+    f.send(TestRequest(http::HttpMethod::post, "PKIOperation", {}, scepclient_pkcs_req()));
+    CHECK(f.answer().status == 503);
+    CHECK(f.answer().reason == "ra_unavailable");
+    CHECK(f.answer().extra_header_lines.rfind("Retry-After: ", 0) == 0);
+    CHECK(f.host.exchanges() == 0);
+}
+
+TEST_CASE("routing by recipient needs a readable envelope; one group of all upstreams reads none",
+          "[proxy][scep][handler][routing]") {
+    ProfileCertificates board;
+    Fixture f(2);
+    f.host.generation->profiles[0].certificates = &board;
+    f.cache_caps(kCapsWithPost);
+    f.host.store.synchronous = true;
+    SECTION("two groups: a message without an EnvelopedData is refused") {
+        publish_groups(board, {scepserver_answer(), ndes_answer()});
+        f.send(TestRequest(http::HttpMethod::post, "PKIOperation", {}, pkcs_req()));
+        CHECK(f.answer().status == 400);
+        CHECK(f.answer().reason == "malformed_message");
+        CHECK(f.host.exchanges() == 0);
+    }
+    SECTION("one group: forwarded as with a single upstream") {
+        publish_groups(board, {ndes_answer(), ndes_answer()});
+        f.send(TestRequest(http::HttpMethod::post, "PKIOperation", {}, pkcs_req()));
+        CHECK(f.host.exchanges() == 1);
+    }
+}
+
+TEST_CASE("GetCACert with different certificates: each group's answer is cached apart",
+          "[proxy][scep][handler][routing]") {
+    ProfileCertificates board;
+    Fixture f(2);
+    f.host.generation->profiles[0].certificates = &board;
+    publish_groups(board, {scepserver_answer(), ndes_answer()});
+    f.host.store.synchronous = true;
+    const std::string answers[2] = {"scepserver's CA", "NDES's RA and CA"};
+    // Round-robin: the first two go to each upstream once (each group's cache misses once).
+    for (int i = 0; i < 2; ++i) {
+        f.channel.answers.clear();
+        f.send(TestRequest(http::HttpMethod::get, "GetCACert"));
+        test::FakeEndpoint& chosen = busy_upstream(f.host);
+        const size_t index = &chosen == &f.host.upstream(0) ? 0 : 1;
+        chosen.answer(200, "application/x-x509-ca-ra-cert", answers[index]);
+        CHECK(f.answer().body == answers[index]);
+    }
+    CHECK(f.host.upstream(0).exchanges.size() == 1);
+    CHECK(f.host.upstream(1).exchanges.size() == 1);
+    // Then from the cache, both groups' answers in turn, never one group's for the other's.
+    std::set<std::string> shown;
+    for (int i = 0; i < 4; ++i) {
+        f.channel.answers.clear();
+        f.send(TestRequest(http::HttpMethod::get, "GetCACert"));
+        CHECK(f.answer().reason == "cache_hit");
+        shown.insert(f.answer().body);
+    }
+    CHECK(shown == std::set<std::string>{answers[0], answers[1]});
+    CHECK(f.host.exchanges() == 2);
+
+    SECTION("with one group out of service, only the other's is shown") {
+        f.host.config.profiles[0].health_check = conf::HealthCheckConfig{};
+        f.host.targets[0].upstreams[1].health->mark(false, "test");
+        for (int i = 0; i < 4; ++i) {
+            f.channel.answers.clear();
+            f.send(TestRequest(http::HttpMethod::get, "GetCACert"));
+            CHECK(f.answer().body == answers[0]);
+        }
+    }
+}
+
+TEST_CASE("different certificates with the same name: a token's requests go to the group it was shown",
+          "[proxy][scep][handler][routing]") {
+    // Two CAs named alike (issuer and serial), as `scepserver ca -init` makes them: the envelope
+    // can't tell them apart, the GetCACert answer the token got can.
+    pkcs7::CaCertificates twin = scepserver_answer();
+    twin.certificates[0].sha256_fingerprint = "00:another:key";
+    ProfileCertificates board;
+    Fixture f(2);
+    f.host.generation->profiles[0].certificates = &board;
+    publish_groups(board, {scepserver_answer(), twin});
+    f.cache_caps(kCapsWithPost);
+    f.host.store.synchronous = true;
+    SECTION("shown upstream 1's group: always upstream 1") {
+        f.host.generation->profiles[0].next_upstream = 1;
+        f.send(TestRequest(http::HttpMethod::get, "GetCACert"));
+        f.host.upstream(1).answer(200, "application/x-x509-ca-cert", "twin CA");
+        CHECK(f.answer().body == "twin CA");
+        for (int i = 0; i < 4; ++i) {
+            f.channel.answers.clear();
+            f.send(TestRequest(http::HttpMethod::post, "PKIOperation", {}, scepclient_pkcs_req()));
+            busy_upstream(f.host).answer(200, "application/x-pki-message", cert_rep("3"));
+        }
+        CHECK(f.host.upstream(0).exchanges.empty());
+        CHECK(f.host.upstream(1).exchanges.size() == 5);
+    }
+    SECTION("never shown either: any of them, as without routing") {
+        for (int i = 0; i < 4; ++i) {
+            f.channel.answers.clear();
+            f.send(TestRequest(http::HttpMethod::post, "PKIOperation", {}, scepclient_pkcs_req()));
+            busy_upstream(f.host).answer(200, "application/x-pki-message", cert_rep("3"));
+        }
+        CHECK(f.host.upstream(0).exchanges.size() == 2);
+        CHECK(f.host.upstream(1).exchanges.size() == 2);
+    }
+}
+
+TEST_CASE("what each token was shown is bounded", "[proxy][scep][routing]") {
+    ProfileCertificates board;
+    for (uint64_t token = 1; token <= ProfileCertificates::kMaxRemembered + 10; ++token) board.remember_shown(token, 7);
+    CHECK(board.shown_to(1) == 0);  // the oldest are forgotten
+    CHECK(board.shown_to(10) == 0);
+    CHECK(board.shown_to(11) == 7);
+    board.remember_shown(11, 9);  // shown again: the latest counts
+    CHECK(board.shown_to(11) == 9);
+    CHECK(board.shown_to(ProfileCertificates::kMaxRemembered + 10) == 7);
 }
 
 }  // namespace

@@ -103,5 +103,47 @@ TEST_CASE("groups copied keep answering", "[upstream_certificate_groups]") {
     CHECK(copy.groups_for(recipient_of(read_fixture("pkcsreq.der"))) == std::vector<std::size_t>{0});
 }
 
+TEST_CASE("upstream masks, group keys, and whether a profile routes at all", "[upstream_certificate_groups]") {
+    const pkcs7::CaCertificates single = answer_of("getcacert-single.der");
+    const pkcs7::CaCertificates chain = answer_of("getcacert-ra-chain.p7b");
+    SECTION("every upstream with the same certificates: no routing") {
+        const auto groups = UpstreamCertificateGroups::build({single, single});
+        CHECK(groups.all_known());
+        CHECK(groups.every_upstream() == 0b11);
+        CHECK_FALSE(groups.routes());
+    }
+    SECTION("nothing known yet: no routing") {
+        const auto groups = UpstreamCertificateGroups::build({std::nullopt, std::nullopt});
+        CHECK(groups.known_upstreams() == 0);
+        CHECK_FALSE(groups.routes());
+    }
+    SECTION("one known, one not: routing, the unknown one in no mask") {
+        const auto groups = UpstreamCertificateGroups::build({single, std::nullopt});
+        CHECK(groups.routes());
+        CHECK_FALSE(groups.all_known());
+        CHECK(groups.known_upstreams() == 0b01);
+        CHECK(groups.upstreams_for(recipient_of(read_fixture("pkcsreq.der"))) == 0b01);
+    }
+    SECTION("two groups: each recipient's upstreams") {
+        const auto groups = UpstreamCertificateGroups::build({single, chain, single});
+        CHECK(groups.routes());
+        CHECK(groups.upstreams_of_group(*groups.group_of_upstream(0)) == 0b101);
+        CHECK(groups.upstreams_for(recipient_of(read_fixture("pkcsreq.der"))) == 0b101);
+        CHECK(groups.upstreams_for(recipient_of(request_for_ra_encryption_certificate())) == 0b010);
+        CHECK(groups.upstreams_for(recipient_of(read_fixture("certrep-success.der"))) == 0);
+    }
+    SECTION("a group's key is its certificates', whatever its index or their order") {
+        pkcs7::CaCertificates reordered = chain;
+        std::reverse(reordered.certificates.begin(), reordered.certificates.end());
+        const auto one = UpstreamCertificateGroups::build({single, chain});
+        const auto other = UpstreamCertificateGroups::build({reordered, single});
+        CHECK(one.group_key(0) == other.group_key(1));
+        CHECK(one.group_key(1) == other.group_key(0));
+        CHECK(one.group_key(0) != one.group_key(1));
+        CHECK(one.group_key(0) != 0);
+        CHECK(one.fingerprints_of(1) == other.fingerprints_of(0));
+    }
+}
+
 }  // namespace
 }  // namespace scepproxy::proxy
