@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,7 @@
 #include "proxy/admin/enrollment_issuer.h"
 #include "proxy/admin/enrollment_json.h"
 #include "proxy/server/server.h"
+#include "proxy/server/upstream_probe.h"
 #include "token/enrollment_token.h"
 #include "token/store_registry.h"
 
@@ -29,8 +31,10 @@ constexpr const char* kUsage = R"(usage: scepproxy COMMAND [-c FILE] [OPTIONS]
 Commands:
   serve  -c FILE                      run the proxy (default FILE /etc/scepproxy/scepproxy.yaml)
   check  -c FILE [--probe]            validate the configuration (errors as FILE:LINE:COL: key: message);
-                                      --probe also fetches one challenge per dynamic profile
-                                      (this uses up one NDES password each)
+                                      --probe also asks every upstream for GetCACaps and GetCACert
+                                      (status, capabilities, certificates, certificate groups) and
+                                      fetches one challenge per dynamic profile (this uses up one
+                                      NDES password each)
   token issue  -c FILE --profile P --device D [--ttl DURATION]
                                       create an enrollment token; prints
                                       {"token","scep_url","challenge","expires_at"}
@@ -74,11 +78,14 @@ std::optional<bool> parse_bool(const std::string& text) {
 
 void print_json(const nlohmann::json& value) { std::printf("%s\n", proxy::json_text(value, 2).c_str()); }
 
-// `check --probe`: one mscep_admin fetch per dynamic profile, like NDES's "Test Connection".
-// Each fetch uses up one single-use NDES password. True when every probe succeeded.
+// `check --probe`: like NDES's "Test Connection", GetCACaps and GetCACert from every upstream
+// (all at once) and one mscep_admin fetch per dynamic profile; printed per profile, in config order.
+// Each challenge fetch uses up one single-use NDES password. True when every probe succeeded.
 bool probe_profiles(const conf::Config& config) {
+    const std::vector<proxy::ProfileProbeResult> upstreams = proxy::probe_upstreams(config);
     bool all_ok = true;
-    for (const auto& profile : config.profiles) {
+    for (size_t i = 0; i < config.profiles.size(); ++i) {
+        const conf::ProfileConfig& profile = config.profiles[i];
         const char* name = profile.name.c_str();
         if (profile.challenge.type == conf::ChallengeType::dynamic) {
             std::string error;
@@ -95,10 +102,7 @@ bool probe_profiles(const conf::Config& config) {
                 all_ok = false;
             }
         }
-        // TODO(--probe): GetCACaps and GetCACert against each upstream.
-        std::printf(
-            "profile %s: upstreams: not probed (GetCACaps/GetCACert probing is not available in this build yet)\n",
-            name);
+        if (!proxy::print_upstream_probe(stdout, upstreams[i])) all_ok = false;
     }
     return all_ok;
 }
