@@ -4,7 +4,8 @@
 # Usage: packaging/install_deps.sh [--with GROUP[,GROUP...]]... [--dry-run] [--list]
 #   (no option)   the base group: build toolchain, libraries, SCEP test peers, PostgreSQL (store tests),
 #                 slowhttptest (slow-client tests), adduser and systemd (the .deb's postinst; systemd-analyze verifies its unit),
-#                 clang-format-14 (the style.clang_format test)
+#                 clang-format-14 (the style.clang_format test), prometheus (its promtool: the
+#                 package.prometheus_rules test; the Prometheus server it brings is stopped and disabled)
 #   --with G      also install group G (repeatable or comma-separated): see --list
 #   --dry-run     print the missing packages and exit 0 without installing
 #   --list        print every group and its packages
@@ -16,13 +17,13 @@ declare -A GROUPS_PACKAGES=(
     [base]="build-essential cmake pkg-config ccache libssl-dev libevent-dev libyaml-cpp-dev
             prometheus-cpp-dev catch2 libfmt-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev
             nlohmann-json3-dev libsystemd-dev scep sqlite3 python3 curl openssl postgresql
-            adduser systemd slowhttptest clang-format-14"
+            adduser systemd slowhttptest clang-format-14 prometheus"
     [bench]="nginx wrk nghttp2-client gnuplot-nox strace valgrind"
     [fuzz]="clang-14 libclang-rt-14-dev"
 )
 
 usage() {
-    sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -98,6 +99,20 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${run_as_root[@]}" apt-get update -q
 "${run_as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# Debian's prometheus package is here for promtool only; it also enables (and, where systemd runs,
+# starts) a Prometheus server on :9090. One this script installed is stopped and disabled; a
+# Prometheus that was installed before is left alone. Offline (a container without systemd),
+# `systemctl disable` only removes the unit's links.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+    if [[ -d /run/systemd/system ]]; then
+        "${run_as_root[@]}" systemctl disable --now prometheus.service \
+            || echo "install_deps.sh: warning: could not stop and disable prometheus.service" >&2
+    else
+        "${run_as_root[@]}" systemctl disable prometheus.service \
+            || echo "install_deps.sh: warning: could not disable prometheus.service" >&2
+    fi
+fi
 
 # Verify rather than trust apt's exit code: a package name that no longer exists must be reported.
 still_missing=()
