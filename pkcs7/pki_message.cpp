@@ -115,6 +115,7 @@ PkiMessageParse parse_pki_message(std::span<const std::uint8_t> der, const PkiMe
         info.signature_valid = CMS_SignerInfo_verify(signer_info) == 1;
     }
     info.content_digest_valid = content_digest_matches(cms.get(), signer_info);
+    info.verified = true;
     return PkiMessageParse::success(std::move(info));
 }
 

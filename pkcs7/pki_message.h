@@ -58,6 +58,9 @@ struct PkiMessageInfo {
     // The messageDigest attribute matches the encapsulated content, i.e. the envelope was not
     // swapped (CMS_SignerInfo_verify_content). Only digested, never decrypted.
     bool content_digest_valid = false;
+    // The full parse read the message: `signer`, signature_valid and content_digest_valid are its
+    // verdict. False after the DER walk, which verifies nothing.
+    bool verified = false;
 };
 
 using PkiMessageParse = ParseResult<PkiMessageInfo>;
@@ -70,9 +73,10 @@ PkiMessageParse parse_pki_message(std::span<const std::uint8_t> der, const PkiMe
 // What the request path needs, cheaply: the same attributes and the same errors as
 // parse_pki_message, read by walking the DER down to the signed attributes. No certificate is
 // decoded and nothing is verified: `signer` is absent, signature_valid and content_digest_valid
-// are false. Certificates and CRLs are only checked for framing (the CA reads them). Input the
-// walk doesn't cover (BER indefinite lengths, unexpected shapes, any structural error) goes to
-// parse_pki_message, whose answer (less the signer) is returned.
+// are false (`verified` false). Certificates and CRLs are only checked for framing (the CA reads
+// them). Input the walk doesn't cover (BER indefinite lengths, unexpected shapes, any structural
+// error) goes to parse_pki_message, whose whole answer is returned (`verified` true: its
+// verdict is kept, so a caller needn't pay for the full parse twice).
 PkiMessageParse read_pki_message_attributes(std::span<const std::uint8_t> der, const PkiMessageLimits& limits = {});
 // The same into `info`, whose strings and vectors keep their capacity: a caller reading message
 // after message into one PkiMessageInfo allocates nothing for them once they are large enough.

@@ -6,7 +6,7 @@
 // from ContentInfo down to the one signerInfo's signedAttrs, checking that every element it
 // passes lies exactly within its parent, and hands each SCEP attribute's value to the same rules
 // as the full parse. Anything else (BER indefinite lengths, an unexpected shape, any error) is
-// left to parse_pki_message, so its errors are the full parse's own.
+// left to parse_pki_message, so its errors are the full parse's own (and its verdict is kept).
 #include <openssl/asn1.h>
 
 #include "pkcs7/der_input.h"
@@ -132,11 +132,8 @@ std::optional<PkiMessageParse> read_pki_message_attributes_into(std::span<const 
     if (walk(der, limits, &info, &failure) == Walk::read) return failure;
     PkiMessageParse parsed = parse_pki_message(der, limits);
     if (!parsed.ok()) return parsed;
+    // Kept whole, verdict included: the slow path is paid for once.
     info = std::move(*parsed.value);
-    // The same answer whichever way it was read: nothing verified.
-    info.signer.reset();
-    info.signature_valid = false;
-    info.content_digest_valid = false;
     return std::nullopt;
 }
 

@@ -498,10 +498,14 @@ uint64_t ScepRequestHandler::group_key_of_upstream(size_t upstream) const {
 // resends and polls of a bound transaction don't pay for it again. Forwarded either way: the CA
 // is the judge. Logged because a tampered message means something.
 void ScepRequestHandler::check_binding_signature() {
-    auto parsed = pkcs7::parse_pki_message(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pki_der_.data()),
-                                                                    pki_der_.size()));
-    if (!parsed.ok()) return;  // read once already: the walk and the full parse agree on what they both read
-    const pkcs7::PkiMessageInfo& info = *parsed.value;
+    // A message the DER walk left to the full parse was verified then: not parsed twice.
+    std::optional<pkcs7::PkiMessageParse> parsed;
+    if (!request_message_.verified) {
+        parsed = pkcs7::parse_pki_message(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pki_der_.data()),
+                                                                   pki_der_.size()));
+        if (!parsed->ok()) return;  // read once already: the walk and the full parse agree on what they both read
+    }
+    const pkcs7::PkiMessageInfo& info = parsed ? *parsed->value : request_message_;
     if (info.signature_valid && info.content_digest_valid) return;
     LogLine(LogLevel::warn, "pki_message_signature_invalid")
         .field("token", connection_->log_fields().token_id)

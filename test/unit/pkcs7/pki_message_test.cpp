@@ -40,9 +40,16 @@ void require_same_attributes(const PkiMessageInfo& full, const PkiMessageParse& 
     CHECK(read.pki_status == full.pki_status);
     CHECK(read.fail_info == full.fail_info);
     CHECK(read.fail_info_text == full.fail_info_text);
-    CHECK_FALSE(read.signer.has_value());
-    CHECK_FALSE(read.signature_valid);
-    CHECK_FALSE(read.content_digest_valid);
+    // The walk verifies nothing; a message it left to the full parse keeps that parse's verdict.
+    if (read.verified) {
+        CHECK(read.signature_valid == full.signature_valid);
+        CHECK(read.content_digest_valid == full.content_digest_valid);
+        CHECK(read.signer.has_value() == full.signer.has_value());
+    } else {
+        CHECK_FALSE(read.signer.has_value());
+        CHECK_FALSE(read.signature_valid);
+        CHECK_FALSE(read.content_digest_valid);
+    }
 }
 
 std::string hex_of(const std::vector<std::uint8_t>& bytes) {
@@ -563,6 +570,18 @@ TEST_CASE("the DER walk leaves BER (indefinite lengths) to the full parse, with 
     REQUIRE(ber[1] == 0x80);  // indefinite
     const PkiMessageInfo info = parse_ok(ber);
     CHECK(info.transaction_id == test::kTestTransactionId);
+    // The full parse's verdict is kept, so the handler never parses the message a second time.
+    const PkiMessageParse read = read_pki_message_attributes(ber, {});
+    REQUIRE(read.ok());
+    CHECK(read.value->verified);
+    CHECK(read.value->signature_valid);
+    CHECK(read.value->content_digest_valid);
+    CHECK(read.value->signer.has_value());
+    // The walk itself verifies nothing and says so.
+    const PkiMessageParse walked = read_pki_message_attributes(der, {});
+    REQUIRE(walked.ok());
+    CHECK_FALSE(walked.value->verified);
+    CHECK_FALSE(walked.value->signature_valid);
 }
 
 TEST_CASE("the DER walk reads the real messages' attributes without decoding a certificate", "[pkcs7][pki_message]") {
