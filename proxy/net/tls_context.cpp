@@ -3,6 +3,8 @@
 
 #include <openssl/err.h>
 
+#include <utility>
+
 namespace scepproxy::proxy {
 namespace {
 
@@ -53,13 +55,24 @@ std::string take_openssl_error() {
     return buffer;
 }
 
-SslCtxPtr make_server_tls_context(const conf::ServerTlsConfig& config, std::string* error) {
+SslCtxPtr make_server_tls_context(const conf::ServerTlsConfig& config, std::string_view session_id_context,
+                                  std::string* error, TicketKeyRotation rotation) {
     SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
     if (!ctx || !common_settings(ctx.get(), error)) return nullptr;
     if (!load_certificate_and_key(ctx.get(), config.cert_file, config.key_file, error)) return nullptr;
     // Resumption: stateless tickets (one context is shared by every worker, so any worker can resume).
     SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx.get(), 1);
+    if (session_id_context.empty() || session_id_context.size() > SSL_MAX_SID_CTX_LENGTH) {
+        *error = "session id context '" + std::string(session_id_context) + "': must be 1 to 32 bytes";
+        return nullptr;
+    }
+    if (SSL_CTX_set_session_id_context(ctx.get(), reinterpret_cast<const unsigned char*>(session_id_context.data()),
+                                       static_cast<unsigned int>(session_id_context.size())) != 1) {
+        *error = "session id context: " + take_openssl_error();
+        return nullptr;
+    }
+    if (!install_ticket_key_ring(ctx.get(), rotation.period, std::move(rotation.clock), error)) return nullptr;
     if (!config.client_ca_file.empty()) {
         if (SSL_CTX_load_verify_locations(ctx.get(), config.client_ca_file.c_str(), nullptr) != 1) {
             *error = "client CA " + config.client_ca_file + ": " + take_openssl_error();

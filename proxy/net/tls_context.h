@@ -3,10 +3,13 @@
 
 #include <openssl/ssl.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "conf/config.h"
+#include "proxy/net/ticket_key_ring.h"
 
 namespace scepproxy::proxy {
 
@@ -15,9 +18,19 @@ struct SslCtxDeleter {
 };
 using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
 
-// TLS 1.2 and 1.3 only, AEAD ciphers with forward secrecy, X25519/P-256/P-384, session tickets.
-// client_ca_file set: a client certificate signed by it is required. Null with *error on failure.
-SslCtxPtr make_server_tls_context(const conf::ServerTlsConfig& config, std::string* error);
+// How often the session ticket keys change, and the clock that tells; tests pass a fake clock.
+struct TicketKeyRotation {
+    std::chrono::steady_clock::duration period = kTicketKeyRotationPeriod;
+    TicketClock clock;  // empty: steady_clock
+};
+
+// TLS 1.2 and 1.3 only, AEAD ciphers with forward secrecy, X25519/P-256/P-384, session tickets
+// under keys that rotate (TicketKeyRing). client_ca_file set: a client certificate signed by it
+// is required. session_id_context names the listener (at most 32 bytes): a session resumes only
+// on the listener that made it, and OpenSSL refuses to resume at all on a context that verifies
+// clients without one. Null with *error on failure.
+SslCtxPtr make_server_tls_context(const conf::ServerTlsConfig& config, std::string_view session_id_context,
+                                  std::string* error, TicketKeyRotation rotation = {});
 
 // For https upstreams: verification on unless config.verify is false, against ca_file or the
 // system store; the host name is checked per connection; optional client certificate.

@@ -11,7 +11,8 @@ constexpr size_t kMinBearerTokenLength = 16;
 SslCtxPtr server_tls(const ConfigFile& file, const std::string& key, const conf::ServerTlsConfig& tls,
                      std::vector<std::string>* errors) {
     std::string error;
-    SslCtxPtr ctx = make_server_tls_context(tls, &error);
+    // The key ("scep.tls", "admin.tls") names the listener: its sessions resume only on it.
+    SslCtxPtr ctx = make_server_tls_context(tls, key, &error);
     if (!ctx) errors->push_back(file.error_at(key, error));
     return ctx;
 }

@@ -205,6 +205,31 @@ class TlsAdminListener(harness.IntegrationTestCase):
         self.assertEqual(status, 401)
         self.assertEqual(challenge, "Bearer")
 
+    def s_client(self, *args):
+        """openssl s_client with the MDM's certificate sending one GET; its whole output."""
+        host, port = self.admin
+        request = (f"GET /api/v1/devices/some-device HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {self.bearer}\r\n"
+                   "Connection: close\r\n\r\n")
+        result = subprocess.run([Tools.openssl, "s_client", "-connect", f"{host}:{port}", "-CAfile", self.server_ca[0],
+                                 "-cert", self.mdm_cert[0], "-key", self.mdm_cert[1], "-verify_return_error",
+                                 "-ign_eof", *args], input=request, capture_output=True, text=True, timeout=60,
+                                cwd=self.workdir)
+        return result.stdout + result.stderr
+
+    def test_the_mdm_resumes_its_tls_1_2_and_1_3_sessions(self):
+        # Client certificates required and no session id context: OpenSSL fails a TLS 1.2
+        # resumption with SESSION_ID_CONTEXT_UNINITIALIZED instead of resuming.
+        for version in ("-tls1_2", "-tls1_3"):
+            with self.subTest(version):
+                session = os.path.join(self.workdir, f"admin-session{version}.pem")
+                first = self.s_client(version, "-sess_out", session)
+                self.assertRegex(first, r"\nNew, TLSv1\.[23]")
+                self.assertTrue(os.path.getsize(session) > 0, "no session ticket was saved")
+                second = self.s_client(version, "-sess_in", session)
+                self.assertRegex(second, r"\nReused, TLSv1\.[23]")
+                self.assertRegex(second, r"HTTP/1\.1 (200|404)")
+                self.assertNotIn("session id context uninitialized", second)
+
     def test_no_or_a_foreign_client_certificate_fails_the_handshake(self):
         for cert in (None, self.stranger_cert):
             with self.subTest(cert=cert):
