@@ -168,12 +168,38 @@ ProfileMetrics ProxyMetrics::resolve_profile(const conf::ProfileConfig& profile)
                                                           {"outcome", to_string(static_cast<UpstreamOutcome>(i))}});
     m.upstream_duration = &upstream_duration_.Add({{"profile", profile.name}}, kLatencyBuckets);
     for (const auto& upstream : profile.upstreams) {
-        const prometheus::Labels labels{{"profile", profile.name}, {"upstream", upstream.name}};
         // Its UpstreamHealth sets it (a reloaded configuration's starts in service).
-        m.upstream_up.push_back(&upstream_up_.Add(labels));
+        m.upstream_up_leases.push_back(lease_upstream_up(profile.name, upstream.name));
+        m.upstream_up.push_back(m.upstream_up_leases.back()->gauge());
     }
     return m;
 }
+
+std::shared_ptr<const SeriesLease> ProxyMetrics::lease_upstream_up(const std::string& profile,
+                                                                   const std::string& upstream) {
+    std::string key = profile;
+    key += '\0';
+    key += upstream;
+    const std::lock_guard lock(upstream_up_mutex_);
+    HeldLease& held = upstream_up_leases_[key];
+    if (auto alive = held.lease.lock()) return alive;
+    // The series may still be there, its last lease being released right now: this one takes it
+    // over (Add returns the existing series), and the release leaves it.
+    auto lease = std::make_shared<const SeriesLease>(*this, key,
+                                                     &upstream_up_.Add({{"profile", profile}, {"upstream", upstream}}));
+    held = HeldLease{lease, lease.get()};
+    return lease;
+}
+
+void ProxyMetrics::release_upstream_up(const std::string& key, const SeriesLease* lease) {
+    const std::lock_guard lock(upstream_up_mutex_);
+    const auto found = upstream_up_leases_.find(key);
+    if (found == upstream_up_leases_.end() || found->second.owner != lease) return;  // taken over
+    upstream_up_leases_.erase(found);
+    upstream_up_.Remove(lease->gauge());
+}
+
+SeriesLease::~SeriesLease() { metrics_.release_upstream_up(key_, this); }
 
 void ProxyMetrics::count_challenge_fetch(std::string_view profile, challenge::ChallengeOutcome outcome) {
     std::lock_guard lock(challenge_counters_mutex_);

@@ -53,12 +53,31 @@ constexpr std::array<std::string_view, 4> kPkiStatusLabels = {"SUCCESS", "FAILUR
 constexpr std::array<std::string_view, 4> kTimeoutReasons = {"header_timeout", "body_timeout", "idle_timeout",
                                                              "send_timeout"};
 
+// A series that stays in the scrape while some configuration has it: when the last
+// configuration holding it is gone (a reload removed its upstream, and the requests that started
+// before the reload are done), it is removed. Several configurations share one lease.
+class SeriesLease {
+public:
+    SeriesLease(class ProxyMetrics& metrics, std::string key, prometheus::Gauge* gauge)
+        : metrics_(metrics), key_(std::move(key)), gauge_(gauge) {}
+    ~SeriesLease();
+    SeriesLease(const SeriesLease&) = delete;
+    SeriesLease& operator=(const SeriesLease&) = delete;
+    prometheus::Gauge* gauge() const { return gauge_; }
+
+private:
+    class ProxyMetrics& metrics_;
+    const std::string key_;
+    prometheus::Gauge* const gauge_;
+};
+
 struct ProfileMetrics {
     // [request type][status], indices into the label arrays above.
     std::array<std::array<prometheus::Counter*, kPkiStatusLabels.size()>, kPkiRequestTypeLabels.size()> pki_status{};
     std::array<prometheus::Counter*, kUpstreamOutcomeCount> upstream_requests{};
     prometheus::Histogram* upstream_duration = nullptr;
-    std::vector<prometheus::Gauge*> upstream_up;  // one per upstream, in config order
+    std::vector<prometheus::Gauge*> upstream_up;                         // one per upstream, in config order
+    std::vector<std::shared_ptr<const SeriesLease>> upstream_up_leases;  // keep upstream_up's series
     // Dynamic challenge profiles only; null elsewhere.
     std::array<prometheus::Counter*, challenge::kChallengeOutcomeCount> challenge_fetches{};
 };
@@ -115,7 +134,17 @@ public:
     StoreMetrics store;
 
 private:
+    friend class SeriesLease;
     using ChallengeCounters = std::array<prometheus::Counter*, challenge::kChallengeOutcomeCount>;
+
+    std::shared_ptr<const SeriesLease> lease_upstream_up(const std::string& profile, const std::string& upstream);
+    void release_upstream_up(const std::string& key, const SeriesLease* lease);
+    std::mutex upstream_up_mutex_;
+    struct HeldLease {
+        std::weak_ptr<const SeriesLease> lease;
+        const SeriesLease* owner = nullptr;  // the lease that removes the series when it goes
+    };
+    std::map<std::string, HeldLease, std::less<>> upstream_up_leases_;
 
     prometheus::Family<prometheus::Counter>& upstream_requests_;    // {profile,outcome}
     prometheus::Family<prometheus::Histogram>& upstream_duration_;  // {profile}
