@@ -12,6 +12,7 @@
 
 #include "base/clock.h"
 #include "conf/config_values.h"
+#include "conf/security_warnings.h"
 #include "proxy/challenge/challenge_source.h"
 #include "proxy/server/command_line.h"
 #include "proxy/server/config_file.h"
@@ -30,7 +31,9 @@ constexpr const char* kUsage = R"(usage: scepproxy COMMAND [-c FILE] [OPTIONS]
 
 Commands:
   serve  -c FILE                      run the proxy (default FILE /etc/scepproxy/scepproxy.yaml)
-  check  -c FILE [--probe]            validate the configuration (errors as FILE:LINE:COL: key: message);
+  check  -c FILE [--probe]            validate the configuration (errors as FILE:LINE:COL: key: message;
+                                      settings that weaken security as warning: FILE:LINE:COL: ...,
+                                      exit status still 0);
                                       --probe also asks every upstream for GetCACaps and GetCACert
                                       (status, capabilities, certificates, certificate groups) and
                                       fetches one challenge per dynamic profile (this uses up one
@@ -107,10 +110,19 @@ bool probe_profiles(const conf::Config& config) {
     return all_ok;
 }
 
+// Settings that work but weaken security: "warning: FILE:LINE:COL: key: message" on stderr, one
+// per finding; they don't change the exit status.
+void print_security_warnings(const proxy::ConfigFile& file) {
+    for (const auto& warning : conf::find_security_warnings(*file.config))
+        std::fprintf(stderr, "warning: %s\n", file.error_at(warning.key, warning.message).c_str());
+}
+
 int command_check(const proxy::CommandLine& cli) {
-    const auto config = load_config(cli.config_path, true);
-    if (!config) return 1;
-    if (cli.has_flag("--probe") && !probe_profiles(*config)) {
+    const proxy::ConfigFile file = proxy::read_config_file(cli.config_path, true);
+    for (const auto& error : file.errors) std::fprintf(stderr, "%s\n", error.c_str());
+    if (!file.ok()) return 1;
+    print_security_warnings(file);
+    if (cli.has_flag("--probe") && !probe_profiles(*file.config)) {
         std::fprintf(stderr, "%s: probe failed\n", cli.config_path.c_str());
         return 1;
     }

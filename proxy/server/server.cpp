@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "base/clock.h"
+#include "conf/security_warnings.h"
 #include "proxy/challenge/challenge_source.h"
 #include "proxy/limits/client_connection_counter.h"
 #include "proxy/limits/connection_budget.h"
@@ -78,17 +79,12 @@ void report_challenge_fetch(ProxyMetrics& metrics, const challenge::FetchReport&
     line.emit();
 }
 
-// Basic authentication over plain HTTP shows the service account's password to the network.
-void warn_about_cleartext_challenge_auth(const conf::Config& config) {
-    for (const auto& profile : config.profiles) {
-        const auto& challenge = profile.challenge;
-        if (challenge.type == conf::ChallengeType::dynamic && challenge.auth == conf::ChallengeAuth::basic &&
-            challenge.url.starts_with("http://"))
-            LogLine(LogLevel::warn, "challenge_auth_in_clear")
-                .field("profile", profile.name)
-                .field("detail", "challenge.auth basic over http:// sends the service account's password unencrypted")
-                .emit();
-    }
+// Settings that work but weaken security (conf/security_warnings.h): one warn line each, at start
+// and after each reload, naming the key, what it exposes and what to do. `scepproxy check` prints
+// the same with the key's position in the file.
+void log_security_warnings(const conf::Config& config) {
+    for (const auto& warning : conf::find_security_warnings(config))
+        LogLine(LogLevel::warn, "insecure_setting").field("key", warning.key).field("detail", warning.message).emit();
 }
 
 // What the enrollment store reports: operations to the store metrics, events to the log.
@@ -194,7 +190,7 @@ std::shared_ptr<const ServingConfig> reload(const std::string& path, std::shared
             .field("detail", "a loop has not switched yet; it will between its current requests")
             .emit();
     metrics.count_config_reload(true);
-    warn_about_cleartext_challenge_auth(*result.serving->config);
+    log_security_warnings(*result.serving->config);
     LogLine(LogLevel::info, "config_reloaded")
         .field("file", path)
         .field("profiles", static_cast<unsigned long>(result.serving->profiles.size()))
@@ -233,7 +229,7 @@ int run_server(const std::string& config_path, const ConfigFile& initial) {
         for (const auto& error : errors) LogLine(LogLevel::error, "config_unusable").field("detail", error).emit();
         return 1;
     }
-    warn_about_cleartext_challenge_auth(config);
+    log_security_warnings(config);
 
     const unsigned worker_count = config.workers;
     const auto& limits = config.limits;
