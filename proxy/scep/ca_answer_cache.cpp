@@ -18,16 +18,20 @@ bool same_key(const CachedAnswer& entry, std::string_view operation, std::string
 }  // namespace
 
 const CachedAnswer* CaAnswerCache::find(std::string_view operation, std::string_view message, int64_t now_ns,
-                                        uint64_t group) const {
-    for (const auto& entry : entries_)
-        if (same_key(entry, operation, message, group) && entry.expires_ns > now_ns) return &entry;
+                                        uint64_t group) {
+    for (auto& entry : message.empty() ? default_entries_ : named_entries_) {
+        if (!same_key(entry.answer, operation, message, group)) continue;
+        ++entry.requests;  // asked for, fresh or not
+        return entry.answer.expires_ns > now_ns ? &entry.answer : nullptr;
+    }
     return nullptr;
 }
 
 const CachedAnswer* CaAnswerCache::find_for_upstream_failure(std::string_view operation, std::string_view message,
                                                              int64_t now_ns, uint64_t group) const {
-    for (const auto& entry : entries_)
-        if (same_key(entry, operation, message, group) && entry.stale_until_ns > now_ns) return &entry;
+    for (const auto& entry : message.empty() ? default_entries_ : named_entries_)
+        if (same_key(entry.answer, operation, message, group) && entry.answer.stale_until_ns > now_ns)
+            return &entry.answer;
     return nullptr;
 }
 
@@ -49,20 +53,24 @@ void set_cache_lifetime(CachedAnswer& answer, int64_t now_ns, int64_t ttl_ns, in
 }
 
 void CaAnswerCache::store(CachedAnswer answer) {
-    for (auto& entry : entries_) {
-        if (same_key(entry, answer.operation, answer.message, answer.group)) {
-            entry = std::move(answer);
+    const bool named = !answer.message.empty();
+    std::vector<Entry>& pool = named ? named_entries_ : default_entries_;
+    for (auto& entry : pool) {
+        if (same_key(entry.answer, answer.operation, answer.message, answer.group)) {
+            entry.answer = std::move(answer);  // keeps its request count
             return;
         }
     }
-    if (entries_.size() < kMaxEntries) {
-        entries_.push_back(std::move(answer));
+    if (pool.size() < (named ? kMaxNamedEntries : kMaxDefaultEntries)) {
+        pool.push_back(Entry{std::move(answer)});
         return;
     }
-    auto oldest = std::min_element(entries_.begin(), entries_.end(), [](const CachedAnswer& a, const CachedAnswer& b) {
-        return a.expires_ns < b.expires_ns;
+    // Named: the least asked-for name goes first, a flood of new names evicting its own entries.
+    auto evicted = std::min_element(pool.begin(), pool.end(), [named](const Entry& a, const Entry& b) {
+        if (named && a.requests != b.requests) return a.requests < b.requests;
+        return a.answer.expires_ns < b.answer.expires_ns;
     });
-    *oldest = std::move(answer);
+    *evicted = Entry{std::move(answer)};
 }
 
 bool caps_list_has(std::string_view caps_body, std::string_view capability) {

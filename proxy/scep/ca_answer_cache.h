@@ -22,28 +22,40 @@ struct CachedAnswer {
     int64_t stale_until_ns = 0;
 };
 
+// Two pools, so that a device sending many CA names can't push out the answers everyone uses:
+// - default answers (message ""): GetCACaps and each group's GetCACert for the default name. Their
+//   keys are the proxy's, not the client's; evicted only by each other (closest to expiry first).
+// - named answers (GetCACert with a message): client-chosen names, so bounded; when full, the
+//   entry whose name was asked for least is evicted (closest to expiry among equals). A flood of
+//   new names evicts its own entries, not the name the fleet keeps asking for.
 class CaAnswerCache {
 public:
-    static constexpr size_t kMaxEntries = 16;  // messages are client-chosen: bound the key space
+    static constexpr size_t kMaxDefaultEntries = 16;  // GetCACaps + one GetCACert per certificate group
+    static constexpr size_t kMaxNamedEntries = 16;    // messages are client-chosen: bound the key space
     static constexpr size_t kMaxBodyBytes = 65536;
     static constexpr size_t kMaxMessageBytes = 256;
 
     static constexpr int64_t kMaxStaleNs = int64_t{24} * 3600 * 1'000'000'000;  // stale-if-error, at most
 
-    // A fresh entry, or null.
-    const CachedAnswer* find(std::string_view operation, std::string_view message, int64_t now_ns,
-                             uint64_t group = 0) const;
+    // A fresh entry, or null. Counts the request for the name (so not `const`: see named answers).
+    const CachedAnswer* find(std::string_view operation, std::string_view message, int64_t now_ns, uint64_t group = 0);
     // An entry that may be served because the upstream failed (fresh or stale), or null.
     const CachedAnswer* find_for_upstream_failure(std::string_view operation, std::string_view message, int64_t now_ns,
                                                   uint64_t group = 0) const;
-    // Keeps a copy; replaces an entry with the same key, else evicts the one closest to expiry when full.
+    // Keeps a copy; replaces an entry with the same key, else, when its pool is full, evicts one of
+    // that pool (see above).
     void store(CachedAnswer answer);
     static bool cacheable(std::string_view message, size_t body_bytes) {
         return message.size() <= kMaxMessageBytes && body_bytes <= kMaxBodyBytes;
     }
 
 private:
-    std::vector<CachedAnswer> entries_;
+    struct Entry {
+        CachedAnswer answer;
+        uint64_t requests = 0;  // finds for its key while it was kept: how much the name is used
+    };
+    std::vector<Entry> default_entries_;  // message ""
+    std::vector<Entry> named_entries_;
 };
 
 // Sets answer.expires_ns and stale_until_ns from now, the ttl and, for a GetCACert answer, the

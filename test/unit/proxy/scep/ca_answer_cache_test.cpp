@@ -38,7 +38,7 @@ TEST_CASE("stays bounded whatever messages clients send", "[ca_answer_cache]") {
     for (int i = 0; i < 1000; ++i) cache.store(answer("GetCACert", std::to_string(i).c_str(), "x", 1000 + i));
     int found = 0;
     for (int i = 0; i < 1000; ++i) found += cache.find("GetCACert", std::to_string(i), 0) != nullptr;
-    CHECK(found == static_cast<int>(CaAnswerCache::kMaxEntries));
+    CHECK(found == static_cast<int>(CaAnswerCache::kMaxNamedEntries));
     CHECK(cache.find("GetCACert", "999", 0));  // the newest survive
     CHECK_FALSE(CaAnswerCache::cacheable(std::string(CaAnswerCache::kMaxMessageBytes + 1, 'a'), 10));
     CHECK_FALSE(CaAnswerCache::cacheable("", CaAnswerCache::kMaxBodyBytes + 1));
@@ -131,4 +131,50 @@ TEST_CASE("after the ttl an answer is still there for an upstream failure, until
     CHECK(cache.find_for_upstream_failure("GetCACert", "", 200)->body == "ca");
     CHECK_FALSE(cache.find_for_upstream_failure("GetCACert", "", 500));
     CHECK_FALSE(cache.find_for_upstream_failure("GetCACert", "other", 200));
+}
+
+TEST_CASE("a flood of other CA names doesn't evict the default answers, fresh or stale", "[ca_answer_cache]") {
+    CaAnswerCache cache;
+    CachedAnswer caps = answer("GetCACaps", "", "POSTPKIOperation", 100);
+    caps.stale_until_ns = 500;
+    cache.store(caps);
+    CachedAnswer ca = answer("GetCACert", "", "ca-default", 100);
+    ca.stale_until_ns = 500;
+    cache.store(ca);
+    CachedAnswer grouped = ca;  // a certificate group's default answer is kept the same way
+    grouped.group = 7;
+    grouped.body = "ca-group-7";
+    cache.store(grouped);
+    // Every other name expires later than the default answers: the old eviction took those first.
+    for (int i = 0; i < 3 * static_cast<int>(CaAnswerCache::kMaxNamedEntries); ++i) {
+        CachedAnswer other = answer("GetCACert", ("flood-" + std::to_string(i)).c_str(), "x", 1000 + i);
+        other.stale_until_ns = 5000;
+        cache.store(other);
+    }
+    REQUIRE(cache.find("GetCACert", "", 50));
+    CHECK(cache.find("GetCACert", "", 50)->body == "ca-default");
+    CHECK(cache.find("GetCACert", "", 50, 7)->body == "ca-group-7");
+    CHECK(cache.find("GetCACaps", "", 50));
+    REQUIRE(cache.find_for_upstream_failure("GetCACert", "", 200));  // expired, upstream down: still there
+    CHECK(cache.find_for_upstream_failure("GetCACert", "", 200)->body == "ca-default");
+    CHECK(cache.find_for_upstream_failure("GetCACaps", "", 200));
+    CHECK(cache.find("GetCACert", "flood-47", 50));  // the names still share their own slots
+    CHECK_FALSE(cache.find("GetCACert", "flood-0", 50));
+}
+
+TEST_CASE("a CA name in use survives a flood of new names; the flood evicts its own entries", "[ca_answer_cache]") {
+    CaAnswerCache cache;
+    CachedAnswer used = answer("GetCACert", "fleet-ca", "ca-fleet", 100);
+    used.stale_until_ns = 500;
+    cache.store(used);
+    for (int device = 0; device < 3; ++device) CHECK(cache.find("GetCACert", "fleet-ca", 50));
+    for (int i = 0; i < 3 * static_cast<int>(CaAnswerCache::kMaxNamedEntries); ++i)
+        cache.store(answer("GetCACert", ("flood-" + std::to_string(i)).c_str(), "x", 1000 + i));
+    REQUIRE(cache.find("GetCACert", "fleet-ca", 50));
+    CHECK(cache.find("GetCACert", "fleet-ca", 50)->body == "ca-fleet");
+    CHECK(cache.find_for_upstream_failure("GetCACert", "fleet-ca", 200));
+    int flood_kept = 0;
+    for (int i = 0; i < 3 * static_cast<int>(CaAnswerCache::kMaxNamedEntries); ++i)
+        flood_kept += cache.find("GetCACert", "flood-" + std::to_string(i), 0) != nullptr;
+    CHECK(flood_kept == static_cast<int>(CaAnswerCache::kMaxNamedEntries) - 1);
 }
