@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Integration: the webhook store against a fake MDM: allowed devices enroll, refusals are 403 with the MDM's reason logged, timeouts follow on_error.
+# Integration: the webhook store against a fake MDM: allowed devices enroll, refusals (and 4xx answers) are 403 with the reason logged, timeouts and 5xx follow on_error.
 import hashlib
 import os
 import time
@@ -137,6 +137,26 @@ class WebhookStore(harness.IntegrationTestCase):
         self.mdm.configure(status=500)
         self.assertEqual(self.pki_operation(self.deny_proxy, token_deny)[0].status, 503)
         self.assertEqual(self.pki_operation(self.allow_proxy, token_allow)[0].status, 200)
+
+    def test_a_4xx_from_the_webhook_is_a_refusal_even_when_on_error_is_allow(self):
+        # The MDM answered (a wrong bearer token, a moved url, rate limiting): not an outage.
+        token = self.allow_proxy.issue_token("canned", "device-4xx-allow")["token"]
+        upstream_before = self.canned.request_count()
+        for status in (401, 403, 404, 429):
+            with self.subTest(status=status):
+                self.mdm.configure(status=status)   # its body still says {"allow": true}
+                response, _ = self.pki_operation(self.allow_proxy, token)
+                self.assertEqual((response.status, response.body.rstrip(b"\n")), (403, b"device_not_compliant"))
+                detail = f"webhook answered HTTP {status}"
+                harness.wait_until(lambda: [e for e in self.log_events(self.allow_proxy, "store_webhook_denied")
+                                            if e.get("token") == harness.token_id(token)
+                                            and e.get("detail") == detail], 5, "the refusal's log line")
+        self.assertEqual(
+            [r for r in self.canned.requests()[upstream_before:] if r.operation == "PKIOperation"], [])
+        self.assertEqual([e for e in self.log_events(self.allow_proxy, "store_unavailable_allowed")
+                          if e.get("token") == harness.token_id(token)], [])
+        entry = self.allow_proxy.wait_for_request_log(token=harness.token_id(token), op="PKIOperation")
+        self.assertEqual((entry.get("status"), entry.get("reason")), ("403", "device_not_compliant"))
 
 
 if __name__ == "__main__":

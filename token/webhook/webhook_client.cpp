@@ -58,6 +58,13 @@ std::string webhook_request_body(const WebhookQuestion& question) {
 }
 
 WebhookAnswer read_webhook_answer(long http_status, std::string_view body) {
+    if (http_status >= 300 && http_status <= 499) {
+        WebhookAnswer refused;
+        refused.kind = WebhookAnswer::Kind::deny;
+        refused.reason = "webhook answered HTTP " + std::to_string(http_status);
+        refused.refused_by_status = true;
+        return refused;
+    }
     if (http_status < 200 || http_status > 299) return failed("webhook answered HTTP " + std::to_string(http_status));
     if (body.size() > kMaxAnswerBytes)
         return failed("webhook answer is larger than " + std::to_string(kMaxAnswerBytes) + " bytes");

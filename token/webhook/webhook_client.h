@@ -37,10 +37,12 @@ struct WebhookQuestion {
 };
 
 struct WebhookAnswer {
+    // failed: the MDM couldn't say (no answer, a 5xx, a malformed 2xx): the on_error policy decides.
     enum class Kind { allow, deny, failed };
     Kind kind = Kind::failed;
-    std::string reason;  // the MDM's, for allow/deny (may be empty)
-    std::string error;   // why it failed: timeout, HTTP status, malformed answer
+    std::string reason;              // the MDM's, for allow/deny (may be empty); for a refusing status, that status
+    std::string error;               // why it failed: timeout, HTTP status, malformed answer
+    bool refused_by_status = false;  // a deny that is a 3xx/4xx, not an {"allow": false}
 };
 
 // The request body for a question (valid JSON whatever bytes the strings hold).
@@ -48,8 +50,11 @@ std::string webhook_request_body(const WebhookQuestion& question);
 
 // Reads an HTTP answer strictly: 2xx, at most kMaxAnswerBytes, a JSON object with a
 // boolean "allow" and, if present, a string "reason" of at most kMaxReasonBytes (null is
-// taken as no reason). Other members are ignored (so the MDM may add some). Anything else
-// is `failed`, which the on_error policy handles. Never throws.
+// taken as no reason). Other members are ignored (so the MDM may add some). A 3xx or 4xx
+// is a `deny` whatever its body: the MDM (or what answers at the url) did answer, and a
+// refusal such as 401, 403, 404 or 429 must never become an outage that on_error: allow
+// lets devices through. Anything else (a 5xx, a malformed 2xx) is `failed`, which the
+// on_error policy handles. Never throws.
 WebhookAnswer read_webhook_answer(long http_status, std::string_view body);
 
 // Thread-safe and blocking: meant for store threads, never for an event loop. Keeps a few

@@ -115,7 +115,9 @@ public:
         AccessDecision decision = decide(local, answer);
         if (answer.kind == WebhookAnswer::Kind::deny && options_.observer) {
             StoreEvent event;
-            event.level = StoreEvent::Level::info;
+            // A refusing status (a wrong bearer token or url, rate limiting) refuses every
+            // device, not one: a warning for the operator.
+            event.level = answer.refused_by_status ? StoreEvent::Level::warn : StoreEvent::Level::info;
             event.name = "store_webhook_denied";
             event.token_id = query.token_hash.id();
             event.detail = decision.message;

@@ -34,7 +34,18 @@ TEST_CASE("webhook answer: allow and deny, with or without a reason", "[webhook]
     CHECK(answer.reason == longest);
 }
 
-TEST_CASE("webhook answer: anything but a well-formed 2xx answer is a failure with a reason", "[webhook]") {
+TEST_CASE("webhook answer: a 3xx or 4xx is a refusal, whatever its body says", "[webhook]") {
+    for (const long status : {300L, 302L, 400L, 401L, 403L, 404L, 408L, 429L, 499L}) {
+        INFO("status " << status);
+        const WebhookAnswer answer = read_webhook_answer(status, R"({"allow":true})");
+        CHECK(answer.kind == Kind::deny);
+        CHECK(answer.refused_by_status);
+        CHECK(answer.reason == "webhook answered HTTP " + std::to_string(status));
+    }
+    CHECK_FALSE(read_webhook_answer(200, R"({"allow":false})").refused_by_status);
+}
+
+TEST_CASE("webhook answer: a 5xx or a malformed 2xx answer is a failure with a reason", "[webhook]") {
     const std::string ok_body = R"({"allow":true})";
     struct Case {
         long status;
@@ -43,9 +54,8 @@ TEST_CASE("webhook answer: anything but a well-formed 2xx answer is a failure wi
     };
     const Case cases[] = {
         {500, ok_body, "HTTP 500"},
-        {404, ok_body, "HTTP 404"},
-        {302, ok_body, "HTTP 302"},
-        {401, R"({"allow":true})", "HTTP 401"},
+        {503, ok_body, "HTTP 503"},
+        {599, ok_body, "HTTP 599"},
         {100, ok_body, "HTTP 100"},
         {0, ok_body, "HTTP 0"},
         {200, "", "not JSON"},

@@ -129,7 +129,7 @@ TEST_CASE("webhook store: a refusal is device_not_compliant with the MDM's reaso
     CHECK(fixture.observer.events[0].detail == "device wiped by admin");
 }
 
-TEST_CASE("webhook store: no answer in time, an error status or a malformed answer is store_unavailable, profile known",
+TEST_CASE("webhook store: no answer in time, a 5xx or a malformed answer is store_unavailable, profile known",
           "[webhook]") {
     WebhookFixture fixture(400ms);
     std::string why;
@@ -164,13 +164,15 @@ TEST_CASE("webhook store: no answer in time, an error status or a malformed answ
     CHECK(failed.device_id == "device-1");
 }
 
-TEST_CASE("webhook store: a wrong bearer token is refused by the MDM and counts as a failure", "[webhook]") {
+TEST_CASE("webhook store: a wrong bearer token is refused by the MDM: a refusal, not an outage", "[webhook]") {
     test::TempDirectory directory;
     FakeMdmWebhook mdm;
+    RecordingObserver observer;
     WebhookStoreOptions options;
     options.local.path = directory.file("enrollments.db");
     options.webhook.url = mdm.url();
     options.webhook.bearer_token = "not-the-right-one";
+    options.observer = &observer;
     auto opened = open_webhook_enrollment_store(options);
     REQUIRE(opened.ok());
     auto generated = EnrollmentToken::generate();
@@ -182,8 +184,13 @@ TEST_CASE("webhook store: a wrong bearer token is refused by the MDM and counts 
     query.check_device = true;
     query.now = kNow + 1;
     const AccessDecision decision = opened.value->check_access(query);
-    CHECK(decision.verdict == AccessVerdict::store_unavailable);
-    CHECK_THAT(decision.message, Catch::Contains("HTTP 401"));
+    CHECK(decision.verdict == AccessVerdict::device_not_compliant);
+    CHECK(decision.message == "webhook answered HTTP 401");
+    std::lock_guard lock(observer.mutex);
+    REQUIRE(observer.events.size() == 1);
+    CHECK(std::string(observer.events[0].name) == "store_webhook_denied");
+    CHECK(observer.events[0].level == StoreEvent::Level::warn);  // every device is refused: the operator's
+    CHECK(observer.events[0].detail == "webhook answered HTTP 401");
 }
 
 TEST_CASE("webhook store: with on_error allow in front, a webhook outage lets known tokens through",
@@ -202,6 +209,29 @@ TEST_CASE("webhook store: with on_error allow in front, a webhook outage lets kn
     // A revoked token is refused locally, outage or not.
     REQUIRE(front->revoke_token(fixture.token.hash, kNow) == StoreStatus::ok);
     CHECK(session.check(fixture.pki_operation()).verdict == AccessVerdict::token_revoked);
+}
+
+TEST_CASE("webhook store: with on_error allow in front, a 4xx from the MDM still refuses; a 5xx lets through",
+          "[webhook][on_error]") {
+    WebhookFixture fixture;
+    StoreCacheOptions cache;
+    cache.cache_ttl = 0ms;
+    cache.allow_on_error = true;
+    auto front = make_cached_enrollment_store(std::move(fixture.store), cache, nullptr);
+    TestSession session(*front);
+    REQUIRE(session.check(fixture.pki_operation()).verdict == AccessVerdict::allow);  // known to this worker
+    for (const int status : {400, 403, 404, 429}) {
+        INFO("HTTP " << status);
+        fixture.mdm.configure({{"status", status}});  // the body still says {"allow": true}
+        const AccessDecision refused = session.check(fixture.pki_operation());
+        CHECK(refused.verdict == AccessVerdict::device_not_compliant);
+        CHECK_FALSE(refused.allowed_on_error);
+        CHECK(refused.message == "webhook answered HTTP " + std::to_string(status));
+    }
+    fixture.mdm.configure({{"status", 503}});
+    const AccessDecision allowed = session.check(fixture.pki_operation());
+    CHECK(allowed.verdict == AccessVerdict::allow);
+    CHECK(allowed.allowed_on_error);
 }
 
 TEST_CASE("webhook store: binding is the local store's", "[webhook][binding]") {
