@@ -305,7 +305,10 @@ def main():
             return super()._record(request)
 
     upstream = PrintingUpstream(forward_to=args.forward, port=args.port, stall_operation=args.stall_operation).start()
-    upstream.set_stall(args.stall)
+    # Only to start stalling: set_stall(False) releases every stalled request at once, so
+    # --stall-operation requests would be closed unanswered right away instead of held.
+    if args.stall:
+        upstream.set_stall(True)
     print(f"listening url={upstream.url}", flush=True)
     try:
         threading.Event().wait()

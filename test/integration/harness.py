@@ -389,6 +389,156 @@ class PostgresServer:
                 pass
         self._frozen = []
 
+    def psql(self, sql):
+        """Runs SQL with psql on the server; its rows as psql -At prints them ('|' between columns)."""
+        return run_psql(self.conninfo, sql)
+
+    def restart(self):
+        """Stopped (pg_ctl stop -m fast: every connection is closed by the server) and started again."""
+        self.down()
+        self.up()
+
+
+def postgres_bin_dir():
+    """The PostgreSQL server's bin directory, found as test/postgres_server.sh finds it."""
+    try:
+        bin_dir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                 timeout=CLI_TIMEOUT).stdout.strip()
+        if os.access(os.path.join(bin_dir, "pg_ctl"), os.X_OK):
+            return bin_dir
+    except OSError:
+        pass
+    versions = sorted((d for d in os.listdir("/usr/lib/postgresql") if d.isdigit()), key=int) \
+        if os.path.isdir("/usr/lib/postgresql") else []
+    if not versions:
+        raise RuntimeError("no PostgreSQL server found (install the postgresql package: packaging/install_deps.sh)")
+    return f"/usr/lib/postgresql/{versions[-1]}/bin"
+
+
+def run_psql(conninfo, sql, timeout=CLI_TIMEOUT):
+    """psql -At on CONNINFO (-X: no ~/.psqlrc); raises on any error."""
+    result = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", sql],
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"psql failed ({result.returncode}): {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+class PostgresPair:
+    """Two throw-away PostgreSQL clusters on loopback TCP, as a failover setup has them: a primary
+    (initdb) and a streaming standby made from it with `pg_basebackup -R` (hot standby, physical
+    replication slot). conninfo: a libpq multi-host string naming both, primary first, with
+    target_session_attrs=read-write. kill_primary() is `pg_ctl stop -m immediate` (no goodbye to
+    the clients), promote() is `pg_ctl promote`. As root the servers run as the `postgres` user
+    (PostgreSQL refuses root), like test/postgres_server.sh; data under /tmp."""
+
+    def __init__(self, workdir, connect_timeout=2):
+        self.workdir = workdir
+        self.connect_timeout = connect_timeout
+        self.bin_dir = postgres_bin_dir()
+        self.root = None
+        self.ports = {}
+        self.running = set()
+
+    def _as_server_user(self, args, timeout=120):
+        if os.geteuid() == 0:
+            args = ["runuser", "-u", "postgres", "--"] + args
+        result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+        return result.stdout
+
+    def _data(self, name):
+        return os.path.join(self.root, name)
+
+    def _pg_ctl(self, name, *args):
+        return self._as_server_user([os.path.join(self.bin_dir, "pg_ctl"), "-D", self._data(name), *args])
+
+    def _start(self, name):
+        options = (f"-c listen_addresses=127.0.0.1 -c port={self.ports[name]} -c unix_socket_directories={self.root} "
+                   "-c fsync=off -c synchronous_commit=off -c max_connections=100 -c hot_standby=on")
+        self._pg_ctl(name, "-l", os.path.join(self.root, f"{name}.log"), "-w", "-t", "60", "-o", options, "start")
+        self.running.add(name)
+
+    def start(self):
+        self.root = tempfile.mkdtemp(prefix="scepproxy-pgpair.", dir="/tmp")
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self.ports = {"primary": unused_tcp_port(), "standby": unused_tcp_port()}
+        while self.ports["standby"] == self.ports["primary"]:
+            self.ports["standby"] = unused_tcp_port()
+        self._as_server_user([os.path.join(self.bin_dir, "initdb"), "-D", self._data("primary"), "--auth=trust",
+                              "--username=postgres", "--encoding=UTF8", "--locale=C", "--no-sync"])
+        self._start("primary")
+        self._as_server_user([os.path.join(self.bin_dir, "pg_basebackup"), "-h", "127.0.0.1",
+                              "-p", str(self.ports["primary"]), "-U", "postgres", "-D", self._data("standby"),
+                              "-R", "-X", "stream", "--create-slot", "--slot=standby", "--no-sync"])
+        self._start("standby")
+        wait_until(lambda: self.psql("primary", "SELECT count(*) FROM pg_stat_replication "
+                                                "WHERE state = 'streaming'") == "1",
+                   START_TIMEOUT, "the standby to stream from the primary", interval=0.1)
+        return self
+
+    def conninfo(self, **extra):
+        """The multi-host connection string (primary, then standby); extra: more key=value pairs."""
+        pairs = {"host": "127.0.0.1,127.0.0.1", "port": f"{self.ports['primary']},{self.ports['standby']}",
+                 "dbname": "postgres", "user": "postgres", "target_session_attrs": "read-write",
+                 "connect_timeout": str(self.connect_timeout)}
+        pairs.update({key: str(value) for key, value in extra.items()})
+        return " ".join(f"{key}={value}" for key, value in pairs.items())
+
+    def write_conninfo(self, path, **extra):
+        with open(path, "w") as f:
+            f.write(self.conninfo(**extra) + "\n")
+        return path
+
+    def psql(self, name, sql):
+        """SQL on one server ("primary" or "standby") by its unix socket."""
+        return run_psql(f"host={self.root} port={self.ports[name]} dbname=postgres user=postgres", sql)
+
+    def wait_for_standby_to_catch_up(self, timeout=START_TIMEOUT):
+        """Until the standby has replayed everything the primary has written so far (replication is
+        asynchronous: a commit the standby hasn't got is lost in a failover)."""
+        lsn = self.psql("primary", "SELECT pg_current_wal_lsn()")
+        wait_until(lambda: self.psql("standby", f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn") == "t",
+                   timeout, "the standby to replay the primary's WAL", interval=0.05)
+
+    def kill_primary(self):
+        """pg_ctl stop -m immediate: the server's processes quit at once, no shutdown checkpoint."""
+        self._pg_ctl("primary", "-m", "immediate", "-w", "-t", "60", "stop")
+        self.running.discard("primary")
+
+    def promote(self):
+        """pg_ctl promote; returns when the standby accepts writes."""
+        self._pg_ctl("standby", "-w", "-t", "60", "promote")
+        wait_until(lambda: self.psql("standby", "SELECT pg_is_in_recovery()") == "f", START_TIMEOUT,
+                   "the promoted standby to leave recovery", interval=0.05)
+
+    def stop(self):
+        for name in list(self.running):
+            try:
+                self._pg_ctl(name, "-m", "immediate", "-w", "-t", "60", "stop")
+            except (RuntimeError, subprocess.TimeoutExpired):
+                pass
+            self.running.discard(name)
+        if self.root:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+
+class SilentListener:
+    """A TCP listener on 127.0.0.1:PORT that completes handshakes (the kernel does) but never
+    accepts, reads or answers: a server whose host hangs. The port must be free (SO_REUSEADDR)."""
+
+    def __init__(self, port):
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", port))
+        self.socket.listen(128)
+
+    def close(self):
+        self.socket.close()
+
 
 # --- the proxy ----------------------------------------------------------------
 
@@ -792,6 +942,13 @@ class IntegrationTestCase(unittest.TestCase):
         server = PostgresServer(cls.workdir)
         cls.addClassCleanup(server.stop)
         return server.start()
+
+    @classmethod
+    def start_postgres_pair(cls, **kwargs):
+        """A primary and its streaming standby (PostgresPair); kwargs: its connect_timeout."""
+        pair = PostgresPair(cls.workdir, **kwargs)
+        cls.addClassCleanup(pair.stop)
+        return pair.start()
 
     @classmethod
     def start_upstream(cls, **kwargs):

@@ -3,9 +3,11 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace scepproxy::token::postgres {
 namespace {
@@ -34,6 +36,36 @@ PgOutcome failed(std::string error, bool timed_out = false) {
     return outcome;
 }
 
+// Errors after which the connection is not to be used again: the connection is lost (class 08),
+// the server is shutting down or starting (57P01-57P03), or it is no longer a primary (25006
+// read_only_sql_transaction: a demoted server, or one a load balancer sends us to by mistake).
+// The statement did nothing; a new connection may find the right server.
+bool error_ends_connection(const PGresult* result) {
+    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    if (state == nullptr) return false;
+    return std::strncmp(state, "08", 2) == 0 || std::strcmp(state, "57P01") == 0 || std::strcmp(state, "57P02") == 0 ||
+           std::strcmp(state, "57P03") == 0 || std::strcmp(state, "25006") == 0;
+}
+
+// libpq's list syntax (host, hostaddr, port): comma-separated, empty entries allowed.
+std::vector<std::string> split_list(const char* value) {
+    std::vector<std::string> entries;
+    std::string_view rest = value;
+    for (;;) {
+        const size_t comma = rest.find(',');
+        entries.emplace_back(rest.substr(0, comma));
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+    }
+    return entries;
+}
+
+std::string target_label(const std::string& host, const std::string& hostaddr, const std::string& port) {
+    std::string label = !host.empty() ? host : (!hostaddr.empty() ? hostaddr : std::string("default host"));
+    if (!port.empty()) label += ":" + port;
+    return label;
+}
+
 PgOutcome::Kind kind_of_error(const PGresult* result) {
     const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
     if (state == nullptr) return PgOutcome::Kind::failed;
@@ -60,13 +92,97 @@ bool PgConnection::conninfo_is_valid(const std::string& conninfo) {
     return true;
 }
 
+bool make_pg_connect_plan(const std::string& conninfo, PgConnectPlan& plan) {
+    plan = PgConnectPlan{};
+    char* parse_error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &parse_error);
+    PQfreemem(parse_error);
+    if (options == nullptr) return false;
+    std::vector<std::string> hosts, hostaddrs, ports;
+    std::vector<std::string> keywords, values;
+    for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+        if (option->val == nullptr) continue;
+        const std::string_view keyword = option->keyword;
+        if (keyword == "host") {
+            hosts = split_list(option->val);
+        } else if (keyword == "hostaddr") {
+            hostaddrs = split_list(option->val);
+        } else if (keyword == "port") {
+            ports = split_list(option->val);
+        } else {
+            if (keyword == "connect_timeout") {
+                // As libpq: whole seconds, at least 2; zero, negative or not a number: no timeout.
+                const long seconds = std::strtol(option->val, nullptr, 10);
+                if (seconds > 0) plan.per_target_timeout = std::chrono::seconds(seconds < 2 ? 2 : seconds);
+            }
+            keywords.emplace_back(option->keyword);
+            values.emplace_back(option->val);
+        }
+    }
+    PQconninfoFree(options);
+    const size_t servers = std::max(hosts.size(), hostaddrs.size());
+    // Lists libpq would refuse (2 hosts, 3 ports) are left to libpq, to be refused with its message.
+    const bool lists_match = (hosts.empty() || hosts.size() == servers) &&
+                             (hostaddrs.empty() || hostaddrs.size() == servers) &&
+                             (ports.size() <= 1 || ports.size() == servers);
+    auto entry = [](const std::vector<std::string>& list, size_t i) {
+        return list.empty() ? std::string() : list[list.size() == 1 ? 0 : i];
+    };
+    if (servers <= 1 || !lists_match) {
+        PgConnectTarget target;
+        target.conninfo = conninfo;
+        target.label = target_label(entry(hosts, 0), entry(hostaddrs, 0), entry(ports, 0));
+        plan.targets.push_back(std::move(target));
+        return true;
+    }
+    for (size_t i = 0; i < servers; ++i) {
+        PgConnectTarget target;
+        target.keywords = keywords;
+        target.values = values;
+        // An empty entry means libpq's default for that server; an empty value is ignored by libpq.
+        const std::pair<const char*, const std::vector<std::string>*> lists[] = {
+            {"host", &hosts}, {"hostaddr", &hostaddrs}, {"port", &ports}};
+        for (const auto& [keyword, list] : lists) {
+            if (list->empty()) continue;
+            target.keywords.emplace_back(keyword);
+            target.values.push_back(entry(*list, i));
+        }
+        target.label = target_label(entry(hosts, i), entry(hostaddrs, i), entry(ports, i));
+        plan.targets.push_back(std::move(target));
+    }
+    return true;
+}
+
 std::unique_ptr<PgConnection> PgConnection::connect(const std::string& conninfo, Deadline deadline,
                                                     std::string& error) {
-    // expand_dbname: the first "dbname" value is the whole connection string; the fallback
-    // names us in pg_stat_activity unless the string sets application_name itself.
-    const char* const keywords[] = {"dbname", "fallback_application_name", nullptr};
-    const char* const values[] = {conninfo.c_str(), "scepproxy", nullptr};
-    PGconn* conn = PQconnectStartParams(keywords, values, 1);
+    PgConnectTarget target;
+    target.conninfo = conninfo;
+    return connect(target, deadline, error);
+}
+
+std::unique_ptr<PgConnection> PgConnection::connect(const PgConnectTarget& target, Deadline deadline,
+                                                    std::string& error) {
+    // The fallback names us in pg_stat_activity unless the string sets application_name itself.
+    std::vector<const char*> keywords;
+    std::vector<const char*> values;
+    int expand_dbname = 0;
+    if (!target.conninfo.empty()) {
+        // expand_dbname: the first "dbname" value is the whole connection string.
+        keywords = {"dbname", "fallback_application_name", nullptr};
+        values = {target.conninfo.c_str(), "scepproxy", nullptr};
+        expand_dbname = 1;
+    } else {
+        // First, so that the string's own fallback_application_name, if any, wins.
+        keywords.push_back("fallback_application_name");
+        values.push_back("scepproxy");
+        for (size_t i = 0; i < target.keywords.size(); ++i) {
+            keywords.push_back(target.keywords[i].c_str());
+            values.push_back(target.values[i].c_str());
+        }
+        keywords.push_back(nullptr);
+        values.push_back(nullptr);
+    }
+    PGconn* conn = PQconnectStartParams(keywords.data(), values.data(), expand_dbname);
     if (conn == nullptr) {
         error = "cannot allocate a PostgreSQL connection";
         return nullptr;
@@ -89,6 +205,7 @@ std::unique_ptr<PgConnection> PgConnection::connect(const std::string& conninfo,
         std::string wait_error;
         if (!connection->wait_socket(status == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline, wait_error)) {
             error = "cannot connect to PostgreSQL: " + wait_error;
+            if (!target.label.empty()) error += " (" + target.label + ")";
             return nullptr;
         }
         status = PQconnectPoll(conn);
@@ -166,6 +283,7 @@ PgOutcome PgConnection::collect(Deadline deadline) {
                            status == PGRES_NONFATAL_ERROR;
         if (!outcome.ok()) continue;  // the first error is the one to report; drain the rest
         if (error) {
+            if (error_ends_connection(result.get())) broken_ = true;
             outcome.kind = kind_of_error(result.get());
             outcome.error = one_line(PQresultErrorMessage(result.get()));
             outcome.result.reset();
@@ -225,7 +343,14 @@ bool PgConnection::still_usable() {
     if (broken()) return false;
     pollfd entry{PQsocket(conn_), POLLIN, 0};
     if (entry.fd < 0) return false;
-    if (::poll(&entry, 1, 0) > 0 && PQconsumeInput(conn_) == 0) broken_ = true;
+    int ready = 0;
+    do {
+        ready = ::poll(&entry, 1, 0);
+    } while (ready < 0 && errno == EINTR);
+    // Readable (a message, the end of the stream, an error) or poll failing: not reused. Reading
+    // what came wouldn't tell: one read returns the server's goodbye and leaves the end of the
+    // stream behind it, so the connection would look alive and the next statement fail on it.
+    if (ready != 0) broken_ = true;
     return !broken();
 }
 

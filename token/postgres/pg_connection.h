@@ -61,6 +61,31 @@ struct PgOutcome {
     bool ok() const { return kind == Kind::ok; }
 };
 
+// One server to connect to: the connection string as it is, or its options with host, hostaddr
+// and port narrowed to one entry of their lists.
+struct PgConnectTarget {
+    std::string conninfo;  // non-empty: the whole string, handed to libpq as it is
+    std::vector<std::string> keywords;  // else these options (values[i] for keywords[i])
+    std::vector<std::string> values;
+    std::string label;  // "host:port" as the string names it, for messages (never a secret)
+};
+
+// The servers a connection string names, in its order. A string with one host (or none: libpq's
+// defaults) is one target, the string itself. A multi-host string (host=a,b port=p1,p2, or
+// postgresql://a:p1,b:p2/...) is one target per server: libpq tries the next host only when a
+// connect fails, and in non-blocking mode it has no per-host timeout (connect_timeout is applied by
+// its blocking PQconnectdb only), so one server that never answers would hold every attempt until
+// the caller's deadline and the servers after it would never be tried.
+struct PgConnectPlan {
+    std::vector<PgConnectTarget> targets;
+    // The string's connect_timeout, as libpq reads it: per server, whole seconds, 1 counts as 2;
+    // 0 (or unset): none, the caller's deadline only.
+    std::chrono::milliseconds per_target_timeout{0};
+};
+
+// False if libpq can't parse the string (its reason is not given: it may quote a password).
+bool make_pg_connect_plan(const std::string& conninfo, PgConnectPlan& plan);
+
 class PgConnection {
 public:
     // Checks the connection string without connecting. False if libpq can't parse it; the
@@ -70,6 +95,9 @@ public:
     // Connects (non-blocking, polled until `deadline`). On failure returns null with `error`.
     // `conninfo` is never part of `error`.
     static std::unique_ptr<PgConnection> connect(const std::string& conninfo, Deadline deadline, std::string& error);
+    // The same for one server of a plan; a timeout's message names target.label.
+    static std::unique_ptr<PgConnection> connect(const PgConnectTarget& target, Deadline deadline,
+                                                 std::string& error);
 
     ~PgConnection();
     PgConnection(const PgConnection&) = delete;
@@ -84,8 +112,10 @@ public:
 
     // Once broken, a connection is closed rather than reused.
     bool broken() const { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
-    // Reads anything the server sent while the connection sat idle (e.g. the notice that it
-    // is shutting down); false if the connection turns out to be dead.
+    // False if the server sent anything while the connection sat idle. Between queries a server
+    // says nothing unless it is going away: the FATAL of a shutdown (57P01), the WARNING of an
+    // immediate one or a crash, then the end of the stream, which often lies behind a read that
+    // returns the message. Such a connection is closed, never reused.
     bool still_usable();
 
 private:

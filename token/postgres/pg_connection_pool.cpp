@@ -2,6 +2,7 @@
 #include "token/postgres/pg_connection_pool.h"
 
 #include <algorithm>
+#include <string_view>
 #include <utility>
 
 namespace scepproxy::token::postgres {
@@ -30,7 +31,45 @@ void PgConnectionPool::Lease::give_back() {
 }
 
 PgConnectionPool::PgConnectionPool(std::string conninfo, PgPoolOptions options, StoreObserver* observer)
-    : conninfo_(std::move(conninfo)), options_(options), observer_(observer) {}
+    : options_(options), observer_(observer) {
+    // A string libpq can't parse: one target, the string, for libpq to refuse when connecting.
+    if (!make_pg_connect_plan(conninfo, plan_)) {
+        plan_ = PgConnectPlan{};
+        PgConnectTarget target;
+        target.conninfo = std::move(conninfo);
+        plan_.targets.push_back(std::move(target));
+    }
+}
+
+std::unique_ptr<PgConnection> PgConnectionPool::connect(Deadline deadline, std::string& error) {
+    const size_t count = plan_.targets.size();
+    const size_t first = next_target_.load() % count;
+    std::string errors;
+    for (size_t tried = 0; tried < count; ++tried) {
+        const size_t index = (first + tried) % count;
+        const auto now = std::chrono::steady_clock::now();
+        if (tried > 0 && deadline - now < kMinConnectTime) break;
+        Deadline target_deadline = deadline;
+        if (plan_.per_target_timeout.count() > 0) target_deadline = std::min(deadline, now + plan_.per_target_timeout);
+        std::string target_error;
+        std::unique_ptr<PgConnection> connection = PgConnection::connect(plan_.targets[index], target_deadline,
+                                                                         target_error);
+        if (connection) {
+            next_target_.store(index);
+            return connection;
+        }
+        // The next attempt starts past this one, unless another thread connected meanwhile.
+        size_t expected = index;
+        next_target_.compare_exchange_strong(expected, (index + 1) % count);
+        static constexpr std::string_view kPrefix = "cannot connect to PostgreSQL: ";
+        std::string_view reason = target_error;
+        if (!errors.empty() && reason.substr(0, kPrefix.size()) == kPrefix) reason.remove_prefix(kPrefix.size());
+        if (!errors.empty()) errors += "; ";
+        errors += reason;
+    }
+    error = std::move(errors);
+    return nullptr;
+}
 
 void PgConnectionPool::give_back(std::unique_ptr<PgConnection> connection) {
     {
@@ -93,7 +132,7 @@ PgConnectionPool::Lease PgConnectionPool::acquire(Deadline deadline, std::string
             ++open_;
             lock.unlock();
             const Deadline connect_deadline = std::min(deadline, now + options_.connect_timeout);
-            std::unique_ptr<PgConnection> connection = PgConnection::connect(conninfo_, connect_deadline, error);
+            std::unique_ptr<PgConnection> connection = connect(connect_deadline, error);
             note_connect_result(connection != nullptr, error);
             if (connection) return Lease(this, std::move(connection), false);
             lock.lock();

@@ -1,6 +1,7 @@
 // A small pool of PostgreSQL connections shared by the store's threads: idle list, lazy connects, a pause after a failed connect.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -66,10 +67,16 @@ public:
 private:
     void give_back(std::unique_ptr<PgConnection> connection);
     void note_connect_result(bool ok, const std::string& error);
+    // Tries the plan's servers one at a time, each for at most its per-target timeout, starting
+    // with the one that connected last (after a failed one: the next), until one connects or
+    // `deadline` passes. So a server that is gone costs each attempt at most connect_timeout, and
+    // when an attempt's time ran out on it the next attempt starts past it.
+    std::unique_ptr<PgConnection> connect(Deadline deadline, std::string& error);
 
-    const std::string conninfo_;
     const PgPoolOptions options_;
     StoreObserver* const observer_;
+    PgConnectPlan plan_;                      // holds the connection string's secrets
+    std::atomic<size_t> next_target_{0};      // index in plan_.targets to try first
 
     std::mutex mutex_;
     std::condition_variable freed_;

@@ -128,12 +128,17 @@ public:
 
     StoreStatus issue_token(const NewToken& token) override {
         if (new_token_problem(token) != nullptr) return StoreStatus::invalid;
-        // Not retried: a lost answer leaves it unknown whether the insert happened.
+        // Run again when its connection turned out dead: a lost answer leaves it unknown whether
+        // the first run inserted the token, and the second run tells. The hash is random (122
+        // bits), so a row with it that the second run finds is the first run's, and the token is
+        // stored as asked.
+        bool retried = false;
         const PgOutcome outcome =
             run(kIssueStatement,
                 {hash_param(token.hash), PgParam::text(token.profile), PgParam::text(token.device_id),
                  PgParam::int8(token.created_at), PgParam::int8(token.expires_at)},
-                deadline(), /*retriable=*/false);
+                deadline(), /*retriable=*/true, &retried);
+        if (retried && outcome.kind == PgOutcome::Kind::unique_violation) return StoreStatus::ok;
         return status_of(outcome);
     }
 
@@ -264,11 +269,14 @@ public:
 private:
     Deadline deadline() const { return std::chrono::steady_clock::now() + options_.timeout; }
 
-    // Runs one statement on a pooled connection. A reused connection that turns out dead
-    // (the server restarted since it was last used) is replaced once, for statements that
-    // are safe to run twice.
-    PgOutcome run(const PgStatement& statement, const std::vector<PgParam>& params, Deadline deadline, bool retriable) {
-        for (int attempt = 0;; ++attempt) {
+    // Runs one statement on a pooled connection. A reused connection that turns out dead (the
+    // server restarted, or failed over, since it was last used) is closed and the statement run
+    // again on another, for statements that are safe to run twice. After a restart every pooled
+    // connection may be dead: each retry closes one, so at most pool size + 1 runs, all within
+    // `deadline`. `retried` (if given) tells whether it ran more than once.
+    PgOutcome run(const PgStatement& statement, const std::vector<PgParam>& params, Deadline deadline, bool retriable,
+                  bool* retried = nullptr) {
+        for (unsigned attempt = 0;; ++attempt) {
             std::string error;
             PgConnectionPool::Lease lease = pool_.acquire(deadline, error);
             if (!lease) {
@@ -279,8 +287,9 @@ private:
             PgOutcome outcome = lease->execute(statement, params, deadline);
             // Not after a timeout: the deadline is spent, and the server may just be slow.
             const bool retry = !outcome.ok() && !outcome.timed_out && lease->broken() && lease.reused() && retriable &&
-                               attempt == 0;
+                               attempt < options_.pool.size;
             if (!retry) return outcome;
+            if (retried != nullptr) *retried = true;
         }
     }
 
