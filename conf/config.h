@@ -73,6 +73,10 @@ struct LimitsConfig {
     uint32_t max_header_bytes = 32768;
     uint32_t max_headers = 64;
     uint32_t max_body_bytes = 65536;
+    // Request buffer bytes of all SCEP client connections together; at least 4 x (max_header_bytes +
+    // max_body_bytes), one largest request's buffers. 20000 connections each buffering a typical
+    // request (a few KiB, in a 4-8 KiB block) take about 160 MiB.
+    uint32_t max_buffered_bytes = 256u << 20;
     Duration header_timeout = std::chrono::seconds(10);
     Duration body_timeout = std::chrono::seconds(30);
     Duration idle_timeout = std::chrono::seconds(60);

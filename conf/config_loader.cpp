@@ -531,6 +531,7 @@ const KeyTable<LimitsConfig>& limits_keys() {
         integer_key("max_header_bytes", &LimitsConfig::max_header_bytes, 1024, 1 << 20),
         integer_key("max_headers", &LimitsConfig::max_headers, 8, 1000),
         integer_key("max_body_bytes", &LimitsConfig::max_body_bytes, 1024, 16 << 20),
+        integer_key("max_buffered_bytes", &LimitsConfig::max_buffered_bytes, 1 << 20, 4'294'967'295u),
         duration_key("header_timeout", &LimitsConfig::header_timeout),
         duration_key("body_timeout", &LimitsConfig::body_timeout),
         duration_key("idle_timeout", &LimitsConfig::idle_timeout),
@@ -749,6 +750,12 @@ void check_limits(Reader& r, const LimitsConfig& limits) {
         r.error(r.nearest_position("limits.max_header_bytes"), "limits.max_header_bytes",
                 "must be at least max_request_line_bytes (" + std::to_string(limits.max_request_line_bytes) +
                     "): the request line counts towards the header bytes");
+    // One largest request's input buffer (doubling as it grows) and a chunked body's decoding.
+    const uint64_t largest_request = 4 * (uint64_t{limits.max_header_bytes} + limits.max_body_bytes);
+    if (limits.max_buffered_bytes < largest_request)
+        r.error(r.nearest_position("limits.max_buffered_bytes"), "limits.max_buffered_bytes",
+                "must be at least 4 x (max_header_bytes + max_body_bytes) = " + std::to_string(largest_request) +
+                    ": room for the buffers of one largest request");
 }
 
 void check_store(Reader& r, const StoreConfig& store) {

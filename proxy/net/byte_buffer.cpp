@@ -43,13 +43,20 @@ void recycle_block(std::unique_ptr<char[]> block, size_t capacity) {
     list->push_back(std::move(block));
 }
 
+size_t ByteBuffer::capacity_for(size_t min_free) const {
+    const size_t used = size();
+    if (capacity_ - used >= min_free) return capacity_;  // fits, perhaps after compacting in place
+    size_t capacity = capacity_ ? capacity_ : kSmallBlock;
+    while (capacity - used < min_free) capacity *= 2;
+    return capacity;
+}
+
 void ByteBuffer::make_room(size_t min_free) {
     const size_t used = size();
     if (begin_ > 0 && capacity_ - used >= min_free) {  // compact in place
         std::memmove(storage_.get(), data(), used);
     } else {
-        size_t capacity = capacity_ ? capacity_ : kSmallBlock;
-        while (capacity - used < min_free) capacity *= 2;
+        const size_t capacity = capacity_for(min_free);
         std::unique_ptr<char[]> grown = take_spare_block(capacity);
         if (used) std::memcpy(grown.get(), data(), used);
         if (storage_) recycle_block(std::move(storage_), capacity_);

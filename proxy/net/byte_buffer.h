@@ -29,6 +29,9 @@ public:
         return storage_.get() + end_;
     }
     size_t free_space() const { return capacity_ - end_; }
+    // Bytes of storage held (what a memory budget charges), and what prepare(min_free) would leave.
+    size_t capacity() const { return capacity_; }
+    size_t capacity_for(size_t min_free) const;
     void commit(size_t n) { end_ += n; }
 
     void append(std::string_view bytes) {

@@ -14,6 +14,9 @@ namespace scepproxy::proxy {
 namespace {
 
 constexpr size_t kReadChunk = 16384;
+constexpr size_t kFirstDecodedBlock = 4096;  // a chunked body's first decoding buffer
+// Where a request's first bytes and a lingering connection's discarded input are read (one loop, one thread).
+thread_local char read_aside[kReadChunk];
 constexpr int64_t kLingerMs = 2000;  // how long a closing connection keeps discarding input
 // After a 408 the client is slow by definition: the answer gets a short linger, so that no slow
 // connection outlives its deadline by more than this.
@@ -39,12 +42,53 @@ HttpConnection::HttpConnection(ConnectionHost& host, std::string_view listener_n
       peer_text_(peer.to_string()),
       handler_(std::move(handler)),
       parser_(limits_from(host.limits())),
-      linger_ms_(kLingerMs) {}
+      linger_ms_(kLingerMs),
+      max_body_bytes_(host.limits().max_body_bytes) {}
 
 HttpConnection::~HttpConnection() {
     if (state_ == State::handling) handler_->on_abort();
+    if (charged_) host_.credit_buffer(charged_);
     if (io_event_) event_free(io_event_);
     if (timer_event_) event_free(timer_event_);
+}
+
+size_t HttpConnection::buffered_capacity() const {
+    // An empty std::string's capacity is its inline (small-string) buffer: nothing allocated.
+    const size_t decoded = decoded_body_.capacity() > std::string().capacity() ? decoded_body_.capacity() : 0;
+    return in_.capacity() + decoded;
+}
+
+void HttpConnection::on_buffer_budget() {
+    if (state_ != State::closed) read_input();
+}
+
+// Before a request buffer grows by `bytes`: false when the host has no room now, and then the
+// connection stops reading until the host calls on_buffer_budget().
+bool HttpConnection::charge_buffer(size_t bytes, bool request_start) {
+    if (bytes == 0) return true;
+    if (!host_.charge_buffer(bytes, request_start)) {
+        read_pending_ = true;
+        host_.wait_for_buffer_budget(this, bytes, request_start);
+        return false;
+    }
+    charged_ += bytes;
+    return true;
+}
+
+// After the buffers shrank: what they no longer hold goes back to the host.
+void HttpConnection::settle_buffer_charge() {
+    const size_t held = buffered_capacity();
+    if (held >= charged_) return;
+    host_.credit_buffer(charged_ - held);
+    charged_ = held;
+}
+
+// No request bytes left to keep (between requests, closing): the buffers' storage goes back.
+void HttpConnection::release_buffers() {
+    in_.clear();
+    in_.shrink_if_empty(0);
+    std::string().swap(decoded_body_);
+    settle_buffer_charge();
 }
 
 void HttpConnection::start() {
@@ -83,43 +127,130 @@ void HttpConnection::handle_io(short what) {
 void HttpConnection::read_input() {
     // Reading on would hand the next request to the handler of a connection that is gone.
     SCEPPROXY_INVARIANT(state_ != State::closed, "read_input on a closed client connection");
-    if (state_ == State::handling || state_ == State::finishing) {
-        read_pending_ = true;  // picked up after the answer (pipelining: one request at a time)
-        return;
+    for (;;) {
+        if (state_ == State::handling || state_ == State::finishing) {
+            read_pending_ = true;  // picked up after the answer (pipelining: one request at a time)
+            return;
+        }
+        const bool head_unparsed = state_ == State::reading_head;
+        const ReadStop stop = read_available();
+        if (stop == ReadStop::closed || state_ == State::lingering) return;
+        process_input();
+        if (!head_unparsed || !read_on_after_parse(stop)) return;
     }
+}
+
+// Reading stopped while a head was unparsed (to parse it, or short of budget for a request still
+// starting): go on now if the head is in (its body is read, and charged, as a request under way),
+// or if the parser has seen every byte and needs more.
+bool HttpConnection::read_on_after_parse(ReadStop stop) const {
+    if (state_ == State::reading_body) return stop != ReadStop::drained;
+    return state_ == State::reading_head && stop == ReadStop::parse_first && head_parsed_size_ == in_.size();
+}
+
+// Reads what the transport has, up to a limit or the budget (read_pending_ then).
+HttpConnection::ReadStop HttpConnection::read_available() {
     read_pending_ = false;
     const auto& limits = host_.limits();
     // A full head, a full body and a pipelined head: the parser rejects before this fills.
     const size_t max_buffered = size_t{limits.max_header_bytes} * 2 + limits.max_body_bytes;
     const bool discard = state_ == State::lingering;
     for (;;) {
-        if (!discard && in_.size() >= max_buffered) {
+        // Before its head is parsed, a request's buffer grows only once the parser has seen what it
+        // holds, and no further than a head may be long (with one byte more the parser has either
+        // the head or its 431): a body is read once its length is known.
+        const bool head_unparsed = state_ == State::reading_head;
+        const size_t limit = head_unparsed ? size_t{limits.max_header_bytes} + 1 : max_buffered;
+        if (!discard &&
+            (in_.size() >= limit || (head_unparsed && in_.free_space() == 0 && in_.size() != head_parsed_size_))) {
             read_pending_ = true;
-            break;
+            return head_unparsed ? ReadStop::parse_first : ReadStop::limit;
         }
-        char* space = in_.prepare(kReadChunk);
-        const size_t room = discard ? in_.free_space() : std::min(in_.free_space(), max_buffered - in_.size());
-        const IoResult r = transport_->read(space, room);
+        // Discarded input is read aside: a lingering connection holds no buffer.
+        const ReadSpace space = discard ? ReadSpace{read_aside, sizeof read_aside, false} : space_to_read(limit);
+        if (space.data == nullptr) return ReadStop::budget;  // waiting for it (read_pending_)
+        const IoResult r = transport_->read(space.data, space.size);
         if (r.status == IoStatus::ok) {
-            if (discard) continue;  // not committed: thrown away
-            in_.commit(r.bytes);
+            if (discard) continue;  // thrown away
+            commit_read(space, r.bytes);
             // A short read means drained, unless a FIN waits behind the data: it brings no edge of
             // its own, so stopping here would wait for the header timeout.
-            if (r.bytes < room && transport_->short_read_means_drained() && !fin_announced_) break;
+            if (r.bytes < space.size && transport_->short_read_means_drained() && !fin_announced_)
+                return ReadStop::drained;
             continue;
         }
-        if (r.status == IoStatus::would_block) break;
+        if (!discard) give_back_read_space(space);
+        if (r.status == IoStatus::would_block) return ReadStop::drained;
         if (r.status == IoStatus::closed && r.error_code == 0 && !discard) {
             // The client is done sending (a half-close): what it sent in full is still answered,
             // then the connection closes; a request cut short is abandoned (process_input).
             input_closed_ = true;
             close_after_response_ = true;
-            break;
+            return ReadStop::drained;
         }
         close_now();  // an error or a reset: whatever was sent is abandoned
+        return ReadStop::closed;
+    }
+}
+
+// Where the next read goes. A request's first bytes (in_ holds no storage: a new connection, or
+// a kept-alive one between requests) are read aside (a per-thread block) and then copied into a
+// buffer of their size, so that a connection with nothing to say holds no buffer and a small
+// request a small one. Later reads go into what in_ has free; a full in_ doubles. Every growth is
+// charged to the host's budget before it happens, as a request still starting until its head is
+// parsed; a Content-Length body is charged whole when it is first grown for, so that a request
+// the budget let in never waits for the rest of its body.
+HttpConnection::ReadSpace HttpConnection::space_to_read(size_t limit) {
+    if (in_.capacity() == 0) {
+        const size_t room = std::min(sizeof read_aside, limit);
+        // What in_ may need for them, taken first; what it doesn't need is given back in commit_read.
+        if (!charge_buffer(in_.capacity_for(room), true)) return {};
+        return ReadSpace{read_aside, room, true};
+    }
+    size_t wanted = 1;  // reads go into what is free; a full buffer doubles
+    if (state_ == State::reading_body && !parser_.request().chunked) {
+        const size_t request_bytes = head_length_ + static_cast<size_t>(*parser_.request().content_length);
+        if (request_bytes > in_.size()) wanted = std::max(wanted, request_bytes - in_.size());
+    }
+    if (in_.free_space() < wanted) {
+        const size_t grown = in_.capacity_for(wanted);
+        const bool starting = state_ != State::reading_body;
+        if (grown > in_.capacity() && !charge_buffer(grown - in_.capacity(), starting)) return {};
+    }
+    char* data = in_.prepare(wanted);
+    return ReadSpace{data, std::min(in_.free_space(), limit - in_.size()), false};
+}
+
+void HttpConnection::commit_read(const ReadSpace& space, size_t bytes) {
+    if (!space.first_block) {
+        in_.commit(bytes);
         return;
     }
-    if (!discard) process_input();
+    in_.append(std::string_view(space.data, bytes));
+    settle_buffer_charge();
+}
+
+// Nothing was read: a first block's charge goes back (in_ still holds nothing).
+void HttpConnection::give_back_read_space(const ReadSpace& space) {
+    if (space.first_block) settle_buffer_charge();
+}
+
+// Room in decoded_body_ for what `input_bytes` of chunked framing can decode to (at most that many
+// bytes, and never past max_body_bytes): grown geometrically, so a body costs amortized copies,
+// and charged first. Nothing is taken for a body before its bytes are here.
+bool HttpConnection::make_room_to_decode(size_t input_bytes) {
+    const size_t size = decoded_body_.size();
+    const size_t needed = size + std::min(input_bytes, max_body_bytes_ - std::min(size, max_body_bytes_));
+    if (needed <= decoded_body_.capacity()) return true;
+    const size_t held = buffered_capacity() - in_.capacity();
+    const size_t grown = std::min(max_body_bytes_, std::max({needed, 2 * held, kFirstDecodedBlock}));
+    if (grown <= held) return true;  // (a lowered limit): the parser rejects what doesn't fit
+    if (!charge_buffer(grown - held)) return false;
+    std::string bigger;
+    bigger.reserve(grown);  // a new string: exactly this much (reserve() on a full one may double)
+    bigger.append(decoded_body_);
+    decoded_body_.swap(bigger);
+    return true;
 }
 
 void HttpConnection::process_input() {
@@ -148,7 +279,10 @@ bool HttpConnection::parse_head() {
     // The header deadline is total, from the request's first byte, not an inactivity timer.
     if (timer_purpose_ != TimerPurpose::header) arm_timer(TimerPurpose::header, host_.limits().header_timeout.count());
     const http::ParseStatus status = parser_.parse_head(in_.view());
-    if (status == http::ParseStatus::need_more) return false;
+    if (status == http::ParseStatus::need_more) {
+        head_parsed_size_ = in_.size();
+        return false;
+    }
     request_start_ns_ = monotonic_ns();
     if (status == http::ParseStatus::error) {
         reject(parser_.error());
@@ -167,7 +301,6 @@ bool HttpConnection::parse_head() {
         disarm_timer();
         return true;
     }
-    if (request.chunked) decoded_body_.reserve(host_.limits().max_body_bytes);
     state_ = State::reading_body;
     body_deadline_ns_ = monotonic_ns() + host_.limits().body_timeout.count() * 1'000'000;
     arm_timer(TimerPurpose::body, host_.limits().body_timeout.count());
@@ -188,6 +321,7 @@ bool HttpConnection::read_body() {
         body_consumed_ = *request.content_length;
     } else {
         const size_t offset = head_length_ + body_consumed_;
+        if (!make_room_to_decode(in_.size() - offset)) return false;  // waiting for buffer budget
         const http::RequestBodyProgress progress =
             parser_.read_body(std::string_view(in_.data() + offset, in_.size() - offset), decoded_body_);
         body_consumed_ += progress.consumed;
@@ -375,27 +509,28 @@ void HttpConnection::reset_for_next_request() {
     // Drop this request's bytes; what follows is the next (pipelined) request.
     in_.consume(std::min(in_.size(), head_length_ + static_cast<size_t>(body_consumed_)));
     head_length_ = 0;
+    head_parsed_size_ = 0;
     body_consumed_ = 0;
     body_ = {};
-    decoded_body_.clear();
     response_body_bytes_ = 0;
     response_started_ = false;
     request_start_ns_ = 0;
     log_fields_ = RequestLogFields{};
     parser_.reset();
     state_ = State::reading_head;
+    std::string().swap(decoded_body_);
     if (in_.empty()) {
         // Between requests an idle keep-alive connection holds no buffer: thousands of them must
         // stay small, and the next request's allocation costs less than a page per connection.
-        in_.shrink_if_empty(0);
+        release_buffers();
         out_.shrink_if_empty(0);
-        std::string().swap(decoded_body_);
         if (close_after_response_) {
             close_now();
             return;
         }
         arm_timer(TimerPurpose::idle, host_.limits().idle_timeout.count());
     } else {
+        settle_buffer_charge();  // the decoded body's storage
         arm_timer(TimerPurpose::header, host_.limits().header_timeout.count());
     }
 }
@@ -409,7 +544,7 @@ void HttpConnection::begin_close(bool graceful) {
     }
     ::shutdown(transport_->fd(), SHUT_WR);
     state_ = State::lingering;
-    in_.clear();
+    release_buffers();  // discarded input needs none
     arm_timer(TimerPurpose::linger, linger_ms_);
     read_input();
 }
@@ -420,6 +555,9 @@ void HttpConnection::close_now() {
     state_ = State::closed;
     event_del(io_event_);
     disarm_timer();
+    // Freed after this loop iteration; the budget has the bytes back at once.
+    host_.credit_buffer(charged_);
+    charged_ = 0;
     host_.connection_closed(this);
 }
 

@@ -30,6 +30,8 @@ public:
 
     void start();
     void on_drain();  // the host is shutting down: close when idle, else after this response
+    // The host's buffer budget has room again (after wait_for_buffer_budget): read on.
+    void on_buffer_budget();
     size_t slot() const { return slot_; }
     void set_slot(size_t slot) { slot_ = slot; }
 
@@ -45,6 +47,8 @@ public:
     bool response_started() const override { return response_started_; }
     RequestLogFields& log_fields() override { return log_fields_; }
     const std::string& peer() const { return peer_text_; }
+    // Bytes of request buffer storage this connection holds (its input and a chunked body's decoding).
+    size_t buffered_capacity() const;
 
 private:
     enum class State {
@@ -61,7 +65,30 @@ private:
     static void on_timer(int fd, short what, void* arg);
     void handle_io(short what);
     void handle_timer();
+    struct ReadSpace {
+        char* data = nullptr;  // null: no room in the budget now (waiting for it)
+        size_t size = 0;
+        bool first_block = false;  // a request's first bytes, read aside (see space_to_read)
+    };
+
+    enum class ReadStop {
+        drained,      // nothing more to read now (or the client is done sending)
+        parse_first,  // a head to parse before the buffer may grow
+        limit,        // the buffer is as full as a request may make it
+        budget,       // no room in the host's budget: waiting for it
+        closed,       // an error or a reset: the connection is closed
+    };
+
     void read_input();
+    ReadStop read_available();
+    bool read_on_after_parse(ReadStop stop) const;
+    ReadSpace space_to_read(size_t limit);
+    void commit_read(const ReadSpace& space, size_t bytes);
+    void give_back_read_space(const ReadSpace& space);
+    bool make_room_to_decode(size_t input_bytes);
+    bool charge_buffer(size_t bytes, bool request_start = false);
+    void settle_buffer_charge();
+    void release_buffers();
     void process_input();
     void process_buffered_requests();
     bool parse_head();
@@ -105,9 +132,14 @@ private:
     // The request body: a Content-Length body where it lies in in_ (which doesn't change while the
     // request is handled), a chunked one in decoded_body_.
     std::string_view body_;
-    std::string decoded_body_;
+    std::string decoded_body_;     // grows with the decoded bytes (amortized), at most max_body_bytes_
+    const size_t max_body_bytes_;  // the parser's limit
+    // Bytes of request buffer taken from the host's budget (what in_ and decoded_body_ hold, give or
+    // take an allocator's rounding); given back as they shrink, all of it at the close.
+    size_t charged_ = 0;
     uint64_t body_consumed_ = 0;  // input bytes after the head that were body (framing included)
     size_t head_length_ = 0;
+    size_t head_parsed_size_ = 0;      // in_'s size when the parser last needed more of the head
     const char* head_base_ = nullptr;  // where in_ was when the head was parsed (its views point there)
     bool keep_alive_ = true;
     bool http10_ = false;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/clock.h"
 #include "proxy/telemetry/access_log.h"
 #include "proxy/telemetry/access_log_batch.h"
 #include "proxy/net/http_connection.h"
@@ -20,6 +21,8 @@
 
 namespace scepproxy::proxy {
 namespace {
+
+constexpr int64_t kBufferWarningIntervalNs = 10'000'000'000;  // buffered_bytes_limit_reached, process-wide
 
 timeval to_timeval(conf::Duration d) {
     const auto ms = d.count();
@@ -71,6 +74,8 @@ Worker::Worker(unsigned index, const WorkerShared& shared, std::shared_ptr<const
       generation_(std::make_shared<WorkerGeneration>(*this, std::move(serving))) {}
 
 Worker::~Worker() {
+    // The other workers have stopped: nothing wakes this one any more.
+    shared_.buffered_bytes->unpark(index_);
     listener_.reset();
     if (connections_) {
         connections_->clear();  // connections abandon their upstream connections...
@@ -125,6 +130,8 @@ bool Worker::init(std::string* error) {
     listen_fd_ = -1;  // the listener owns it now
     listener_->use_budget(shared_.connection_budget, index_);
     shared_.connection_budget->set_wake(index_, [this] { post([this] { resume_accepting(); }); });
+    set_buffered_bytes_bound();
+    shared_.buffered_bytes->set_wake(index_, [this] { post([this] { resume_buffer_waiters(); }); });
     return true;
 }
 
@@ -149,6 +156,15 @@ void Worker::adopt(std::shared_ptr<const ServingConfig> serving) {
     if (draining_) return;  // stopping anyway: the requests left finish on what they have
     generation_->retire();
     generation_ = std::make_shared<WorkerGeneration>(*this, std::move(serving));
+    set_buffered_bytes_bound();  // raised: the waiters are woken
+}
+
+// Requests still starting leave room for one largest request's body, charged at once: its input
+// buffer, doubling up to its head and body, is less than twice that.
+void Worker::set_buffered_bytes_bound() {
+    const auto& limits = config().limits;
+    shared_.buffered_bytes->set_max(limits.max_buffered_bytes,
+                                    2 * (size_t{limits.max_header_bytes} + limits.max_body_bytes));
 }
 
 // The listener reserved this connection's place in the connection budget; it is given back when
@@ -187,6 +203,8 @@ bool Worker::accept_connection(int fd, const SocketAddress& peer) {
 }
 
 void Worker::connection_closed(HttpConnection* connection) {
+    starting_waiters_.remove(connection);
+    growing_waiters_.remove(connection);
     connections_->remove(connection);
     metrics_.connection_closed();
     shared_.connection_budget->release();
@@ -195,6 +213,40 @@ void Worker::connection_closed(HttpConnection* connection) {
 // Woken by the connection budget (a connection closed somewhere while this listener was parked).
 void Worker::resume_accepting() {
     if (!draining_) listener_->resume();
+}
+
+// The connection stopped reading: it waits in line, and this worker parks in the budget until
+// some worker's connections give buffer bytes back.
+void Worker::wait_for_buffer_budget(HttpConnection* connection, size_t wanted, bool request_start) {
+    (request_start ? growing_waiters_ : starting_waiters_).remove(connection);
+    (request_start ? starting_waiters_ : growing_waiters_).push_back(connection);
+    BufferedBytesBudget& budget = *shared_.buffered_bytes;
+    if (budget.time_to_warn(monotonic_ns(), kBufferWarningIntervalNs))
+        LogLine(LogLevel::warn, "buffered_bytes_limit_reached")
+            .field("max_buffered_bytes", static_cast<unsigned long long>(budget.max()))
+            .field("detail", "connections that need more buffer stop reading until others give theirs back")
+            .emit();
+    const BufferUse use = request_start ? BufferUse::request_start : BufferUse::growth;
+    if (budget.park(index_, wanted, use)) post([this] { resume_buffer_waiters(); });  // room came meanwhile
+}
+
+// Woken by the budget: requests under way first, then new ones.
+void Worker::resume_buffer_waiters() {
+    serve_buffer_waiters(growing_waiters_);
+    serve_buffer_waiters(starting_waiters_);
+}
+
+// The oldest waiting connections read on until one still finds no room; that one keeps its place
+// at the head of the line (and this worker is parked again).
+void Worker::serve_buffer_waiters(BufferWaitQueue<HttpConnection>& waiters) {
+    while (HttpConnection* connection = waiters.front()) {
+        waiters.remove(connection);
+        connection->on_buffer_budget();  // may close it (still allocated until the loop iteration ends)
+        if (waiters.contains(connection)) {
+            waiters.move_to_front(connection);
+            return;
+        }
+    }
 }
 
 void Worker::upstream_closed(UpstreamConnection* connection) { connections_->delete_later(connection); }

@@ -10,6 +10,8 @@
 #include "conf/config.h"
 #include "proxy/scep/scep_host.h"
 #include "proxy/scep/scep_profile.h"
+#include "proxy/limits/buffer_wait_queue.h"
+#include "proxy/limits/buffered_bytes_budget.h"
 #include "proxy/limits/client_connection_counter.h"
 #include "proxy/limits/connection_budget.h"
 #include "proxy/net/connection_host.h"
@@ -40,6 +42,10 @@ struct WorkerShared {
     ClientConnectionCounter* client_connections = nullptr;  // limits.per_client.max_connections
     RateLimiter* client_requests = nullptr;                 // limits.per_client.requests_per_minute
     RateLimiter* token_requests = nullptr;                  // limits.per_token.requests_per_minute
+    // limits.max_buffered_bytes: the request buffers of every worker's client connections together,
+    // one waiter per worker. Made here with the rest of what workers share; its bound follows each
+    // worker's configuration (set at init and on reload).
+    const std::unique_ptr<BufferedBytesBudget> buffered_bytes = std::make_unique<BufferedBytesBudget>();
 };
 
 // What one ServingConfig becomes in this worker: upstream pools and CA answer caches. A request
@@ -86,6 +92,11 @@ public:
     void connection_closed(HttpConnection* connection) override;
     void request_done(const RequestOutcome& outcome) override { metrics_.count_request(outcome); }
     void deadline_expired(std::string_view reason) override { metrics_.count_timeout(reason); }
+    bool charge_buffer(size_t bytes, bool request_start) override {
+        return shared_.buffered_bytes->try_charge(bytes, request_start ? BufferUse::request_start : BufferUse::growth);
+    }
+    void credit_buffer(size_t bytes) override { shared_.buffered_bytes->credit(bytes); }
+    void wait_for_buffer_budget(HttpConnection* connection, size_t wanted, bool request_start) override;
 
     // The configuration new requests start with; a request keeps the one it started with.
     const conf::Config& config() const { return *generation_->serving->config; }
@@ -108,6 +119,9 @@ private:
     static void on_shutdown_deadline(int fd, short what, void* arg);
     bool accept_connection(int fd, const SocketAddress& peer);
     void resume_accepting();
+    void set_buffered_bytes_bound();
+    void resume_buffer_waiters();
+    void serve_buffer_waiters(BufferWaitQueue<HttpConnection>& waiters);
     void begin_drain();
     void maybe_finish_drain();
 
@@ -125,6 +139,9 @@ private:
     std::unique_ptr<token::EnrollmentSession> store_session_;
     std::unique_ptr<LoopTaskQueue> tasks_;
     std::optional<ConnectionSet> connections_;
+    // Stopped reading for want of buffer budget: for their next request's first block, or to grow.
+    BufferWaitQueue<HttpConnection> starting_waiters_;
+    BufferWaitQueue<HttpConnection> growing_waiters_;
     std::unique_ptr<Listener> listener_;
     std::shared_ptr<WorkerGeneration> generation_;
     std::thread thread_;

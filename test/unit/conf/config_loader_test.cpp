@@ -702,6 +702,22 @@ TEST_CASE("limits must agree with each other", "[conf][loader]") {
                                    "(8192): the request line counts towards the header bytes"});
 }
 
+TEST_CASE("max_buffered_bytes: default, bounds, room for one largest request", "[conf][loader]") {
+    const auto defaults = load(kValid);
+    REQUIRE(defaults.ok());
+    CHECK(defaults.config->limits.max_buffered_bytes == 256u << 20);
+    const auto set = load(kValid + "limits:\n  max_buffered_bytes: 1048576\n");
+    REQUIRE(set.ok());
+    CHECK(set.config->limits.max_buffered_bytes == 1u << 20);
+    CHECK(error_lines(load(kValid + "limits:\n  max_buffered_bytes: 1048575\n")) ==
+          std::vector<std::string>{
+              "test.yaml:8:23: limits.max_buffered_bytes: expected an integer between 1048576 and 4294967295"});
+    // 4 x (32768 + 1048576): one request's input buffer doubling as it grows, and a chunked body's decoding.
+    CHECK(error_lines(load(kValid + "limits:\n  max_body_bytes: 1048576\n  max_buffered_bytes: 4194304\n")) ==
+          std::vector<std::string>{"test.yaml:9:3: limits.max_buffered_bytes: must be at least 4 x (max_header_bytes "
+                                   "+ max_body_bytes) = 4325376: room for the buffers of one largest request"});
+}
+
 TEST_CASE("all errors are reported together, in file order", "[conf][loader]") {
     const auto result = load(R"(
 workers: many

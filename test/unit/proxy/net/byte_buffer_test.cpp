@@ -69,3 +69,21 @@ TEST_CASE("growing into spare blocks keeps the unread bytes", "[byte_buffer]") {
         CHECK(buffer.empty());
     }
 }
+
+TEST_CASE("capacity_for says what prepare will leave: as is, compacted in place, or doubled", "[byte_buffer]") {
+    ByteBuffer buffer;
+    CHECK(buffer.capacity() == 0);
+    CHECK(buffer.capacity_for(100) == 4096);  // the first block
+    CHECK(buffer.capacity_for(5000) == 8192);
+    buffer.append(std::string(3000, 'a'));
+    CHECK(buffer.capacity() == 4096);
+    CHECK(buffer.capacity_for(1000) == 4096);  // fits
+    buffer.consume(2000);
+    CHECK(buffer.capacity_for(2000) == 4096);  // fits after moving the 1000 unread bytes to the front
+    buffer.prepare(2000);
+    CHECK(buffer.capacity() == 4096);
+    CHECK(buffer.capacity_for(20000) == 32768);  // doubled until 20000 fit after the 1000 unread bytes
+    buffer.prepare(20000);
+    CHECK(buffer.capacity() == 32768);
+    CHECK(buffer.view() == std::string(1000, 'a'));
+}

@@ -32,6 +32,7 @@ public:
     }
     event_base* base() const override { return base_; }
     const conf::LimitsConfig& limits() const override { return limits_; }
+    conf::LimitsConfig& mutable_limits() { return limits_; }
     bool access_log_enabled() const override { return false; }
     bool draining() const override { return false; }
     // As a worker does: freed (and its socket closed) after the loop iteration.
@@ -41,6 +42,22 @@ public:
     }
     void request_done(const RequestOutcome& outcome) override { statuses.push_back(outcome.status); }
     void deadline_expired(std::string_view reason) override { deadlines.emplace_back(reason); }
+    // A buffer budget of `budget_left` bytes (unbounded unless a test sets it).
+    bool charge_buffer(size_t bytes, bool) override {
+        if (bytes > budget_left) return false;
+        budget_left -= bytes;
+        charged += bytes;
+        return true;
+    }
+    void credit_buffer(size_t bytes) override {
+        budget_left += bytes;
+        charged -= bytes;
+    }
+    void wait_for_buffer_budget(HttpConnection* connection, size_t wanted, bool request_start) override {
+        waiting.push_back(connection);
+        last_wanted = wanted;
+        last_wanted_to_start = request_start;
+    }
 
     HttpConnection& adopt(std::unique_ptr<HttpConnection> connection) {
         connections_.push_back(std::move(connection));
@@ -55,6 +72,11 @@ public:
     }
 
     int closed = 0;
+    size_t budget_left = SIZE_MAX;
+    size_t charged = 0;
+    std::vector<HttpConnection*> waiting;
+    size_t last_wanted = 0;
+    bool last_wanted_to_start = false;
     std::vector<int> statuses;
     std::vector<std::string> deadlines;
 
@@ -82,6 +104,20 @@ public:
 
 private:
     int* requests_;
+};
+
+// Answers 200 with the size of the body it got.
+class BodySizeHandler final : public RequestHandler {
+public:
+    explicit BodySizeHandler(std::vector<size_t>* sizes) : sizes_(sizes) {}
+    void on_request(HttpConnection& connection, const IncomingRequest& request) override {
+        sizes_->push_back(request.body.size());
+        connection.respond_text(200, "answered", std::to_string(request.body.size()));
+    }
+    void on_abort() override {}
+
+private:
+    std::vector<size_t>* sizes_;
 };
 
 // A connected loopback pair: the client's blocking fd and the accepted, non-blocking server fd.
@@ -120,6 +156,21 @@ struct TcpPair {
         pollfd queued{server, POLLRDHUP, 0};
         REQUIRE(::poll(&queued, 1, 5000) == 1);
         REQUIRE((queued.revents & POLLRDHUP) != 0);
+    }
+
+    void send_all(const std::string& bytes) {
+        size_t sent = 0;
+        while (sent < bytes.size()) {
+            const ssize_t n = ::send(client, bytes.data() + sent, bytes.size() - sent, 0);
+            REQUIRE(n > 0);
+            sent += static_cast<size_t>(n);
+        }
+    }
+
+    // Waits (bounded) until the server has something to read.
+    void wait_readable_at_server() {
+        pollfd queued{server, POLLIN, 0};
+        REQUIRE(::poll(&queued, 1, 5000) == 1);
     }
 
     // What the server sent before closing (the client reads until EOF; bounded by a receive timeout).
@@ -202,6 +253,111 @@ TEST_CASE("bytes without a FIN keep the connection waiting for the rest", "[http
     host.run_rounds(10);
     CHECK(requests == 1);
     CHECK(host.closed == 0);  // keep-alive
+}
+
+TEST_CASE("a chunked head alone holds little buffer; the body's buffer grows with the data", "[http_connection]") {
+    LoopHost host;
+    host.mutable_limits().max_body_bytes = 16 << 20;  // a large limit: nothing may be taken for it up front
+    TcpPair pair;
+    std::vector<size_t> sizes;
+    auto owned = std::make_unique<HttpConnection>(host, "test", std::make_unique<PlainSocketTransport>(pair.server),
+                                                  pair.peer, std::make_unique<BodySizeHandler>(&sizes));
+    HttpConnection& connection = host.adopt(std::move(owned));
+    connection.start();
+    host.run_rounds(2);
+
+    pair.send_all("POST /scep/x?operation=PKIOperation HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    pair.wait_readable_at_server();
+    host.run_rounds(10);
+    REQUIRE(host.closed == 0);
+    REQUIRE(sizes.empty());  // the body is still to come
+    // The head is read into a block of its size; no body buffer before a body byte.
+    CHECK(connection.buffered_capacity() <= 16384);
+    CHECK(host.charged == connection.buffered_capacity());
+
+    // 200 KiB in 4 KiB chunks: decoded into a buffer that grows with it.
+    const std::string chunk(4096, 'b');
+    std::string body;
+    for (int i = 0; i < 50; ++i) body += "1000\r\n" + chunk + "\r\n";
+    body += "0\r\n\r\n";
+    pair.send_all(body);
+    for (int i = 0; i < 200 && sizes.empty(); ++i) {
+        pollfd queued{pair.server, POLLIN, 10};
+        ::poll(&queued, 1, 10);
+        host.run_rounds(1);
+    }
+    REQUIRE(sizes == std::vector<size_t>{50 * 4096});
+    CHECK(host.statuses == std::vector<int>{200});
+    CHECK(host.closed == 0);
+}
+
+TEST_CASE("a chunked body over max_body_bytes still gets 413", "[http_connection]") {
+    LoopHost host;
+    host.mutable_limits().max_body_bytes = 8192;
+    TcpPair pair;
+    std::vector<size_t> sizes;
+    auto owned = std::make_unique<HttpConnection>(host, "test", std::make_unique<PlainSocketTransport>(pair.server),
+                                                  pair.peer, std::make_unique<BodySizeHandler>(&sizes));
+    HttpConnection& connection = host.adopt(std::move(owned));
+    connection.start();
+    host.run_rounds(2);
+
+    const std::string chunk(4096, 'b');
+    std::string request =
+        "POST /scep/x?operation=PKIOperation HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 3; ++i) request += "1000\r\n" + chunk + "\r\n";
+    request += "0\r\n\r\n";
+    pair.send_all(request);
+    pair.wait_readable_at_server();
+    host.run_rounds(10);
+    CHECK(sizes.empty());
+    CHECK(host.statuses == std::vector<int>{413});
+    CHECK(pair.read_to_eof().rfind("HTTP/1.1 413 ", 0) == 0);
+}
+
+TEST_CASE("a connection short of buffer budget stops reading, and reads on when the host has room",
+          "[http_connection]") {
+    LoopHost host;
+    host.mutable_limits().max_body_bytes = 1 << 20;
+    host.budget_left = 20000;  // the first 16 KiB block, not the growth after it
+    TcpPair pair;
+    std::vector<size_t> sizes;
+    auto owned = std::make_unique<HttpConnection>(host, "test", std::make_unique<PlainSocketTransport>(pair.server),
+                                                  pair.peer, std::make_unique<BodySizeHandler>(&sizes));
+    HttpConnection& connection = host.adopt(std::move(owned));
+    connection.start();
+    host.run_rounds(2);
+    CHECK(host.charged == 0);  // nothing to read: no buffer held
+    CHECK(connection.buffered_capacity() == 0);
+
+    const size_t body_size = 100000;
+    pair.send_all("POST /scep/x?operation=PKIOperation HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                  std::to_string(body_size) + "\r\n\r\n" + std::string(body_size, 'b'));
+    pair.wait_readable_at_server();
+    host.run_rounds(10);
+    CHECK(sizes.empty());
+    CHECK(host.statuses.empty());
+    CHECK(host.closed == 0);
+    // It read the first 16 KiB block, parsed the head, and asked for the rest of the body at once.
+    REQUIRE(host.waiting == std::vector<HttpConnection*>{&connection});
+    CHECK(connection.buffered_capacity() == 16384);
+    CHECK(host.charged == 16384);
+    CHECK(host.last_wanted == 131072 - 16384);  // a buffer that holds head and body
+    CHECK_FALSE(host.last_wanted_to_start);     // a request under way
+
+    // Room again: the body is charged whole (one growth) and the request answered.
+    host.budget_left = 1 << 20;
+    host.waiting.clear();
+    connection.on_buffer_budget();
+    for (int i = 0; i < 200 && sizes.empty(); ++i) {
+        pollfd queued{pair.server, POLLIN, 10};
+        ::poll(&queued, 1, 10);
+        host.run_rounds(1);
+    }
+    CHECK(sizes == std::vector<size_t>{body_size});
+    CHECK(host.waiting.empty());
+    CHECK(host.closed == 0);
+    CHECK(host.charged == 0);  // kept alive and idle: every buffer byte given back
 }
 
 }  // namespace
