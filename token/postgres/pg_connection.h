@@ -64,7 +64,7 @@ struct PgOutcome {
 // One server to connect to: the connection string as it is, or its options with host, hostaddr
 // and port narrowed to one entry of their lists.
 struct PgConnectTarget {
-    std::string conninfo;  // non-empty: the whole string, handed to libpq as it is
+    std::string conninfo;               // non-empty: the whole string, handed to libpq as it is
     std::vector<std::string> keywords;  // else these options (values[i] for keywords[i])
     std::vector<std::string> values;
     std::string label;  // "host:port" as the string names it, for messages (never a secret)
@@ -96,8 +96,7 @@ public:
     // `conninfo` is never part of `error`.
     static std::unique_ptr<PgConnection> connect(const std::string& conninfo, Deadline deadline, std::string& error);
     // The same for one server of a plan; a timeout's message names target.label.
-    static std::unique_ptr<PgConnection> connect(const PgConnectTarget& target, Deadline deadline,
-                                                 std::string& error);
+    static std::unique_ptr<PgConnection> connect(const PgConnectTarget& target, Deadline deadline, std::string& error);
 
     ~PgConnection();
     PgConnection(const PgConnection&) = delete;

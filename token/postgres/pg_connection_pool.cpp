@@ -52,8 +52,8 @@ std::unique_ptr<PgConnection> PgConnectionPool::connect(Deadline deadline, std::
         Deadline target_deadline = deadline;
         if (plan_.per_target_timeout.count() > 0) target_deadline = std::min(deadline, now + plan_.per_target_timeout);
         std::string target_error;
-        std::unique_ptr<PgConnection> connection = PgConnection::connect(plan_.targets[index], target_deadline,
-                                                                         target_error);
+        std::unique_ptr<PgConnection> connection =
+            PgConnection::connect(plan_.targets[index], target_deadline, target_error);
         if (connection) {
             next_target_.store(index);
             return connection;

@@ -75,8 +75,8 @@ private:
 
     const PgPoolOptions options_;
     StoreObserver* const observer_;
-    PgConnectPlan plan_;                      // holds the connection string's secrets
-    std::atomic<size_t> next_target_{0};      // index in plan_.targets to try first
+    PgConnectPlan plan_;                  // holds the connection string's secrets
+    std::atomic<size_t> next_target_{0};  // index in plan_.targets to try first
 
     std::mutex mutex_;
     std::condition_variable freed_;
