@@ -150,7 +150,10 @@ class BufferedBytesBound(harness.IntegrationTestCase):
               f"{taken / (1 << 20):.1f} MiB from the kernel ({paused} senders past {HELD_PART} bytes); resident "
               f"memory baseline {baseline / (1 << 20):.1f} MiB, peak +{grown / (1 << 20):.1f} MiB")
         self.assertLessEqual(taken, BOUND)
-        self.assertLess(grown, WORKERS * BOUND + RSS_SLACK)
+        # Under ASan (sanitize.integration) resident memory says nothing: its quarantine keeps freed
+        # blocks on purpose. What the proxy took from the kernel is the bound's measure either way.
+        if not self.proxy.sanitized():
+            self.assertLess(grown, WORKERS * BOUND + RSS_SLACK)
         self.assertFalse([s for s in senders if s.is_alive()], "senders still running")
         self.assertEqual([s.error for s in senders if s.error], [])
         statuses = [s.status for s in senders]
